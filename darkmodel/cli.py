@@ -1,0 +1,147 @@
+"""The ``darkmodel`` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from . import __version__
+from .scan import find_files, scan
+from .simulate import SCENARIOS, simulate_archive
+from .storage import errors_path, read_table, write_table
+
+log = logging.getLogger("darkmodel")
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger("darkmodel")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="darkmodel")
+@click.option("-v", "--verbose", count=True, help="More log messages (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bar.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """Model the dark rate of the MAVEN IUVS detectors."""
+    ctx.ensure_object(dict)
+    ctx.obj["quiet"] = quiet
+    _setup_logging(verbose, quiet)
+
+
+@main.command()
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--n-files", default=400, show_default=True, help="Number of dark files.")
+@click.option("--scenario", type=click.Choice(SCENARIOS), default="stable", show_default=True,
+              help="Instrument-state history.")
+@click.option("--days", default=120.0, show_default=True, help="Length of the simulated period.")
+@click.option("--state-contrast", default=0.15, show_default=True,
+              help="Fractional excess of the second state's dark current.")
+@click.option("--layout", type=click.Choice(["v01", "v02", "v13"]), default="v02", show_default=True,
+              help="L1A file layout.")
+@click.option("--seed", default=0, show_default=True, help="Random seed.")
+def simulate(outdir: Path, n_files: int, scenario: str, days: float, state_contrast: float, layout: str,
+             seed: int) -> None:
+    """Write a simulated archive of L1A dark files (and truth.parquet) to OUTDIR."""
+    truth = simulate_archive(outdir, n_files=n_files, scenario=scenario, days=days,
+                             state_contrast=state_contrast, layout=layout, seed=seed)
+    click.echo(f"wrote {n_files} dark files ({len(truth)} integrations) to {outdir}; "
+               f"ground truth in {outdir / 'truth.parquet'}")
+
+
+def _progress_bar(total: int, quiet: bool):
+    return tqdm(total=total, unit="file", desc="scan", disable=quiet or not sys.stderr.isatty(),
+                file=sys.stderr, leave=False)
+
+
+def _run_scan(paths, *, per, workers, scheduler, batch_size, previous, quiet):
+    n_files = len(find_files(paths))
+    with _progress_bar(n_files, quiet) as bar:
+        return scan(paths, per=per, workers=workers, scheduler=scheduler, batch_size=batch_size,
+                    previous=previous, progress=bar.update)
+
+
+@main.command("scan")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Summary file: .parquet (default format), .h5 (HDF5, key 'df') or .csv.")
+@click.option("--per", type=click.Choice(["integration", "file"]), default="integration", show_default=True,
+              help="One row per dark integration, or per file in the seed notebook's format.")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: all cores; 1 = in-process).")
+@click.option("--scheduler", envvar="DASK_SCHEDULER_ADDRESS", default=None,
+              help="Run on an existing Dask cluster at this address (env DASK_SCHEDULER_ADDRESS).")
+@click.option("--batch-size", type=int, default=None, help="Files per task.")
+@click.option("--update", is_flag=True, help="Read only new or changed files; keep the rest of OUTPUT.")
+@click.pass_context
+def scan_command(ctx, paths, output: Path, per: str, workers, scheduler, batch_size, update: bool) -> None:
+    """Scan dark files (folders, globs or files) in PATHS into a summary table."""
+    quiet = ctx.obj["quiet"]
+    previous = None
+    if update:
+        if per != "integration":
+            raise click.UsageError("--update works on per-integration summaries")
+        if output.exists():
+            previous = read_table(output)
+    start = time.perf_counter()
+    try:
+        result = _run_scan(paths, per=per, workers=workers, scheduler=scheduler, batch_size=batch_size,
+                           previous=previous, quiet=quiet)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    write_table(result.table, output)
+    err_file = errors_path(output)
+    if len(result.errors):
+        write_table(result.errors, err_file)
+    elif err_file.exists():
+        err_file.unlink()
+    if not quiet:
+        elapsed = time.perf_counter() - start
+        click.echo(f"{len(result.table)} rows from {result.table['SOURCE_FILE'].nunique()} files "
+                   f"in {elapsed:.1f} s -> {output}")
+        if len(result.errors):
+            click.echo(f"{len(result.errors)} files could not be read -> {err_file}")
+
+
+@main.command()
+@click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-output"),
+              show_default=True, help="Where the archive and the results go.")
+@click.option("--n-files", default=400, show_default=True, help="Dark files to simulate.")
+@click.option("--scenario", type=click.Choice(SCENARIOS), default="flipflop", show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--workers", type=int, default=None, help="Worker processes for the scan.")
+@click.pass_context
+def demo(ctx, outdir: Path, n_files: int, scenario: str, seed: int, workers) -> None:
+    """Simulate an archive and run the whole job on it."""
+    quiet = ctx.obj["quiet"]
+    archive = outdir / "archive"
+    t0 = time.perf_counter()
+    truth = simulate_archive(archive, n_files=n_files, scenario=scenario, seed=seed)
+    t1 = time.perf_counter()
+    click.echo(f"simulated {n_files} dark files ({len(truth)} integrations, scenario '{scenario}') "
+               f"in {t1 - t0:.1f} s -> {archive}")
+    result = _run_scan([archive], per="integration", workers=workers, scheduler=None, batch_size=None,
+                       previous=None, quiet=quiet)
+    summary = write_table(result.table, outdir / "summary.parquet")
+    t2 = time.perf_counter()
+    click.echo(f"scanned {len(result.table)} dark integrations in {t2 - t1:.1f} s -> {summary}")
+    if len(result.errors):
+        click.echo(f"{len(result.errors)} files could not be read -> {write_table(result.errors, errors_path(summary))}")
+    counts = result.table.groupby(["XUV", "INT_TIME"]).size().rename("integrations").reset_index()
+    click.echo("\nintegrations per channel and INT_TIME (ms):")
+    click.echo(counts.to_string(index=False))
+    click.echo(f"\noutputs:\n  archive       {archive}\n  ground truth  {archive / 'truth.parquet'}\n"
+               f"  summary       {summary}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

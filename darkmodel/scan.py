@@ -1,0 +1,365 @@
+"""Scanning an archive of dark files into one summary table.
+
+The work unit is a *batch* of files (:func:`scan_batch`, a plain module-level function
+that returns small tables), so the same code runs in-process, on a local process pool,
+or on a Dask cluster through ``distributed``'s ``concurrent.futures`` executor.  A file
+that cannot be read becomes a row of the errors table and never stops the scan.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import math
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .read import DarkFileError, load_products, tabulate
+
+__all__ = ["scan", "scan_batch", "find_files", "deduplicate", "per_file_summary", "ScanResult",
+           "ERROR_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+#: Columns of the errors table.
+ERROR_COLUMNS = ["file", "reason"]
+_FITS_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fit.gz", ".fts", ".fts.gz")
+
+
+@dataclass
+class ScanResult:
+    """The outcome of a scan.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        The summary: one row per dark integration (or per file with ``per='file'``).
+    errors : pandas.DataFrame
+        One row per file that could not be read: ``file`` and ``reason``.
+
+    Notes
+    -----
+    A ``ScanResult`` unpacks like a tuple: ``table, errors = scan(paths)``.
+    """
+
+    table: pd.DataFrame
+    errors: pd.DataFrame
+
+    def __iter__(self):
+        yield self.table
+        yield self.errors
+
+
+def find_files(paths: Iterable) -> list[str]:
+    """Expand folders, glob patterns and file names into a sorted list of FITS files.
+
+    Parameters
+    ----------
+    paths : iterable of str or path-like
+        Folders (searched recursively for ``.fits``/``.fits.gz``), glob patterns
+        (``**`` allowed) or files.  A file named explicitly is kept whatever its suffix.
+
+    Returns
+    -------
+    list of str
+        Absolute paths, sorted and without duplicates.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a path is neither an existing file or folder nor a pattern that matches.
+    """
+    found: set[str] = set()
+    for entry in paths:
+        entry = os.fspath(entry)
+        if os.path.isdir(entry):
+            for root, _, names in os.walk(entry):
+                found.update(os.path.join(root, n) for n in names if n.lower().endswith(_FITS_SUFFIXES))
+        elif os.path.isfile(entry):
+            found.add(entry)
+        else:
+            matches = [m for m in glob.glob(entry, recursive=True) if os.path.isfile(m)]
+            if not matches:
+                raise FileNotFoundError(f"{entry}: no such file or folder, and no file matches it as a pattern")
+            found.update(matches)
+    return sorted({os.path.abspath(p) for p in found})
+
+
+def scan_batch(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read a batch of files: the unit of work sent to a worker.
+
+    Parameters
+    ----------
+    paths : list of str
+        Files to read.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per dark integration of the files that could be read.
+    errors : pandas.DataFrame
+        ``file`` and ``reason`` for each file that could not.
+    """
+    products, errors = [], []
+    for path in paths:
+        try:
+            products.extend(load_products(path))
+        except DarkFileError as exc:
+            errors.append({"file": exc.path, "reason": exc.reason})
+        except Exception as exc:  # a reader bug must not lose the rest of the batch
+            errors.append({"file": str(path), "reason": f"unexpected {type(exc).__name__}: {exc}"})
+    try:
+        table = tabulate(products)
+    except Exception as exc:  # isolate the product that breaks the batch, keep the others
+        log.debug("batch tabulation failed (%s); tabulating file by file", exc)
+        parts = []
+        for source in dict.fromkeys(p.columns["SOURCE_FILE"] for p in products):
+            mine = [p for p in products if p.columns["SOURCE_FILE"] == source]
+            try:
+                parts.append(tabulate(mine))
+            except Exception as inner:
+                errors.append({"file": source, "reason": f"cannot summarise: {type(inner).__name__}: {inner}"})
+        table = pd.concat(parts, ignore_index=True) if parts else tabulate([])
+    return table, pd.DataFrame(errors, columns=ERROR_COLUMNS)
+
+
+def _batches(items: list[str], size: int) -> list[list[str]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _executor_for(workers: int | None, scheduler: str | None):
+    """Return ``(executor, owned, cleanup)`` for the requested back end."""
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("a Dask scheduler needs the 'dask' extra: pip install 'darkmodel[dask]'") from exc
+        client = Client(scheduler)
+        return client.get_executor(pure=False), True, client.close
+    pool = ProcessPoolExecutor(max_workers=workers)
+    return pool, True, lambda: None
+
+
+def scan(
+    paths,
+    *,
+    workers: int | None = None,
+    executor: Executor | None = None,
+    scheduler: str | None = None,
+    batch_size: int | None = None,
+    per: str = "integration",
+    previous: pd.DataFrame | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ScanResult:
+    """Scan dark files into a summary table, in parallel, without losing good data.
+
+    Parameters
+    ----------
+    paths : str, path-like or iterable of them
+        Folders, glob patterns or files (see :func:`find_files`).
+    workers : int, optional
+        Worker processes for the local pool; default: all cores.  ``1`` reads in this
+        process (deterministic, easy to debug).
+    executor : concurrent.futures.Executor, optional
+        Run the batches on this executor instead (e.g. ``Client.get_executor()``).
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``); the batches run on its
+        workers through ``distributed``.
+    batch_size : int, optional
+        Files per task; default: enough batches to keep every worker busy, at most 200
+        files each.
+    per : {'integration', 'file'}, optional
+        One row per dark integration, or one per file in the seed notebook's format
+        (see :func:`per_file_summary`).
+    previous : pandas.DataFrame, optional
+        A per-integration summary from an earlier scan: files whose size and modification
+        time are unchanged are not read again (``darkmodel scan --update``).
+    progress : callable, optional
+        Called with the number of files finished after each batch (the CLI wires a
+        progress bar to it).
+
+    Returns
+    -------
+    ScanResult
+        ``table`` (sorted by ``Time``, ``FILENAME``, ``INTEGRATION``; each dark product
+        kept once, see :func:`deduplicate`) and ``errors``.
+    """
+    if per not in ("integration", "file"):
+        raise ValueError(f"per must be 'integration' or 'file', not {per!r}")
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files = find_files(paths)
+    kept = _empty_like(previous)
+    if previous is not None and len(previous):
+        files, kept = _plan_update(files, previous)
+    n_workers = workers or os.cpu_count() or 1
+    if batch_size is None:
+        batch_size = max(1, min(200, math.ceil(len(files) / (4 * n_workers))))
+    batches = _batches(files, batch_size)
+
+    tables, errors = [kept], []
+    in_process = executor is None and not scheduler and (n_workers == 1 or len(batches) <= 1)
+    if in_process:
+        for batch in batches:
+            table, err = scan_batch(batch)
+            tables.append(table)
+            errors.append(err)
+            if progress:
+                progress(len(batch))
+    else:
+        own, cleanup = None, None
+        if executor is None:
+            executor, _, cleanup = _executor_for(workers, scheduler)
+            own = executor
+        try:
+            futures = {executor.submit(scan_batch, batch): batch for batch in batches}
+            for future in as_completed(futures):
+                batch = futures[future]
+                try:
+                    table, err = future.result()
+                except Exception as exc:  # a worker died: report its files, keep the rest
+                    log.error("a worker failed on %d files: %s", len(batch), exc)
+                    table = None
+                    err = pd.DataFrame({"file": batch, "reason": f"worker failed: {type(exc).__name__}: {exc}"})
+                if table is not None:
+                    tables.append(table)
+                errors.append(err)
+                if progress:
+                    progress(len(batch))
+        finally:
+            if own is not None:
+                own.shutdown(wait=True)
+            if cleanup is not None:
+                cleanup()
+
+    errors_df = pd.concat(errors, ignore_index=True) if errors else pd.DataFrame(columns=ERROR_COLUMNS)
+    errors_df = errors_df.sort_values("file", kind="stable").reset_index(drop=True)
+    for row in errors_df.itertuples(index=False):
+        log.warning("skipped %s: %s", row.file, row.reason)
+    parts = [t for t in tables if len(t)]
+    table = pd.concat(parts, ignore_index=True) if parts else tabulate([])
+    table = deduplicate(table)
+    if per == "file":
+        table = per_file_summary(table)
+    return ScanResult(table, errors_df)
+
+
+def _empty_like(previous: pd.DataFrame | None) -> pd.DataFrame:
+    return tabulate([]) if previous is None else previous.iloc[0:0]
+
+
+def _plan_update(files: list[str], previous: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
+    """Split files into those to (re)read and the previous rows that stay valid."""
+    needed = {"SOURCE_FILE", "SOURCE_SIZE", "SOURCE_MTIME_NS"}
+    if not needed <= set(previous.columns):
+        raise ValueError("--update needs a per-integration summary from darkmodel scan "
+                         f"(missing columns {sorted(needed - set(previous.columns))})")
+    current = pd.DataFrame({"SOURCE_FILE": files})
+    sizes, mtimes = [], []
+    for f in files:
+        st = os.stat(f)
+        sizes.append(st.st_size)
+        mtimes.append(st.st_mtime_ns)
+    current["SOURCE_SIZE"] = np.asarray(sizes, dtype=np.int64)
+    current["SOURCE_MTIME_NS"] = np.asarray(mtimes, dtype=np.int64)
+    seen = previous[list(needed)].drop_duplicates("SOURCE_FILE")
+    merged = current.merge(seen, on="SOURCE_FILE", how="left", suffixes=("", "_old"))
+    unchanged = (merged["SOURCE_SIZE"] == merged["SOURCE_SIZE_old"]) & (
+        merged["SOURCE_MTIME_NS"] == merged["SOURCE_MTIME_NS_old"])
+    to_read = merged.loc[~unchanged, "SOURCE_FILE"].tolist()
+    kept = previous[~previous["SOURCE_FILE"].isin(to_read)]
+    log.info("update: %d unchanged files kept, %d new or changed files to read", int(unchanged.sum()), len(to_read))
+    return to_read, kept
+
+
+def deduplicate(table: pd.DataFrame) -> pd.DataFrame:
+    """Keep each dark product once, choosing the current version and the original file.
+
+    The same dark product can be seen several times: as copies inside L1B files, and as
+    older versions or stage revisions.  Products are grouped by their name without
+    version and revision; the LASP rule picks the version (highest version, then
+    production ``r`` over stage ``s``, then highest revision), and among copies of that
+    version the L1A file is preferred over an L1B copy (then the first path).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A per-integration table from :func:`darkmodel.read_dark` or :func:`scan`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of the chosen copy of every product, sorted by ``Time``, ``FILENAME``
+        and ``INTEGRATION``, with a fresh index.
+    """
+    if not len(table):
+        return table.reset_index(drop=True)
+    pid = table["PRODUCT_ID"].astype(str)
+    versioned = table["VERSION"].notna()
+    key = pid.where(~versioned, pid.str.slice(0, -8))
+    ranks = pd.DataFrame({
+        "key": key, "PRODUCT_ID": pid, "SOURCE_FILE": table["SOURCE_FILE"],
+        "v": table["VERSION"].fillna(-1), "p": table["PRODUCTION"].astype(int),
+        "r": table["REVISION"].fillna(-1), "copy": (table["SOURCE_KIND"] != "l1a").astype(int),
+    })
+    best = (ranks.sort_values(["key", "v", "p", "r", "copy", "SOURCE_FILE"],
+                              ascending=[True, False, False, False, True, True], kind="stable")
+            .drop_duplicates("key")[["key", "PRODUCT_ID", "SOURCE_FILE"]])
+    chosen = ranks[["key", "PRODUCT_ID", "SOURCE_FILE"]].merge(best, how="left", on="key", suffixes=("", "_best"))
+    keep = ((chosen["PRODUCT_ID"] == chosen["PRODUCT_ID_best"]) &
+            (chosen["SOURCE_FILE"] == chosen["SOURCE_FILE_best"])).to_numpy()
+    out = table[keep]
+    return out.sort_values(["Time", "FILENAME", "INTEGRATION"], kind="stable").reset_index(drop=True)
+
+
+#: Per-file columns that are the same for every integration of a product.
+_FILE_FIRST = ["XUV", "INT_TIME", "MCP_VOLT", "MCP_GAIN", "NAXIS1", "NAXIS2", "NAXIS3", "N_INT",
+               "SPE_OFS", "SPE_SIZE", "SPA_OFS", "SPA_SIZE", "PIXELS_PER_BIN", "BIN_TBL", "SEGMENT",
+               "ORBIT", "VERSION", "PRODUCTION", "REVISION", "LAYOUT", "SOURCE_KIND", "SOURCE_FILE",
+               "SOURCE_SIZE", "SOURCE_MTIME_NS"]
+
+
+def per_file_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per dark file, in the seed notebook's format.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A per-integration table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``FILENAME``, ``Time`` (first integration), the file's constant keys
+        (``XUV``, ``INT_TIME`` in ms, ``MCP_VOLT``, ``NAXIS1..3``, ``SPE_SIZE``,
+        ``SPA_SIZE``, ...), ``DET_TEMP`` and ``CASE_TEMP`` as the seed had them (raw DN,
+        mean over integrations; NaN where the file stores degC only), their degC means
+        ``DET_TEMP_C``/``CASE_TEMP_C``, ``dark_mean`` (mean of every valid binned value in
+        the file, as the seed computed it), ``dark_clipped_mean`` (the integrations'
+        clipped means, weighted by valid bins), and ``n_blank``.
+    """
+    if not len(table):
+        cols = ["FILENAME", "Time", *_FILE_FIRST, "DET_TEMP", "CASE_TEMP", "DET_TEMP_C", "CASE_TEMP_C",
+                "dark_mean", "dark_clipped_mean", "n_blank"]
+        return pd.DataFrame(columns=cols)
+    valid = (table["n_bins"] - table["n_blank"]).astype(float)
+    work = table.assign(_w=valid, _sum=table["dark_mean"].fillna(0) * valid,
+                        _csum=table["dark_clipped_mean"].fillna(0) * valid)
+    grouped = work.groupby("FILENAME", sort=False)
+    first = grouped[["Time", *_FILE_FIRST]].first()
+    means = grouped[["DET_TEMP_DN", "CASE_TEMP_DN", "DET_TEMP_C", "CASE_TEMP_C"]].mean()
+    sums = grouped[["_w", "_sum", "_csum", "n_blank"]].sum()
+    weight = sums["_w"].where(sums["_w"] > 0)
+    out = first.assign(
+        DET_TEMP=means["DET_TEMP_DN"], CASE_TEMP=means["CASE_TEMP_DN"],
+        DET_TEMP_C=means["DET_TEMP_C"], CASE_TEMP_C=means["CASE_TEMP_C"],
+        dark_mean=sums["_sum"] / weight, dark_clipped_mean=sums["_csum"] / weight,
+        n_blank=sums["n_blank"].astype(np.int64),
+    ).reset_index()
+    return out.sort_values(["Time", "FILENAME"], kind="stable").reset_index(drop=True)

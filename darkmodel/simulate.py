@@ -1,0 +1,565 @@
+"""A realistic simulated archive of IUVS Level-1A dark files, with its ground truth.
+
+No real L1A archive is reachable, so darkmodel ships a generator that writes files a real-
+file reader cannot tell from real ones (layout, keywords, units, extension names, on-board
+compression) with explicit physics.  Every binned value is
+
+.. math::
+
+    DN = n_{pix} \\, (a + r(T, s)\\, t) \\, (1 + \\epsilon_{frame}) + \\text{read noise}
+         + \\text{hot bins} + \\text{particle hits},
+
+where ``n_pix`` is the number of detector pixels summed in the bin, ``a`` the per-read
+offset (DN/pixel), ``t`` the integration time (s), ``epsilon_frame`` the frame common-mode
+jitter and
+
+.. math::
+
+    r(T, s) = r_{-18} \\, 2^{(T + 18)/T_2} \\, (1 + c\\,s)
+
+the dark current (DN/s/pixel) at detector temperature ``T`` (degC) in instrument state
+``s`` (0 or 1), with doubling temperature ``T_2`` and state contrast ``c``.  The seed's
+``DN_per_s = dark_mean / npix / t`` therefore has expectation ``a/t + r(T, s)``, which is
+written to the ground truth as ``DN_per_s_true``.
+
+Scenarios: ``stable`` (state 0 everywhere), ``flipflop`` (the channel/INT_TIME groups in
+``flip_groups`` follow a two-state continuous-time Markov chain), ``changepoint`` (the
+groups in ``changepoint_groups`` step permanently to state 1 at ``changepoint_time``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from astropy.io import fits
+
+from .storage import write_table
+from .temperature import (case_celsius_to_dn, case_dn_to_celsius, det_celsius_to_dn,
+                          det_dn_to_celsius, mcp_gain_to_volt)
+
+__all__ = ["simulate_archive", "quantise", "dark_current", "SEGMENTS", "SCENARIOS"]
+
+SCENARIOS = ("stable", "flipflop", "changepoint")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """How the darks of one orbit segment are taken (reference sections 5.5 and 5.8)."""
+
+    int_time: int                      # ms
+    weight: float                      # share of dark files
+    n_int: tuple                       # possible integrations per file
+    n_int_p: tuple                     # and their probabilities
+    binning: dict                      # channel -> (SPE_OFS, SPE_SIZE, SPA_OFS, SPA_SIZE, n_spe, n_spa)
+    bin_rows: tuple                    # (BIN_X_ROW, BIN_Y_ROW)
+    cadence: int                       # ms
+    orbit_phase: float                 # where in the orbit (0..1) the darks are taken
+
+
+#: Orbit segments with their INT_TIME, binning sets and frame counts (2014-15 orbital darks).
+SEGMENTS = {
+    "periapse": Segment(4200, 0.34, (1, 2), (0.45, 0.55),
+                        {"FUV": (0, 4, 89, 115, 256, 7), "MUV": (0, 4, 96, 115, 256, 7)}, (7, 8), 4800, 0.0),
+    "apoapse": Segment(14400, 0.36, (2, 5, 21), (0.45, 0.25, 0.30),
+                       {"FUV": (0, 4, 89, 80, 256, 10), "MUV": (2, 34, 101, 80, 30, 10)}, (15, 16), 15000, 0.5),
+    "outbound": Segment(1400, 0.12, (1, 2), (0.5, 0.5),
+                        {"FUV": (52, 8, 89, 115, 120, 7), "MUV": (140, 8, 96, 115, 110, 7)}, (11, 12), 1900, 0.2),
+    "inbound": Segment(10200, 0.10, (1, 2), (0.5, 0.5),
+                       {"FUV": (52, 4, 89, 115, 240, 7), "MUV": (2, 34, 96, 115, 30, 7)}, (7, 14), 11000, 0.8),
+    "outdisk": Segment(60000, 0.08, (1, 2), (0.6, 0.4),
+                       {"FUV": (0, 16, 0, 16, 64, 64), "MUV": (0, 16, 0, 16, 64, 64)}, (5, 6), 61000, 0.3),
+}
+
+_MCP_ON_GAINS = (3477, 3016, 3065, 2654)   # DN: 846.558, 734.074, 746.030, 645.746 V
+_SCLK_EPOCH = pd.Timestamp("2000-01-01T12:00:00")
+
+
+def quantise(values, channel: str) -> np.ndarray:
+    """Apply the on-board 16-bit compression grid and the MUV even-value rule.
+
+    Values below 8192 are kept exactly; larger values are truncated (rounded down) to a
+    multiple of ``2**(floor(log2 v) - 12)``.  MUV values are then made even.
+
+    Parameters
+    ----------
+    values : array_like
+        Non-negative integer DN values.
+    channel : {'FUV', 'MUV'}
+        Detector channel.
+
+    Returns
+    -------
+    numpy.ndarray
+        Quantised values, int64.
+
+    Examples
+    --------
+    >>> quantise([8191, 8193, 16387, 70001], "FUV").tolist()
+    [8191, 8192, 16384, 70000]
+    """
+    v = np.clip(np.asarray(values, dtype=np.int64), 0, 67_100_672)
+    step = np.ones_like(v)
+    big = v >= 8192
+    step[big] = 2 ** (np.floor(np.log2(v[big])).astype(np.int64) - 12)
+    v = v - v % step
+    if channel == "MUV":
+        v = v - v % 2
+    return v
+
+
+def dark_current(temperature, state=0, *, rate_at_minus18: float = 0.33,
+                 doubling_temperature: float = 7.5, state_contrast: float = 0.15):
+    """The simulator's dark current in DN/s/pixel.
+
+    Parameters
+    ----------
+    temperature : array_like
+        Detector temperature (degC).
+    state : array_like of int, optional
+        Instrument state, 0 (nominal) or 1 (brighter by ``state_contrast``).
+    rate_at_minus18 : float, optional
+        Dark current at -18 degC (DN/s/pixel).
+    doubling_temperature : float, optional
+        Temperature rise that doubles the dark current (degC).
+    state_contrast : float, optional
+        Fractional excess of state 1 over state 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``rate_at_minus18 * 2**((T + 18)/doubling_temperature) * (1 + state_contrast*state)``.
+    """
+    t = np.asarray(temperature, dtype=float)
+    return rate_at_minus18 * 2.0 ** ((t + 18.0) / doubling_temperature) * (1.0 + state_contrast * np.asarray(state))
+
+
+def _utc_strings(times: pd.DatetimeIndex) -> list[str]:
+    return [f"{t:%Y/%j %b %d %H:%M:%S}.{t.microsecond // 10:05d}UTC" for t in times]
+
+
+def _temperature_history(times: pd.DatetimeIndex, rng, *, mean: float, swing: float,
+                         orbit_phase: np.ndarray, orbit_swing: float) -> np.ndarray:
+    """Detector temperature (degC): slow mission drift, per-orbit excursions, small noise.
+
+    The slow part is a smoothed random walk in days (like the -15 to -24 degC wander of
+    2014-15), the fast part a sinusoid over the orbit (darks of different segments see
+    different temperatures), plus 0.3 degC of orbit-to-orbit noise.
+    """
+    days = (times - times[0]).total_seconds().to_numpy() / 86400.0
+    span = max(days.max(), 1.0)
+    knots = np.arange(0.0, span + 10.0, 5.0)
+    walk = np.cumsum(rng.normal(0.0, 1.0, knots.size))
+    walk = (walk - walk.mean()) / (walk.std() + 1e-9)
+    slow = mean + swing * np.interp(days, knots, walk)
+    fast = orbit_swing * np.sin(2 * np.pi * orbit_phase)
+    return slow + fast + rng.normal(0.0, 0.3, days.size)
+
+
+def _bin_table(ofs: int, size: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    widths = ([ofs] if ofs else []) + [size] * n
+    rest = 1024 - ofs - size * n
+    if rest < 0:
+        raise ValueError(f"binning offset {ofs} + {n} x {size} exceeds 1024 pixels")
+    widths += [rest] if rest else []
+    send = ([0] if ofs else []) + [1] * n + ([0] if rest else [])
+    return np.array(widths, dtype=np.int16), np.array(send, dtype=np.int16)
+
+
+def _hot_pattern(rng, channel: str, shape: tuple, fraction: float) -> np.ndarray:
+    pattern = np.zeros(shape)
+    n_hot = rng.binomial(shape[0] * shape[1], fraction)
+    idx = rng.choice(shape[0] * shape[1], n_hot, replace=False)
+    pattern.flat[idx] = rng.uniform(250.0, 4000.0 if channel == "MUV" else 1500.0, n_hot)
+    return pattern
+
+
+def simulate_archive(
+    outdir,
+    *,
+    n_files: int = 400,
+    scenario: str = "stable",
+    start: str = "2014-11-01",
+    days: float = 120.0,
+    orbit_period_hours: float = 4.6,
+    channels: tuple = ("FUV", "MUV"),
+    segments: dict | None = None,
+    layout: str | dict = "v02",
+    read_offset: float = 1.29,
+    rate_at_minus18: float = 0.33,
+    doubling_temperature: float = 7.5,
+    state_contrast: float = 0.15,
+    flip_groups: tuple = (("MUV", 4200), ("FUV", 14400)),
+    mean_dwell_hours: float = 36.0,
+    changepoint_groups: tuple | None = None,
+    changepoint_time: str | None = None,
+    det_temp_mean: float = -18.0,
+    det_temp_swing: float = 3.0,
+    orbit_temp_swing: float = 1.0,
+    fuv_warmer_by: float = 2.7,
+    frame_jitter: float = 0.05,
+    first_frame_excess: float = 0.02,
+    read_noise: dict | None = None,
+    hot_bin_fraction: float = 0.003,
+    cosmic_ray_rate: float = 0.03,
+    mcp_on_fraction: float = 0.04,
+    missing_frame_fraction: float = 0.01,
+    anomaly_fraction: float = 0.002,
+    missing_binning_keys_fraction: float = 0.02,
+    bscale_fraction: float = 0.01,
+    gzip: bool = True,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Write a simulated archive of IUVS L1A dark files and its ground truth.
+
+    Files land in orbit-block folders (``orbitNNN00/``) below ``outdir``, named like real
+    ones (``mvn_iuv_l1a_<segment>-orbit<NNNNN>-<ch>dark_<time>_v02_r01.fits.gz``); the
+    ground truth is written to ``outdir/truth.parquet``.
+
+    Parameters
+    ----------
+    outdir : path-like
+        Folder to write to (created if needed).
+    n_files : int, optional
+        Number of dark files.
+    scenario : {'stable', 'flipflop', 'changepoint'}, optional
+        Which instrument-state history to simulate (see the module docstring).
+    start : str, optional
+        UTC date of the first orbit.
+    days : float, optional
+        Length of the simulated period.
+    orbit_period_hours : float, optional
+        Orbit period (4.6 h in late 2014).
+    channels : tuple of str, optional
+        Channels to simulate.
+    segments : dict, optional
+        Orbit segments to take darks in; defaults to :data:`SEGMENTS`.
+    layout : {'v01', 'v02', 'v13'} or dict, optional
+        File layout, or a mapping of layout to probability for a mixed archive.
+    read_offset : float, optional
+        Per-read offset ``a`` (DN/pixel).
+    rate_at_minus18, doubling_temperature : float, optional
+        Dark-current law, see :func:`dark_current`.
+    state_contrast : float, optional
+        How much brighter (fractionally) state 1's dark current is.
+    flip_groups : tuple of (channel, INT_TIME), optional
+        Groups that switch state in the ``flipflop`` scenario.
+    mean_dwell_hours : float, optional
+        Mean time between state switches in the ``flipflop`` scenario.
+    changepoint_groups : tuple of (channel, INT_TIME), optional
+        Groups that step in the ``changepoint`` scenario (default: all).
+    changepoint_time : str, optional
+        UTC time of the step (default: the middle of the period).
+    det_temp_mean, det_temp_swing, orbit_temp_swing : float, optional
+        MUV detector temperature level, slow swing and per-orbit swing (degC).
+    fuv_warmer_by : float, optional
+        How much warmer the FUV detector runs (degC).
+    frame_jitter : float, optional
+        Relative standard deviation of the frame common-mode level.
+    first_frame_excess : float, optional
+        Mean relative excess of frame 0 over later frames.
+    read_noise : dict, optional
+        Read noise per pixel (DN) by channel; default ``{'FUV': 5.5, 'MUV': 2.5}``.
+    hot_bin_fraction : float, optional
+        Fraction of bins with a fixed hot-pixel excess (+250 to +4000 DN).
+    cosmic_ray_rate : float, optional
+        Particle hits per second of integration per frame.
+    mcp_on_fraction : float, optional
+        Fraction of shutter darks taken with the MCP on (much brighter; to be excluded).
+    missing_frame_fraction : float, optional
+        Fraction of multi-frame files with one frame lost (all BLANK; SET_TOTAL < NUMBER).
+    anomaly_fraction : float, optional
+        Fraction of frames that look "light-like" (several times brighter).
+    missing_binning_keys_fraction : float, optional
+        Fraction of files without SPA/SPE keywords (readers must use the Binning table).
+    bscale_fraction : float, optional
+        Fraction of files whose primary uses BZERO/BSCALE scaling.
+    gzip : bool, optional
+        Write ``.fits.gz`` (True) or ``.fits``.
+    seed : int, optional
+        Random seed; the same seed gives the same archive.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ground truth, one row per integration: ``FILENAME``, ``INTEGRATION``, ``Time``,
+        ``XUV``, ``INT_TIME`` (ms), ``SEGMENT``, ``MCP_VOLT``, ``DET_TEMP_C`` (the recorded
+        temperature), ``state``, ``rate_true`` (dark current, DN/s/pixel, state included),
+        ``DN_per_s_true`` (expected seed DN/s: ``read_offset/t + rate_true``; NaN for
+        MCP-on darks), ``missing`` (frame lost), ``anomalous`` (light-like frame).
+    """
+    if scenario not in SCENARIOS:
+        raise ValueError(f"scenario must be one of {SCENARIOS}, not {scenario!r}")
+    if n_files < 1:
+        raise ValueError("n_files must be at least 1")
+    rng = np.random.default_rng(seed)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    segments = SEGMENTS if segments is None else segments
+    noise = {"FUV": 5.5, "MUV": 2.5} if read_noise is None else read_noise
+    layouts = {layout: 1.0} if isinstance(layout, str) else dict(layout)
+    for name in layouts:
+        if name not in ("v01", "v02", "v13"):
+            raise ValueError(f"unknown layout {name!r}; use 'v01', 'v02' or 'v13'")
+
+    # --- the observing plan: which file, when, which channel and segment ---------------
+    seg_names = list(segments)
+    seg_w = np.array([segments[s].weight for s in seg_names])
+    seg_idx = rng.choice(len(seg_names), n_files, p=seg_w / seg_w.sum())
+    chan = rng.choice(list(channels), n_files)
+    period = orbit_period_hours * 3600.0
+    n_orbits = max(int(days * 86400.0 / period), 1)
+    orbit_idx = np.sort(rng.integers(0, n_orbits, n_files))
+    phase = np.array([segments[seg_names[i]].orbit_phase for i in seg_idx])
+    t0 = pd.Timestamp(start)
+    offsets = (orbit_idx + phase) * period + rng.uniform(-300, 0, n_files) + (chan == "MUV") * 4.0
+    order = np.argsort(offsets, kind="stable")
+    seg_idx, chan, orbit_idx, phase, offsets = (a[order] for a in (seg_idx, chan, orbit_idx, phase, offsets))
+    times = t0 + pd.to_timedelta(np.round(offsets, 3), unit="s")
+    first_orbit = 100
+    temp_c = _temperature_history(times, rng, mean=det_temp_mean, swing=det_temp_swing,
+                                  orbit_phase=phase, orbit_swing=orbit_temp_swing)
+    temp_c = temp_c + (chan == "FUV") * fuv_warmer_by
+    int_times = np.array([segments[seg_names[i]].int_time for i in seg_idx])
+    mcp_gain = np.where(rng.random(n_files) < mcp_on_fraction, rng.choice(_MCP_ON_GAINS, n_files), 0)
+
+    # --- instrument state per file ------------------------------------------------------
+    state = np.zeros(n_files, dtype=int)
+    if scenario == "flipflop":
+        for ch, it in flip_groups:
+            sel = np.flatnonzero((chan == ch) & (int_times == it))
+            s = int(rng.integers(0, 2))
+            last = None
+            for i in sel:
+                if last is not None:
+                    dt_h = (offsets[i] - offsets[last]) / 3600.0
+                    if rng.random() < 1.0 - np.exp(-dt_h / mean_dwell_hours):
+                        s = 1 - s
+                state[i] = s
+                last = i
+    elif scenario == "changepoint":
+        cp = pd.Timestamp(changepoint_time) if changepoint_time else t0 + pd.Timedelta(days=days / 2)
+        groups = changepoint_groups
+        in_group = np.ones(n_files, bool) if groups is None else np.isin(
+            [f"{c}/{i}" for c, i in zip(chan, int_times)], [f"{c}/{i}" for c, i in groups])
+        state = ((times >= cp) & in_group).astype(int)
+
+    lay_names = list(layouts)
+    lay_p = np.array([layouts[k] for k in lay_names], dtype=float)
+    file_layout = np.array(lay_names)[rng.choice(len(lay_names), n_files, p=lay_p / lay_p.sum())]
+    hot = {}
+    truth = []
+    for i in range(n_files):
+        seg_name = seg_names[seg_idx[i]]
+        seg = segments[seg_name]
+        ch = str(chan[i])
+        spe_ofs, spe_size, spa_ofs, spa_size, n_spe, n_spa = seg.binning[ch]
+        key = (ch, seg.binning[ch])
+        if key not in hot:
+            hot[key] = _hot_pattern(np.random.default_rng([seed, len(hot)]), ch, (n_spa, n_spe), hot_bin_fraction)
+        n_int = int(rng.choice(seg.n_int, p=seg.n_int_p))
+        truth.append(_write_file(
+            outdir, rng, time=times[i], orbit=first_orbit + int(orbit_idx[i]), segment=seg_name, seg=seg,
+            channel=ch, n_int=n_int, temp_c=temp_c[i], state=int(state[i]), mcp_gain=int(mcp_gain[i]),
+            layout=str(file_layout[i]), hot=hot[key], read_offset=read_offset,
+            rate_law=dict(rate_at_minus18=rate_at_minus18, doubling_temperature=doubling_temperature,
+                          state_contrast=state_contrast),
+            frame_jitter=frame_jitter, first_frame_excess=first_frame_excess, read_noise=noise[ch],
+            cosmic_ray_rate=cosmic_ray_rate, missing_frame=rng.random() < missing_frame_fraction,
+            anomaly_fraction=anomaly_fraction, drop_binning_keys=rng.random() < missing_binning_keys_fraction,
+            bscale=rng.random() < bscale_fraction, gzip=gzip))
+    table = pd.concat(truth, ignore_index=True)
+    write_table(table, outdir / "truth.parquet")
+    return table
+
+
+def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, channel, n_int, temp_c, state,
+                mcp_gain, layout, hot, read_offset, rate_law, frame_jitter, first_frame_excess, read_noise,
+                cosmic_ray_rate, missing_frame, anomaly_fraction, drop_binning_keys, bscale, gzip) -> pd.DataFrame:
+    spe_ofs, spe_size, spa_ofs, spa_size, n_spe, n_spa = seg.binning[channel]
+    int_ms = seg.int_time
+    t_s = int_ms / 1000.0
+    npix = spe_size * spa_size
+    version = {"v01": "v01_r01", "v02": "v02_r01", "v13": "v13_r01"}[layout]
+    stamp = f"{time:%Y%m%dT%H%M%S}"
+    product_id = f"mvn_iuv_l1a_{segment}-orbit{orbit:05d}-{channel.lower()}dark_{stamp}_{version}"
+    folder = outdir / f"orbit{orbit // 100:03d}00"
+    folder.mkdir(exist_ok=True)
+    fname = folder / (product_id + (".fits.gz" if gzip else ".fits"))
+
+    # temperatures as telemetry DN: MUV DN even, +-1-2 DN within a file
+    base_dn = det_celsius_to_dn(temp_c)
+    det_dn = np.round(base_dn + rng.normal(0.0, 1.0, n_int)).astype(np.int64)
+    if channel == "MUV":
+        det_dn = 2 * np.round(det_dn / 2).astype(np.int64)
+    case_dn = np.round(case_celsius_to_dn(5.3 + rng.normal(0.0, 0.15)) + rng.integers(-1, 2, n_int)).astype(np.int64)
+    if layout == "v01":
+        det_dn[:] = det_dn[0]
+        case_dn[:] = case_dn[0]
+    det_c = det_dn_to_celsius(det_dn)
+    case_c = case_dn_to_celsius(case_dn)
+
+    # --- the physics ------------------------------------------------------------------
+    rate = dark_current(det_c, state, **rate_law)                        # DN/s/pixel
+    mcp_volt = float(mcp_gain_to_volt(mcp_gain))
+    level = npix * (read_offset + rate * t_s)                            # DN per bin
+    if mcp_gain:
+        level = level + npix * t_s * 5.0 * 2.0 ** ((mcp_volt - 700.0) / 50.0)
+    scale = 1.0 + frame_jitter * rng.standard_normal(n_int)
+    scale[0] += first_frame_excess
+    anomalous = rng.random(n_int) < anomaly_fraction
+    scale = np.where(anomalous, scale * rng.uniform(3.0, 8.0, n_int), scale)
+    cube = (level * scale)[:, None, None] + read_noise * np.sqrt(npix) * rng.standard_normal((n_int, n_spa, n_spe))
+    cube += hot[None]
+    n_hits = rng.poisson(cosmic_ray_rate * t_s, n_int)
+    for k in np.flatnonzero(n_hits):
+        idx = rng.integers(0, n_spa * n_spe, n_hits[k])
+        cube[k].flat[idx] += rng.lognormal(np.log(1500.0), 0.8, n_hits[k])
+    values = quantise(np.floor(np.maximum(cube, 0.0)), channel).astype(np.int32)
+    missing = np.zeros(n_int, bool)
+    if missing_frame and n_int > 1:
+        missing[rng.integers(1, n_int)] = True
+    bzero = 1000 if bscale else 0
+    stored = values - bzero
+    stored[missing] = -1
+    if channel == "MUV" and bzero:
+        pass  # stored values stay integers; the physical values remain even
+
+    # --- header and tables ------------------------------------------------------------
+    cadence = seg.cadence
+    ts = time + pd.to_timedelta(np.arange(n_int) * cadence, unit="ms")
+    sclk = (ts - _SCLK_EPOCH).total_seconds().to_numpy()
+    start_int = int(np.floor(sclk[0]))
+    start_sub = int((sclk[0] - start_int) * 65536)
+    utc = _utc_strings(pd.DatetimeIndex(ts))
+    mirror_dn = 16088 if segment == "periapse" else 24928
+    mirror_deg = (mirror_dn - 12939) / 364.0889
+    bin_x, bin_y = seg.bin_rows
+    bin_tbl = f"LINEAR {bin_x},{bin_y} linear_0006"
+
+    data = stored if n_int > 1 else stored[0]
+    primary = fits.PrimaryHDU(data=np.ascontiguousarray(data, dtype=">i4"))
+    h = primary.header
+    h["BLANK"] = -1
+    if bzero:
+        h["BSCALE"] = 1.0
+        h["BZERO"] = float(bzero)
+    h["FILENAME"] = product_id + ".fits"
+    h["CAPTURE"] = (utc[0], "Start of integration SCET")
+    h["PROCESS"] = (_utc_strings(pd.DatetimeIndex([time + pd.Timedelta(days=280)]))[0], "File processing time")
+    if layout != "v13":
+        h["SW_VER"] = "917"
+    h["XUV"] = channel
+    h["OBS_ID"] = 1 if segment == "periapse" else 8198
+    if layout == "v13":
+        h["PROCESS_"] = (f"{time + pd.Timedelta(days=1):%Y-%m-%d %H:%M:%S}.00", "/PROCESS_DATE")
+        h["SCI_IMG_"] = (2 * n_spa * n_spe % 1024 or 1024, "/SCI_IMG_DATA_LENGTH_")
+        h["MIR_DN"] = (mirror_dn, "/MIRROR_DN")
+        h["MIR_DEG"] = (float(np.float32(mirror_deg)), "/MIRROR_DEG")
+        h["FOV_DEG"] = float(np.float32(2 * mirror_deg))
+        h["LYA_CENT"] = (1, "/LYA_CENTROID")
+    h["INT_TIME"] = (float(f"{t_s:.3f}"), "Integration time in seconds")
+    h["MCP_VOLT"] = (float(f"{mcp_volt:.3f}"), "MCP voltage in volts")
+    h.append(("MIR_DEG", float(f"{mirror_deg:.3f}"), "Mirror position in deg"), useblanks=False, bottom=True)
+    h["N_FILL"] = (int(missing.sum()) * n_spa * n_spe, "Number of absent bins in observation")
+    h["BIN_TBL"] = (bin_tbl, "Binning mode, rows, and table used")
+    if not drop_binning_keys:
+        h["SPA_OFS"] = (spa_ofs, "Spatial linear bin offset")
+        h["SPA_SIZE"] = (spa_size, "Number of pixels per spatial bin")
+        h["SPE_OFS"] = (spe_ofs, "Spectral linear bin offset")
+        h["SPE_SIZE"] = (spe_size, "Number of pixels per spectral bin")
+
+    integ_cols = [
+        fits.Column("TIMESTAMP", "D", unit="SCLK seconds", array=sclk),
+        fits.Column("ET", "D", unit="ET s", array=sclk + 68.18),
+        fits.Column("UTC", "33A", array=np.array(utc)),
+        fits.Column("MIRROR_DN", "I", bzero=32768, array=np.full(n_int, mirror_dn, dtype=np.uint16)),
+        fits.Column("MIRROR_DEG", "E", unit="deg", array=np.full(n_int, mirror_deg, dtype=np.float32)),
+        fits.Column("FOV_DEG", "E", unit="deg", array=np.full(n_int, 2 * mirror_deg, dtype=np.float32)),
+        fits.Column("LYA_CENTROID", "I", array=np.full(n_int, -1 if layout != "v13" else 1, dtype=np.int16)),
+    ]
+    if layout == "v02":
+        integ_cols += [fits.Column("CASE_TEMP", "J", unit="DN", array=case_dn.astype(np.int32)),
+                       fits.Column("DET_TEMP", "J", unit="DN", array=det_dn.astype(np.int32))]
+    elif layout == "v13":
+        integ_cols += [fits.Column("DET_TEMP_C", "D", unit="degC", array=det_c),
+                       fits.Column("CASE_TEMP_C", "D", unit="degC", array=case_c)]
+    length = n_spa * n_spe
+    seg_total = max(1, -(-2 * length // 1024))
+    number = n_int
+    set_total = n_int - int(missing.sum())
+    eng = [
+        ("SCI_PKT_CKSUM", "I", int(rng.integers(0, 256))), ("SCI_ERR_FLAGS", "I", 0), ("XUV", "3A", channel),
+        ("LENGTH", "K", length), ("IMAGE_NUMBER", "J", number - 1),
+        ("AVERAGE", "J", int(min(np.nanmean(values[~missing]) if (~missing).any() else 0, 65535))),
+        ("CHECKSUM", "J", int(rng.integers(0, 65536))), ("START_TIME", "K", start_int),
+        ("START_TIME__SUB", "J", start_sub), ("CADENCE", "J", cadence), ("NUMBER", "J", number),
+        ("INT_TIME", "J", int_ms), ("MIRROR_POS", "J", mirror_dn), ("STEP_NUM", "J", 0),
+        ("STEP_SIZE", "I", -1), ("STEP_INT", "I", 255), ("BIN_SHIFT", "I", int(rng.integers(0, 4))),
+        ("OBS_ID", "J", h["OBS_ID"]), ("FUV_BAD_PIXEL_MASK", "I", 0), ("MUV_BAD_PIXEL_MASK", "I", 0),
+        ("DATA_COMPRESSION", "I", 1), ("TEST_PATTERN", "I", 12), ("ON_CHIP_WINDOWING", "I", 0),
+        ("BIN_TYPE", "6A", "LINEAR"), ("SCAN_MODE", "3A", "CDS"), ("MODE", "7A", "NOMINAL"),
+        ("TIME_FLAG", "6A", "Synced"), ("BIN_SHIFT_DIR", "I", 1), ("SHUTTER_ON", "J", int_ms),
+        ("SHUTTER_OFF", "J", 0), ("SHUTTER_NUM", "I", 0), ("SET_TOTAL", "J", set_total),
+        ("BIN_X_ROW", "I", bin_x), ("BIN_Y_ROW", "I", bin_y),
+    ]
+    if layout == "v01":
+        eng += [("DET_TEMP", "J", int(det_dn[0])), ("CASE_TEMP", "J", int(case_dn[0]))]
+    eng += [("MCP_GAIN", "J", mcp_gain), ("SCI_SEG_TOTAL", "J", seg_total),
+            ("SCI_SEG_LENGTH", "J", 2 * length - 1024 * (seg_total - 1)), ("SCI_SEG_NUM", "J", seg_total - 1)]
+    if layout == "v13":
+        eng += [("PROCESS_DATE", "22A", f"{time + pd.Timedelta(days=1):%Y-%m-%d %H:%M:%S}.00"),
+                ("SCI_IMG_DATA_LENGTH_", "J", 2 * length % 1024 or 1024)]
+    eng_cols = [fits.Column(n, f, array=np.array([v])) for n, f, v in eng]
+
+    spa_w, spa_t = _bin_table(spa_ofs, spa_size, n_spa)
+    spe_w, spe_t = _bin_table(spe_ofs, spe_size, n_spe)
+    spa_lo = spa_ofs + spa_size * np.arange(n_spa)
+    spe_lo = spe_ofs + spe_size * np.arange(n_spe)
+
+    def vec(name, arr, code):
+        arr = np.asarray(arr)
+        return fits.Column(name, f"{arr.size}{code}", array=arr[None])
+
+    bin_cols = [vec("SPABINWIDTH", spa_w, "I"), vec("SPABINTRANSMIT", spa_t, "I"),
+                vec("SPEBINWIDTH", spe_w, "I"), vec("SPEBINTRANSMIT", spe_t, "I"),
+                vec("SPAPIXLO", spa_lo.astype(np.int16), "I"), vec("SPAPIXHI", (spa_lo + spa_size - 1).astype(np.int16), "I"),
+                vec("SPEPIXLO", spe_lo.astype(np.int16), "I"), vec("SPEPIXHI", (spe_lo + spe_size - 1).astype(np.int16), "I"),
+                fits.Column("BINTABLENAME", "11A", array=np.array(["linear_0006"]))]
+
+    dispersion = 0.08134 if channel == "FUV" else 0.16325
+    lam0 = 110.0 if channel == "FUV" else 175.0
+    centres = lam0 + dispersion * (spe_lo + spe_size / 2.0)
+    wave = np.broadcast_to(centres, (n_spa, n_spe)).astype(float)
+    obs = [
+        ("PRODUCT_ID", f"{len(product_id)}A", product_id), ("COLLECTION_ID", "4A", "disk"),
+        ("BUNDLE_ID", "3A", "raw"), ("CODE_SVN_REVISION", "4A", "1141"), ("ANC_SVN_REVISION", "4A", "1141"),
+        ("PRODUCT_CREATION_DATE", "33A", h["PROCESS"]), ("OBSERVATION_TYPE", "3A", "CDS"),
+        ("MISSION_PHASE", "5A", "PRIME"), ("TARGET_NAME", "4A", "MARS"), ("ORBIT_SEGMENT", "I", 0),
+        ("ORBIT_NUMBER", "I", orbit), ("SOLAR_LONGITUDE", "E", 216.5), ("GRATING_SELECT", "6A", "LOWRES"),
+        ("KEYHOLE_SELECT", "7A", "NEITHER"), ("BIN_PATTERN_INDEX", "18A", "LINEAR linear_0006"),
+        ("CADENCE", "D", cadence / 1000.0), ("INT_TIME", "D", t_s), ("DUTY_CYCLE", "D", 1.0),
+        ("CHANNEL", "3A", channel),
+    ]
+    obs_cols = [fits.Column(n, f, array=np.array([v])) for n, f, v in obs]
+    obs_cols += [fits.Column("WAVELENGTH", f"{wave.size}D", dim=f"({n_spe},{n_spa})", array=wave[None]),
+                 fits.Column("WAVELENGTH_WIDTH", f"{wave.size}D", dim=f"({n_spe},{n_spa})",
+                             array=np.full((1, n_spa, n_spe), dispersion * spe_size)),
+                 fits.Column("KERNELS", "256A", array=np.array(["naif0011.tls maven_orb.bsp"]))]
+
+    hdus = [primary,
+            fits.BinTableHDU.from_columns(integ_cols, name="Integration"),
+            fits.BinTableHDU.from_columns(eng_cols, name="Engineering"),
+            fits.BinTableHDU.from_columns(bin_cols, name="Binning"),
+            fits.BinTableHDU.from_columns(obs_cols, name="Observation")]
+    fits.HDUList(hdus).writeto(fname, overwrite=True, output_verify="silentfix")
+
+    dn_per_s = np.where(mcp_gain == 0, read_offset / t_s + rate, np.nan)
+    return pd.DataFrame({
+        "FILENAME": product_id + ".fits", "INTEGRATION": np.arange(n_int), "Time": ts.to_numpy(),
+        "XUV": channel, "INT_TIME": int_ms, "SEGMENT": segment, "MCP_VOLT": float(f"{mcp_volt:.3f}"),
+        "DET_TEMP_C": det_c, "state": state, "rate_true": rate, "DN_per_s_true": dn_per_s,
+        "missing": missing, "anomalous": anomalous, "LAYOUT": layout,
+    })

@@ -1,0 +1,139 @@
+"""Reading and writing summary tables: Parquet by default, the seed's HDF5, CSV.
+
+Every write is atomic: the table goes to a temporary file in the target folder, which is
+then renamed over the target, so a crash never leaves a half-written summary behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["read_table", "write_table", "errors_path", "table_format"]
+
+_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5",
+            ".csv": "csv"}
+
+
+def table_format(path) -> str:
+    """The storage format implied by a file name.
+
+    Parameters
+    ----------
+    path : path-like
+        A file name ending in ``.parquet``/``.pq``, ``.h5``/``.hdf5``/``.hdf`` or ``.csv``.
+
+    Returns
+    -------
+    str
+        ``'parquet'``, ``'hdf5'`` or ``'csv'``.
+
+    Raises
+    ------
+    ValueError
+        For any other suffix.
+    """
+    suffix = Path(path).suffix.lower()
+    try:
+        return _FORMATS[suffix]
+    except KeyError:
+        raise ValueError(f"{path}: unknown table format {suffix!r}; use .parquet, .h5 or .csv") from None
+
+
+def errors_path(path) -> Path:
+    """Where the errors table of a summary is written: ``<name>.errors.csv`` beside it.
+
+    Parameters
+    ----------
+    path : path-like
+        The summary file.
+
+    Returns
+    -------
+    pathlib.Path
+        The errors file.
+    """
+    path = Path(path)
+    return path.with_name(path.name.rsplit(".", 1)[0] + ".errors.csv")
+
+
+def _hdf5_module():
+    try:
+        import tables  # noqa: F401  (PyTables, pandas' HDF5 engine)
+    except ImportError as exc:
+        raise ImportError("HDF5 tables need PyTables: pip install 'darkmodel[hdf5]'") from exc
+
+
+def read_table(path, key: str = "df") -> pd.DataFrame:
+    """Read a summary table.
+
+    Parameters
+    ----------
+    path : path-like
+        A Parquet, HDF5 (the seed's ``pd.read_hdf(path, 'df')``) or CSV file.
+    key : str, optional
+        The HDF5 key.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table.  A seed HDF5 table keeps its index (``Time`` after calibration).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the suffix names no known format.
+    """
+    path = Path(path)
+    fmt = table_format(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such summary table")
+    if fmt == "parquet":
+        return pd.read_parquet(path)
+    if fmt == "hdf5":
+        _hdf5_module()
+        return pd.read_hdf(path, key)
+    return pd.read_csv(path)
+
+
+def write_table(table: pd.DataFrame, path, key: str = "df") -> Path:
+    """Write a summary table atomically.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table.
+    path : path-like
+        Target file; the suffix chooses Parquet, HDF5 (key ``key``) or CSV.
+    key : str, optional
+        The HDF5 key (``'df'`` as in the seed notebook).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    path = Path(path)
+    fmt = table_format(path)
+    if fmt == "hdf5":
+        _hdf5_module()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if fmt == "parquet":
+            table.to_parquet(tmp)
+        elif fmt == "hdf5":
+            table.to_hdf(tmp, key=key, mode="w")
+        else:
+            table.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
