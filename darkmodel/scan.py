@@ -62,7 +62,8 @@ def find_files(paths: Iterable) -> list[str]:
     Parameters
     ----------
     paths : iterable of str or path-like
-        Folders (searched recursively for ``.fits``/``.fits.gz``), glob patterns
+        Folders (searched recursively for ``.fits``/``.fits.gz``, skipping hidden files
+        such as partial writes), glob patterns
         (``**`` allowed) or files.  A file named explicitly is kept whatever its suffix.
 
     Returns
@@ -80,7 +81,8 @@ def find_files(paths: Iterable) -> list[str]:
         entry = os.fspath(entry)
         if os.path.isdir(entry):
             for root, _, names in os.walk(entry):
-                found.update(os.path.join(root, n) for n in names if n.lower().endswith(_FITS_SUFFIXES))
+                found.update(os.path.join(root, n) for n in names
+                             if n.lower().endswith(_FITS_SUFFIXES) and not n.startswith("."))
         elif os.path.isfile(entry):
             found.add(entry)
         else:

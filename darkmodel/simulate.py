@@ -29,12 +29,13 @@ groups in ``changepoint_groups`` step permanently to state 1 at ``changepoint_ti
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import fitsio
 import numpy as np
 import pandas as pd
-from astropy.io import fits
 
 from .storage import write_table
 from .temperature import (case_celsius_to_dn, case_dn_to_celsius, det_celsius_to_dn,
@@ -375,6 +376,41 @@ def simulate_archive(
     return table
 
 
+def _records(n_rows: int, fields) -> np.ndarray:
+    """A structured array from ``(name, dtype, value)`` triples; values broadcast to the rows."""
+    dtype = [(name, *(kind if isinstance(kind, tuple) else (kind,))) for name, kind, _ in fields]
+    rec = np.zeros(n_rows, dtype=dtype)
+    for name, _, value in fields:
+        rec[name] = value
+    return rec
+
+
+def _write_fits(fname: Path, image: np.ndarray, header, bzero: int, tables) -> None:
+    """Write one L1A file with CFITSIO (gzip when the name ends in .gz), atomically.
+
+    The primary array holds the stored integers; BLANK, BSCALE and BZERO are written
+    after the data, so the stored values are exactly ``physical - BZERO``.
+    """
+    tmp = fname.with_name(f".{fname.name}.{os.getpid()}.partial" + "".join(fname.suffixes[-2:]))
+    if tmp.exists():
+        tmp.unlink()
+    try:
+        with fitsio.FITS(str(tmp), "rw") as f:
+            f.write(image)
+            primary = f[0]
+            for name, value, comment in header:
+                primary.write_key(name, value, comment=comment)
+            if bzero:
+                primary.write_key("BSCALE", 1.0)
+                primary.write_key("BZERO", float(bzero))
+            for extname, rec, units in tables:
+                f.write_table(rec, extname=extname, units=units)
+        os.replace(tmp, fname)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, channel, n_int, temp_c, state,
                 mcp_gain, layout, hot, read_offset, rate_law, frame_jitter, first_frame_excess, read_noise,
                 cosmic_ray_rate, missing_frame, anomaly_fraction, drop_binning_keys, bscale, gzip) -> pd.DataFrame:
@@ -424,8 +460,6 @@ def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, channe
     bzero = 1000 if bscale else 0
     stored = values - bzero
     stored[missing] = -1
-    if channel == "MUV" and bzero:
-        pass  # stored values stay integers; the physical values remain even
 
     # --- header and tables ------------------------------------------------------------
     cadence = seg.cadence
@@ -439,122 +473,100 @@ def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, channe
     bin_x, bin_y = seg.bin_rows
     bin_tbl = f"LINEAR {bin_x},{bin_y} linear_0006"
 
-    data = stored if n_int > 1 else stored[0]
-    primary = fits.PrimaryHDU(data=np.ascontiguousarray(data, dtype=">i4"))
-    h = primary.header
-    h["BLANK"] = -1
-    if bzero:
-        h["BSCALE"] = 1.0
-        h["BZERO"] = float(bzero)
-    h["FILENAME"] = product_id + ".fits"
-    h["CAPTURE"] = (utc[0], "Start of integration SCET")
-    h["PROCESS"] = (_utc_strings(pd.DatetimeIndex([time + pd.Timedelta(days=280)]))[0], "File processing time")
-    if layout != "v13":
-        h["SW_VER"] = "917"
-    h["XUV"] = channel
-    h["OBS_ID"] = 1 if segment == "periapse" else 8198
-    if layout == "v13":
-        h["PROCESS_"] = (f"{time + pd.Timedelta(days=1):%Y-%m-%d %H:%M:%S}.00", "/PROCESS_DATE")
-        h["SCI_IMG_"] = (2 * n_spa * n_spe % 1024 or 1024, "/SCI_IMG_DATA_LENGTH_")
-        h["MIR_DN"] = (mirror_dn, "/MIRROR_DN")
-        h["MIR_DEG"] = (float(np.float32(mirror_deg)), "/MIRROR_DEG")
-        h["FOV_DEG"] = float(np.float32(2 * mirror_deg))
-        h["LYA_CENT"] = (1, "/LYA_CENTROID")
-    h["INT_TIME"] = (float(f"{t_s:.3f}"), "Integration time in seconds")
-    h["MCP_VOLT"] = (float(f"{mcp_volt:.3f}"), "MCP voltage in volts")
-    h.append(("MIR_DEG", float(f"{mirror_deg:.3f}"), "Mirror position in deg"), useblanks=False, bottom=True)
-    h["N_FILL"] = (int(missing.sum()) * n_spa * n_spe, "Number of absent bins in observation")
-    h["BIN_TBL"] = (bin_tbl, "Binning mode, rows, and table used")
-    if not drop_binning_keys:
-        h["SPA_OFS"] = (spa_ofs, "Spatial linear bin offset")
-        h["SPA_SIZE"] = (spa_size, "Number of pixels per spatial bin")
-        h["SPE_OFS"] = (spe_ofs, "Spectral linear bin offset")
-        h["SPE_SIZE"] = (spe_size, "Number of pixels per spectral bin")
-
-    integ_cols = [
-        fits.Column("TIMESTAMP", "D", unit="SCLK seconds", array=sclk),
-        fits.Column("ET", "D", unit="ET s", array=sclk + 68.18),
-        fits.Column("UTC", "33A", array=np.array(utc)),
-        fits.Column("MIRROR_DN", "I", bzero=32768, array=np.full(n_int, mirror_dn, dtype=np.uint16)),
-        fits.Column("MIRROR_DEG", "E", unit="deg", array=np.full(n_int, mirror_deg, dtype=np.float32)),
-        fits.Column("FOV_DEG", "E", unit="deg", array=np.full(n_int, 2 * mirror_deg, dtype=np.float32)),
-        fits.Column("LYA_CENTROID", "I", array=np.full(n_int, -1 if layout != "v13" else 1, dtype=np.int16)),
+    process = _utc_strings(pd.DatetimeIndex([time + pd.Timedelta(days=280)]))[0]
+    header = [
+        ("BLANK", -1, ""),
+        ("FILENAME", product_id + ".fits", ""),
+        ("CAPTURE", utc[0], "Start of integration SCET"),
+        ("PROCESS", process, "File processing time"),
     ]
+    if layout != "v13":
+        header.append(("SW_VER", "917", ""))
+    header += [("XUV", channel, ""), ("OBS_ID", 1 if segment == "periapse" else 8198, "")]
+    if layout == "v13":  # MWRFITS truncates long names to 8 characters and keeps them in '//' comments
+        header += [("PROCESS_", f"{time + pd.Timedelta(days=1):%Y-%m-%d %H:%M:%S}.00", "/PROCESS_DATE"),
+                   ("SCI_IMG_", 2 * n_spa * n_spe % 1024 or 1024, "/SCI_IMG_DATA_LENGTH_"),
+                   ("MIR_DN", mirror_dn, "/MIRROR_DN"), ("FOV_DEG", float(np.float32(2 * mirror_deg)), ""),
+                   ("LYA_CENT", 1, "/LYA_CENTROID")]
+    header += [("INT_TIME", float(f"{t_s:.3f}"), "Integration time in seconds"),
+               ("MCP_VOLT", float(f"{mcp_volt:.3f}"), "MCP voltage in volts"),
+               ("MIR_DEG", float(f"{mirror_deg:.3f}"), "Mirror position in deg"),
+               ("N_FILL", int(missing.sum()) * n_spa * n_spe, "Number of absent bins in observation"),
+               ("BIN_TBL", bin_tbl, "Binning mode, rows, and table used")]
+    if not drop_binning_keys:
+        header += [("SPA_OFS", spa_ofs, "Spatial linear bin offset"),
+                   ("SPA_SIZE", spa_size, "Number of pixels per spatial bin"),
+                   ("SPE_OFS", spe_ofs, "Spectral linear bin offset"),
+                   ("SPE_SIZE", spe_size, "Number of pixels per spectral bin")]
+
+    integ = [("TIMESTAMP", ">f8", sclk, "SCLK seconds"), ("ET", ">f8", sclk + 68.18, "ET s"),
+             ("UTC", "S33", utc, ""), ("MIRROR_DN", "u2", mirror_dn, "DN"),  # uint16: TZERO 32768
+             ("MIRROR_DEG", ">f4", mirror_deg, "deg"), ("FOV_DEG", ">f4", 2 * mirror_deg, "deg"),
+             ("LYA_CENTROID", ">i2", -1 if layout != "v13" else 1, "pixel")]
     if layout == "v02":
-        integ_cols += [fits.Column("CASE_TEMP", "J", unit="DN", array=case_dn.astype(np.int32)),
-                       fits.Column("DET_TEMP", "J", unit="DN", array=det_dn.astype(np.int32))]
+        integ += [("CASE_TEMP", ">i4", case_dn, "DN"), ("DET_TEMP", ">i4", det_dn, "DN")]
     elif layout == "v13":
-        integ_cols += [fits.Column("DET_TEMP_C", "D", unit="degC", array=det_c),
-                       fits.Column("CASE_TEMP_C", "D", unit="degC", array=case_c)]
+        integ += [("DET_TEMP_C", ">f8", det_c, "degC"), ("CASE_TEMP_C", ">f8", case_c, "degC")]
     length = n_spa * n_spe
     seg_total = max(1, -(-2 * length // 1024))
-    number = n_int
     set_total = n_int - int(missing.sum())
+    average = int(min(values[~missing].mean() if (~missing).any() else 0, 65535))
+    I, J, K = ">i2", ">i4", ">i8"
     eng = [
-        ("SCI_PKT_CKSUM", "I", int(rng.integers(0, 256))), ("SCI_ERR_FLAGS", "I", 0), ("XUV", "3A", channel),
-        ("LENGTH", "K", length), ("IMAGE_NUMBER", "J", number - 1),
-        ("AVERAGE", "J", int(min(np.nanmean(values[~missing]) if (~missing).any() else 0, 65535))),
-        ("CHECKSUM", "J", int(rng.integers(0, 65536))), ("START_TIME", "K", start_int),
-        ("START_TIME__SUB", "J", start_sub), ("CADENCE", "J", cadence), ("NUMBER", "J", number),
-        ("INT_TIME", "J", int_ms), ("MIRROR_POS", "J", mirror_dn), ("STEP_NUM", "J", 0),
-        ("STEP_SIZE", "I", -1), ("STEP_INT", "I", 255), ("BIN_SHIFT", "I", int(rng.integers(0, 4))),
-        ("OBS_ID", "J", h["OBS_ID"]), ("FUV_BAD_PIXEL_MASK", "I", 0), ("MUV_BAD_PIXEL_MASK", "I", 0),
-        ("DATA_COMPRESSION", "I", 1), ("TEST_PATTERN", "I", 12), ("ON_CHIP_WINDOWING", "I", 0),
-        ("BIN_TYPE", "6A", "LINEAR"), ("SCAN_MODE", "3A", "CDS"), ("MODE", "7A", "NOMINAL"),
-        ("TIME_FLAG", "6A", "Synced"), ("BIN_SHIFT_DIR", "I", 1), ("SHUTTER_ON", "J", int_ms),
-        ("SHUTTER_OFF", "J", 0), ("SHUTTER_NUM", "I", 0), ("SET_TOTAL", "J", set_total),
-        ("BIN_X_ROW", "I", bin_x), ("BIN_Y_ROW", "I", bin_y),
+        ("SCI_PKT_CKSUM", I, int(rng.integers(0, 256))), ("SCI_ERR_FLAGS", I, 0), ("XUV", "S3", channel),
+        ("LENGTH", K, length), ("IMAGE_NUMBER", J, n_int - 1), ("AVERAGE", J, average),
+        ("CHECKSUM", J, int(rng.integers(0, 65536))), ("START_TIME", K, start_int),
+        ("START_TIME__SUB", J, start_sub), ("CADENCE", J, cadence), ("NUMBER", J, n_int),
+        ("INT_TIME", J, int_ms), ("MIRROR_POS", J, mirror_dn), ("STEP_NUM", J, 0), ("STEP_SIZE", I, -1),
+        ("STEP_INT", I, 255), ("BIN_SHIFT", I, int(rng.integers(0, 4))),
+        ("OBS_ID", J, 1 if segment == "periapse" else 8198), ("FUV_BAD_PIXEL_MASK", I, 0),
+        ("MUV_BAD_PIXEL_MASK", I, 0), ("DATA_COMPRESSION", I, 1), ("TEST_PATTERN", I, 12),
+        ("ON_CHIP_WINDOWING", I, 0), ("BIN_TYPE", "S6", "LINEAR"), ("SCAN_MODE", "S3", "CDS"),
+        ("MODE", "S7", "NOMINAL"), ("TIME_FLAG", "S6", "Synced"), ("BIN_SHIFT_DIR", I, 1),
+        ("SHUTTER_ON", J, int_ms), ("SHUTTER_OFF", J, 0), ("SHUTTER_NUM", I, 0), ("SET_TOTAL", J, set_total),
+        ("BIN_X_ROW", I, bin_x), ("BIN_Y_ROW", I, bin_y),
     ]
-    if layout == "v01":
-        eng += [("DET_TEMP", "J", int(det_dn[0])), ("CASE_TEMP", "J", int(case_dn[0]))]
-    eng += [("MCP_GAIN", "J", mcp_gain), ("SCI_SEG_TOTAL", "J", seg_total),
-            ("SCI_SEG_LENGTH", "J", 2 * length - 1024 * (seg_total - 1)), ("SCI_SEG_NUM", "J", seg_total - 1)]
+    if layout == "v01":  # v01 kept one DET_TEMP/CASE_TEMP per file, in Engineering
+        eng += [("DET_TEMP", J, int(det_dn[0])), ("CASE_TEMP", J, int(case_dn[0]))]
+    eng += [("MCP_GAIN", J, mcp_gain), ("SCI_SEG_TOTAL", J, seg_total),
+            ("SCI_SEG_LENGTH", J, 2 * length - 1024 * (seg_total - 1)), ("SCI_SEG_NUM", J, seg_total - 1)]
     if layout == "v13":
-        eng += [("PROCESS_DATE", "22A", f"{time + pd.Timedelta(days=1):%Y-%m-%d %H:%M:%S}.00"),
-                ("SCI_IMG_DATA_LENGTH_", "J", 2 * length % 1024 or 1024)]
-    eng_cols = [fits.Column(n, f, array=np.array([v])) for n, f, v in eng]
+        eng += [("PROCESS_DATE", "S22", f"{time + pd.Timedelta(days=1):%Y-%m-%d %H:%M:%S}.00"),
+                ("SCI_IMG_DATA_LENGTH_", J, 2 * length % 1024 or 1024)]
 
     spa_w, spa_t = _bin_table(spa_ofs, spa_size, n_spa)
     spe_w, spe_t = _bin_table(spe_ofs, spe_size, n_spe)
     spa_lo = spa_ofs + spa_size * np.arange(n_spa)
     spe_lo = spe_ofs + spe_size * np.arange(n_spe)
-
-    def vec(name, arr, code):
-        arr = np.asarray(arr)
-        return fits.Column(name, f"{arr.size}{code}", array=arr[None])
-
-    bin_cols = [vec("SPABINWIDTH", spa_w, "I"), vec("SPABINTRANSMIT", spa_t, "I"),
-                vec("SPEBINWIDTH", spe_w, "I"), vec("SPEBINTRANSMIT", spe_t, "I"),
-                vec("SPAPIXLO", spa_lo.astype(np.int16), "I"), vec("SPAPIXHI", (spa_lo + spa_size - 1).astype(np.int16), "I"),
-                vec("SPEPIXLO", spe_lo.astype(np.int16), "I"), vec("SPEPIXHI", (spe_lo + spe_size - 1).astype(np.int16), "I"),
-                fits.Column("BINTABLENAME", "11A", array=np.array(["linear_0006"]))]
+    binning = [("SPABINWIDTH", (I, spa_w.size), spa_w), ("SPABINTRANSMIT", (I, spa_t.size), spa_t),
+               ("SPEBINWIDTH", (I, spe_w.size), spe_w), ("SPEBINTRANSMIT", (I, spe_t.size), spe_t),
+               ("SPAPIXLO", (I, n_spa), spa_lo), ("SPAPIXHI", (I, n_spa), spa_lo + spa_size - 1),
+               ("SPEPIXLO", (I, n_spe), spe_lo), ("SPEPIXHI", (I, n_spe), spe_lo + spe_size - 1),
+               ("BINTABLENAME", "S11", "linear_0006")]
 
     dispersion = 0.08134 if channel == "FUV" else 0.16325
     lam0 = 110.0 if channel == "FUV" else 175.0
-    centres = lam0 + dispersion * (spe_lo + spe_size / 2.0)
-    wave = np.broadcast_to(centres, (n_spa, n_spe)).astype(float)
+    wave = np.broadcast_to(lam0 + dispersion * (spe_lo + spe_size / 2.0), (n_spa, n_spe))
     obs = [
-        ("PRODUCT_ID", f"{len(product_id)}A", product_id), ("COLLECTION_ID", "4A", "disk"),
-        ("BUNDLE_ID", "3A", "raw"), ("CODE_SVN_REVISION", "4A", "1141"), ("ANC_SVN_REVISION", "4A", "1141"),
-        ("PRODUCT_CREATION_DATE", "33A", h["PROCESS"]), ("OBSERVATION_TYPE", "3A", "CDS"),
-        ("MISSION_PHASE", "5A", "PRIME"), ("TARGET_NAME", "4A", "MARS"), ("ORBIT_SEGMENT", "I", 0),
-        ("ORBIT_NUMBER", "I", orbit), ("SOLAR_LONGITUDE", "E", 216.5), ("GRATING_SELECT", "6A", "LOWRES"),
-        ("KEYHOLE_SELECT", "7A", "NEITHER"), ("BIN_PATTERN_INDEX", "18A", "LINEAR linear_0006"),
-        ("CADENCE", "D", cadence / 1000.0), ("INT_TIME", "D", t_s), ("DUTY_CYCLE", "D", 1.0),
-        ("CHANNEL", "3A", channel),
+        ("PRODUCT_ID", f"S{len(product_id)}", product_id), ("COLLECTION_ID", "S4", "disk"),
+        ("BUNDLE_ID", "S3", "raw"), ("CODE_SVN_REVISION", "S4", "1141"), ("ANC_SVN_REVISION", "S4", "1141"),
+        ("PRODUCT_CREATION_DATE", "S33", process), ("OBSERVATION_TYPE", "S3", "CDS"),
+        ("MISSION_PHASE", "S5", "PRIME"), ("TARGET_NAME", "S4", "MARS"), ("ORBIT_SEGMENT", I, 0),
+        ("ORBIT_NUMBER", I, orbit), ("SOLAR_LONGITUDE", ">f4", 216.5), ("GRATING_SELECT", "S6", "LOWRES"),
+        ("KEYHOLE_SELECT", "S7", "NEITHER"), ("BIN_PATTERN_INDEX", "S18", "LINEAR linear_0006"),
+        ("CADENCE", ">f8", cadence / 1000.0), ("INT_TIME", ">f8", t_s), ("DUTY_CYCLE", ">f8", 1.0),
+        ("CHANNEL", "S3", channel), ("WAVELENGTH", (">f8", (n_spa, n_spe)), wave),
+        ("WAVELENGTH_WIDTH", (">f8", (n_spa, n_spe)), np.full((n_spa, n_spe), dispersion * spe_size)),
+        ("KERNELS", "S256", "naif0011.tls maven_orb.bsp"),
     ]
-    obs_cols = [fits.Column(n, f, array=np.array([v])) for n, f, v in obs]
-    obs_cols += [fits.Column("WAVELENGTH", f"{wave.size}D", dim=f"({n_spe},{n_spa})", array=wave[None]),
-                 fits.Column("WAVELENGTH_WIDTH", f"{wave.size}D", dim=f"({n_spe},{n_spa})",
-                             array=np.full((1, n_spa, n_spe), dispersion * spe_size)),
-                 fits.Column("KERNELS", "256A", array=np.array(["naif0011.tls maven_orb.bsp"]))]
 
-    hdus = [primary,
-            fits.BinTableHDU.from_columns(integ_cols, name="Integration"),
-            fits.BinTableHDU.from_columns(eng_cols, name="Engineering"),
-            fits.BinTableHDU.from_columns(bin_cols, name="Binning"),
-            fits.BinTableHDU.from_columns(obs_cols, name="Observation")]
-    fits.HDUList(hdus).writeto(fname, overwrite=True, output_verify="silentfix")
+    image = np.ascontiguousarray(stored if n_int > 1 else stored[0], dtype=">i4")
+    _write_fits(fname, image, header, bzero, [
+        ("Integration", _records(n_int, [f[:3] for f in integ]), [f[3] for f in integ]),
+        ("Engineering", _records(1, eng), None),
+        ("Binning", _records(1, binning), None),
+        ("Observation", _records(1, obs), None),
+    ])
 
     dn_per_s = np.where(mcp_gain == 0, read_offset / t_s + rate, np.nan)
     return pd.DataFrame({

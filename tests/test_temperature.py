@@ -10,7 +10,7 @@ def test_detector_conversion_matches_reference_values():
     assert det_dn_to_celsius(2622) == pytest.approx(-22.3078, abs=1e-9)
     assert det_dn_to_celsius(2576) == pytest.approx(174.08 - 0.0749 * 2576, abs=1e-12)
     assert det_dn_to_celsius(2351) == pytest.approx(-2.0099, abs=1e-4)
-    np.testing.assert_allclose(det_celsius_to_dn([-22.3078, -19.911, -19.462]), [2622, 2590, 2584], atol=1e-9)
+    np.testing.assert_allclose(det_celsius_to_dn([-22.3078, -19.911, -19.4616]), [2622, 2590, 2584], atol=1e-9)
 
 
 def test_case_polynomial_matches_hand_evaluation():
