@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ import fitsio
 import numpy as np
 import pandas as pd
 from astropy.stats import sigma_clipped_stats
+from astropy.utils.exceptions import AstropyUserWarning
 
 from .filenames import parse_filename
 from .temperature import case_dn_to_celsius, det_dn_to_celsius, mcp_gain_to_volt
@@ -110,6 +112,7 @@ def integration_statistics(cube: np.ndarray, *, sigma: float = 3.0, maxiters: in
     sub = flat[good]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", AstropyUserWarning)  # NaN bins are expected and skipped
         if n_blank.any():
             out["dark_mean"][good] = np.nanmean(sub, axis=1)
             out["dark_median"][good] = np.nanmedian(sub, axis=1)
@@ -475,6 +478,28 @@ def _read_l1b_copies(fits, index: dict, path: Path, stat: dict) -> list[DarkProd
     return products
 
 
+def _check_complete(fits, path: Path, size: int) -> None:
+    """Refuse a truncated file, which CFITSIO would otherwise read partly without a word.
+
+    The HDUs found must end exactly where the data ends: for a gzip file that is the
+    uncompressed size recorded in the gzip trailer (ISIZE, modulo 2**32), for a plain
+    file the file size.
+    """
+    end = max(hdu.get_offsets()["data_end"] for hdu in fits)
+    end = -(-end // 2880) * 2880
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+        if magic == b"\x1f\x8b":
+            fh.seek(-4, os.SEEK_END)
+            recorded = struct.unpack("<I", fh.read(4))[0]
+            if recorded != end % 2**32:
+                raise DarkFileError(path, "truncated or corrupt gzip stream: the gzip trailer records "
+                                          f"{recorded} bytes but the FITS HDUs end at byte {end}")
+        elif size < end or size % 2880:
+            raise DarkFileError(path, f"truncated FITS file: {size} bytes, but the HDUs end at byte {end} "
+                                      "(FITS files are multiples of 2880 bytes)")
+
+
 def load_products(path) -> list[DarkProduct]:
     """Load the dark products of one file without computing statistics.
 
@@ -509,6 +534,7 @@ def load_products(path) -> list[DarkProduct]:
     try:
         with fits:
             index = _hdu_index(fits)
+            _check_complete(fits, path, st.st_size)
             if "detector_dark" in index:
                 return _read_l1b_copies(fits, index, path, stat)
             return _read_l1a(fits, index, path, stat)

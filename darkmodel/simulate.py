@@ -29,6 +29,7 @@ groups in ``changepoint_groups`` step permanently to state 1 at ``changepoint_ti
 
 from __future__ import annotations
 
+import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -386,14 +387,16 @@ def _records(n_rows: int, fields) -> np.ndarray:
 
 
 def _write_fits(fname: Path, image: np.ndarray, header, bzero: int, tables) -> None:
-    """Write one L1A file with CFITSIO (gzip when the name ends in .gz), atomically.
+    """Write one L1A file with CFITSIO, gzip it if the name ends in ``.gz``, atomically.
 
     The primary array holds the stored integers; BLANK, BSCALE and BZERO are written
     after the data, so the stored values are exactly ``physical - BZERO``.
     """
-    tmp = fname.with_name(f".{fname.name}.{os.getpid()}.partial" + "".join(fname.suffixes[-2:]))
-    if tmp.exists():
-        tmp.unlink()
+    tmp = fname.with_name(f".{fname.name}.{os.getpid()}.partial.fits")
+    packed = fname.with_name(f".{fname.name}.{os.getpid()}.partial.gz")
+    for stale in (tmp, packed):
+        if stale.exists():
+            stale.unlink()
     try:
         with fitsio.FITS(str(tmp), "rw") as f:
             f.write(image)
@@ -405,10 +408,16 @@ def _write_fits(fname: Path, image: np.ndarray, header, bzero: int, tables) -> N
                 primary.write_key("BZERO", float(bzero))
             for extname, rec, units in tables:
                 f.write_table(rec, extname=extname, units=units)
-        os.replace(tmp, fname)
+        if fname.suffix == ".gz":
+            # CFITSIO does not compress on write; gzip as the archive does (mtime 0: reproducible)
+            packed.write_bytes(gzip.compress(tmp.read_bytes(), compresslevel=6, mtime=0))
+            os.replace(packed, fname)
+        else:
+            os.replace(tmp, fname)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        for leftover in (tmp, packed):
+            if leftover.exists():
+                leftover.unlink()
 
 
 def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, channel, n_int, temp_c, state,
