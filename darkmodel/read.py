@@ -294,7 +294,10 @@ def tabulate(products) -> pd.DataFrame:
     cols = {}
     for name in _PRODUCT_COLUMNS:
         values = [p.columns[name] for p in products]
-        cols[name] = np.concatenate([np.broadcast_to(v, (n,)) for v, n in zip(values, n_ints)])
+        if all(np.ndim(v) == 0 for v in values):  # one value per product: repeat it
+            cols[name] = np.repeat(np.asarray(values), n_ints)
+        else:
+            cols[name] = np.concatenate([np.broadcast_to(v, (n,)) for v, n in zip(values, n_ints)])
     cols["FILENAME"] = np.repeat([p.product_id + ".fits" for p in products], n_ints)
     cols["PRODUCT_ID"] = np.repeat([p.product_id for p in products], n_ints)
     cols["INTEGRATION"] = np.concatenate([np.arange(n) for n in n_ints]).astype(np.int64)
@@ -572,10 +575,6 @@ def read_dark(path) -> pd.DataFrame:
     DarkFileError
         If the file cannot be opened as FITS or lacks what a dark record needs; the
         message names the file and the problem.
-
-    Examples
-    --------
-    >>> table = read_dark("mvn_iuv_l1a_apoapse-orbit00500-muvdark_20150101T000000_v02_r01.fits.gz")  # doctest: +SKIP
     """
     return tabulate(load_products(path))
 

@@ -319,6 +319,10 @@ def simulate_archive(
     offsets = (orbit_idx + phase) * period + rng.uniform(-300, 0, n_files) + (chan == "MUV") * 4.0
     order = np.argsort(offsets, kind="stable")
     seg_idx, chan, orbit_idx, phase, offsets = (a[order] for a in (seg_idx, chan, orbit_idx, phase, offsets))
+    # file names carry whole seconds: give every file its own second so no name repeats
+    rank = np.arange(n_files)
+    seconds = np.maximum.accumulate(np.floor(offsets) - rank) + rank
+    offsets = seconds + (offsets - np.floor(offsets))
     times = t0 + pd.to_timedelta(np.round(offsets, 3), unit="s")
     first_orbit = 100
     temp_c = _temperature_history(times, rng, mean=det_temp_mean, swing=det_temp_swing,

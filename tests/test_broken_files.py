@@ -25,7 +25,7 @@ def corpus(tmp_path_factory):
 
     def spoil(name, reason, edit):
         target = bad_dir / name
-        with fits.open(template) as hdul:
+        with fits.open(template, do_not_scale_image_data=True) as hdul:
             hdul = fits.HDUList([h.copy() for h in hdul])
             edit(hdul)
             hdul.writeto(target, output_verify="silentfix")

@@ -120,3 +120,9 @@ def test_bad_arguments_are_refused(tmp_path):
         dm.simulate_archive(tmp_path, scenario="chaos")
     with pytest.raises(ValueError, match="layout"):
         dm.simulate_archive(tmp_path, layout="v99")
+
+
+def test_every_file_gets_its_own_name_even_when_crowded(tmp_path):
+    truth = dm.simulate_archive(tmp_path, n_files=300, seed=8, days=0.5)
+    files = list(tmp_path.rglob("*.fits.gz"))
+    assert len(files) == 300 == truth["FILENAME"].nunique()

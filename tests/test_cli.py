@@ -1,0 +1,81 @@
+"""The command line, driven as a user would, through click's runner."""
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from darkmodel.cli import main
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "archive"
+    result = CliRunner().invoke(main, ["simulate", str(out), "--n-files", "20", "--seed", "3", "--days", "5"])
+    assert result.exit_code == 0, result.output
+    assert "wrote 20 dark files" in result.output
+    return out
+
+
+def test_scan_writes_parquet_and_the_seed_per_file_table(simulated, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "summary.parquet"
+    result = runner.invoke(main, ["scan", str(simulated), "-o", str(out), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out)
+    truth = pd.read_parquet(simulated / "truth.parquet")
+    assert len(table) == len(truth)
+    per_file = tmp_path / "l1a_dark_stats.h5"
+    result = runner.invoke(main, ["scan", str(simulated), "-o", str(per_file), "--per", "file", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_hdf(per_file, "df")) == 20
+    assert not (tmp_path / "summary.errors.csv").exists()
+
+
+def test_scan_reports_broken_files_in_an_errors_table(simulated, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "mvn_bad.fits.gz").write_bytes(b"\x1f\x8bnot really gzip")
+    out = tmp_path / "summary.parquet"
+    result = CliRunner().invoke(main, ["scan", str(simulated), str(tmp_path / "in"), "-o", str(out), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    errors = pd.read_csv(tmp_path / "summary.errors.csv")
+    assert errors["file"].str.endswith("mvn_bad.fits.gz").all() and len(errors) == 1
+    assert "1 files could not be read" in result.output
+
+
+def test_scan_update_and_quiet(simulated, tmp_path):
+    out = tmp_path / "summary.parquet"
+    runner = CliRunner()
+    assert runner.invoke(main, ["-q", "scan", str(simulated), "-o", str(out), "--workers", "1"]).exit_code == 0
+    first = pd.read_parquet(out)
+    result = runner.invoke(main, ["-q", "scan", str(simulated), "-o", str(out), "--update", "--workers", "1"])
+    assert result.exit_code == 0 and result.output == ""
+    pd.testing.assert_frame_equal(pd.read_parquet(out), first)
+
+
+def test_scan_of_a_missing_path_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(main, ["scan", str(tmp_path / "nope"), "-o", str(tmp_path / "s.parquet")])
+    assert result.exit_code != 0 and "no such file or folder" in result.output
+
+
+def test_scheduler_comes_from_the_environment(simulated, tmp_path, monkeypatch):
+    seen = {}
+    import importlib
+    cli = importlib.import_module("darkmodel.cli")
+    real_scan = cli.scan
+
+    def spy(paths, **kwargs):
+        seen.update(kwargs)
+        return real_scan(paths, **{**kwargs, "scheduler": None, "workers": 1})
+
+    monkeypatch.setattr(cli, "scan", spy)
+    result = CliRunner(env={"DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:8786"}).invoke(
+        main, ["scan", str(simulated), "-o", str(tmp_path / "s.parquet")])
+    assert result.exit_code == 0, result.output
+    assert seen["scheduler"] == "tcp://127.0.0.1:8786"
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    result = CliRunner().invoke(main, ["demo", "--outdir", str(tmp_path / "demo"), "--n-files", "24", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "demo" / "summary.parquet").exists()
+    assert "integrations per channel and INT_TIME" in result.output

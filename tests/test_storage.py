@@ -1,0 +1,55 @@
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from darkmodel.storage import errors_path, read_table, table_format, write_table
+
+
+@pytest.fixture
+def table():
+    return pd.DataFrame({
+        "FILENAME": ["a.fits", "b.fits"], "XUV": ["FUV", "MUV"], "INT_TIME": np.array([4200, 14400]),
+        "Time": pd.to_datetime(["2014-11-01 01:00", "2014-11-01 02:00"]), "dark_mean": [1.5, np.nan],
+        "PRODUCTION": [True, False],
+    })
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".h5", ".csv"])
+def test_round_trip(tmp_path, table, suffix):
+    path = write_table(table, tmp_path / f"summary{suffix}")
+    back = read_table(path)
+    if suffix == ".csv":
+        back["Time"] = pd.to_datetime(back["Time"])
+    pd.testing.assert_frame_equal(back, table, check_dtype=suffix != ".csv")
+    assert [p.name for p in tmp_path.iterdir()] == [f"summary{suffix}"]  # no temporary file left
+
+
+def test_hdf5_is_readable_the_seed_way(tmp_path, table):
+    pytest.importorskip("tables")
+    write_table(table, tmp_path / "l1a_dark_stats.h5")
+    pd.testing.assert_frame_equal(pd.read_hdf(tmp_path / "l1a_dark_stats.h5", "df"), table)
+
+
+def test_a_failed_write_leaves_the_old_file_intact(tmp_path, table, monkeypatch):
+    path = write_table(table, tmp_path / "summary.parquet")
+    before = path.read_bytes()
+
+    def explode(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", explode)
+    with pytest.raises(OSError, match="disk full"):
+        write_table(table.iloc[:1], path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["summary.parquet"]
+
+
+def test_formats_and_errors_path(tmp_path):
+    assert table_format("x.PARQUET") == "parquet" and table_format("x.hdf5") == "hdf5"
+    with pytest.raises(ValueError, match="unknown table format"):
+        table_format("x.xlsx")
+    with pytest.raises(FileNotFoundError, match="no such summary table"):
+        read_table(tmp_path / "missing.parquet")
+    assert errors_path("out/summary.parquet").as_posix() == "out/summary.errors.csv"
