@@ -6,12 +6,12 @@ compression) with explicit physics.  Every binned value is
 
 .. math::
 
-    DN = n_{pix} \\, (a + r(T, s)\\, t) \\, (1 + \\epsilon_{frame}) + \\text{read noise}
+    DN = n_{pix} \\, (a\\,(1 + \\epsilon_{frame}) + r(T, s)\\, t) + \\text{read noise}
          + \\text{hot bins} + \\text{particle hits},
 
 where ``n_pix`` is the number of detector pixels summed in the bin, ``a`` the per-read
 offset (DN/pixel), ``t`` the integration time (s), ``epsilon_frame`` the frame common-mode
-jitter and
+jitter of the read offset (5-8 % in short real darks, where the offset dominates) and
 
 .. math::
 
@@ -259,9 +259,9 @@ def simulate_archive(
     fuv_warmer_by : float, optional
         How much warmer the FUV detector runs (degC).
     frame_jitter : float, optional
-        Relative standard deviation of the frame common-mode level.
+        Relative standard deviation of the frame common-mode read offset.
     first_frame_excess : float, optional
-        Mean relative excess of frame 0 over later frames.
+        Mean relative excess of frame 0's read offset over later frames.
     read_noise : dict, optional
         Read noise per pixel (DN) by channel; default ``{'FUV': 5.5, 'MUV': 2.5}``.
     hot_bin_fraction : float, optional
@@ -453,14 +453,16 @@ def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, channe
     # --- the physics ------------------------------------------------------------------
     rate = dark_current(det_c, state, **rate_law)                        # DN/s/pixel
     mcp_volt = float(mcp_gain_to_volt(mcp_gain))
-    level = npix * (read_offset + rate * t_s)                            # DN per bin
+    signal = npix * rate * t_s                                           # dark current, DN per bin
     if mcp_gain:
-        level = level + npix * t_s * 5.0 * 2.0 ** ((mcp_volt - 700.0) / 50.0)
-    scale = 1.0 + frame_jitter * rng.standard_normal(n_int)
-    scale[0] += first_frame_excess
+        signal = signal + npix * t_s * 5.0 * 2.0 ** ((mcp_volt - 700.0) / 50.0)
+    # the frame common-mode jitter is a fluctuation of the read offset (reference 5.6 a, d)
+    offset = npix * read_offset * (1.0 + frame_jitter * rng.standard_normal(n_int))
+    offset[0] *= 1.0 + first_frame_excess
+    level = offset + signal
     anomalous = rng.random(n_int) < anomaly_fraction
-    scale = np.where(anomalous, scale * rng.uniform(3.0, 8.0, n_int), scale)
-    cube = (level * scale)[:, None, None] + read_noise * np.sqrt(npix) * rng.standard_normal((n_int, n_spa, n_spe))
+    level = np.where(anomalous, level * rng.uniform(3.0, 8.0, n_int), level)
+    cube = level[:, None, None] + read_noise * np.sqrt(npix) * rng.standard_normal((n_int, n_spa, n_spe))
     cube += hot[None]
     n_hits = rng.poisson(cosmic_ray_rate * t_s, n_int)
     for k in np.flatnonzero(n_hits):

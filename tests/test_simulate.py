@@ -77,9 +77,12 @@ def test_rates_recovered_from_the_files_match_truth(tmp_path):
     ok = ~merged["missing"]
     rate = merged["dark_mean"] / merged["PIXELS_PER_BIN"] / (merged["INT_TIME_x"] / 1000.0)
     ratio = (rate / merged["DN_per_s_true"])[ok]
-    # frame jitter is 5 %; 200+ integrations pin the median to well under 1.5 %
-    assert abs(np.median(ratio) - 1) < 0.015
-    assert 0.02 < ratio.std() < 0.08
+    # 5 % jitter of the read offset is 1-4 % of DN/s (less at long INT_TIME, where dark current
+    # dominates); 200+ integrations pin the median to well under 1 %
+    assert abs(np.median(ratio) - 1) < 0.01
+    assert 0.005 < ratio.std() < 0.04
+    expected = 0.05 * 1.29 / (merged["INT_TIME_x"] / 1000.0) / merged["DN_per_s_true"]
+    assert ratio.std() < 1.5 * np.sqrt(np.mean(expected[ok] ** 2))
 
 
 @pytest.mark.parametrize("scenario", ["stable", "flipflop", "changepoint"])
