@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["IUVSFilename", "parse_filename", "select_current"]
+__all__ = ["IUVSFilename", "parse_filename", "select_current", "filename_times"]
 
 _NAME = re.compile(
     r"^mvn_iuv_(?P<level>l[0-3][a-c]?)_"
@@ -181,3 +181,31 @@ def select_current(names) -> list[str]:
             best[f.product_key] = (rank, i)
     keep = sorted(i for _, i in best.values())
     return [items[i] for i in keep]
+
+
+def filename_times(names) -> pd.DatetimeIndex:
+    """Observation start times of many IUVS file names at once (vectorised).
+
+    This is the seed notebook's ``df.FILENAME.map(lambda x: io.Filename(x).time)``
+    without a Python call per row.
+
+    Parameters
+    ----------
+    names : iterable of str
+        IUVS product file names or paths.
+
+    Returns
+    -------
+    pandas.DatetimeIndex
+        The ``YYYYMMDDTHHMMSS`` time of each name (UTC), NaT where a name does not parse;
+        named ``Time``.
+
+    Examples
+    --------
+    >>> filename_times(["mvn_iuv_l1a_apoapse-orbit18001-muvdark_20230114T071415_v13_r01.fits.gz"])[0]
+    Timestamp('2023-01-14 07:14:15')
+    """
+    base = pd.Series(list(names), dtype="string").str.rsplit("/", n=1).str[-1]
+    parts = base.str.extract(_NAME)
+    stamp = parts["date"] + "T" + parts["time"]
+    return pd.DatetimeIndex(pd.to_datetime(stamp, format="%Y%m%dT%H%M%S", errors="coerce"), name="Time")
