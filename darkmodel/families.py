@@ -1,0 +1,436 @@
+"""Finding the families in dark rate versus detector temperature.
+
+Two methods, side by side:
+
+* :func:`fit_mixreg` (the default): a **mixture of regressions** of the log dark current
+  ``y = log(DN_per_s - offset/t)`` (the read offset comes from the joint model) on detector
+  temperature.  Families are parallel curves -- a family-specific intercept ``alpha_k`` and
+  a shared shape ``beta_1 (T - T0) + beta_2 (T - T0)**2``.  The noise is additive in DN/s
+  (read-offset jitter, read noise), one scale ``s`` for all families, so in ``y`` a row's
+  scatter is ``sqrt(s**2 exp(-2 mu) + floor**2)``: free per-family scatters would turn this
+  heteroscedasticity into spurious families.  Each family's density is a contaminated normal
+  (weight ``1 - eps`` Gaussian, ``eps`` uniform over the data range), so cosmic-ray hits and
+  anomalous frames cannot form a family of their own.  All integrations of one dark file
+  share one family (the likelihood is summed per file before the E-step, like flexmix's
+  ``y ~ x | file``).  Fitted by EM from several starts.
+* :func:`fit_gmm`: the baseline, a scikit-learn ``GaussianMixture`` on standardised
+  ``(DET_TEMP, log DN_per_s)``.  A 2-D mixture describes a band of points as several
+  blobs, so it tends to find too many families along a curve.
+
+The number of families ``K`` is chosen by BIC over ``K = 1..k_max`` among admissible fits:
+every family must hold at least ``min_weight`` of the files.  Labels are sorted so that
+label 0 is always the lowest family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.special import logsumexp
+
+__all__ = ["MixtureFit", "fit_mixreg", "fit_gmm", "select_families", "log_dark_current", "scatter", "CONTAMINATION",
+           "REFERENCE_TEMPERATURE"]
+
+#: Weight of the uniform "outlier" part of every family's density.
+CONTAMINATION = 0.01
+#: Temperature (degC) at which family rates are reported and the shape is centred.
+REFERENCE_TEMPERATURE = -18.0
+_SIGMA_FLOOR = 2e-3  # log-rate scatter floor (0.2 %), against collapse on quantised points
+
+
+@dataclass
+class MixtureFit:
+    """A fitted mixture of parallel regressions of log dark rate on temperature.
+
+    Attributes
+    ----------
+    intercepts : numpy.ndarray
+        ``alpha_k``, log DN/s at the reference temperature, ascending (label 0 lowest).
+    slopes : numpy.ndarray
+        Shared ``(beta_1, beta_2)`` of the centred temperature and its square.
+    noise : float
+        Additive scatter of the dark rate (DN/s/pixel), shared by the families.
+    weights : numpy.ndarray
+        Family weights (share of files).
+    loglik : float
+        Log-likelihood.
+    n_obs : int
+        Number of rows fitted.
+    log_background : float
+        Log density of the uniform outlier part.
+    method : str
+        ``'mixreg'`` or ``'gmm'``.
+    extra : dict
+        Method-specific state (the GMM's means and covariances).
+    """
+
+    intercepts: np.ndarray
+    slopes: np.ndarray
+    noise: float
+    weights: np.ndarray
+    loglik: float
+    n_obs: int
+    log_background: float
+    method: str = "mixreg"
+    offset: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def transform(self, dn_per_s, int_time_ms) -> np.ndarray:
+        """The fitted variable: ``log(DN_per_s - offset / t)`` (``log DN_per_s`` for the GMM).
+
+        Parameters
+        ----------
+        dn_per_s : array_like
+            Dark rate (DN/s/pixel).
+        int_time_ms : array_like or float
+            Integration time (ms).
+
+        Returns
+        -------
+        numpy.ndarray
+            Log dark current; rates at or below the read-offset level map to a value far
+            below every family (they can only be outliers).
+        """
+        return log_dark_current(dn_per_s, int_time_ms, self.offset)
+
+    @property
+    def k(self) -> int:
+        """Number of families."""
+        return len(self.intercepts)
+
+    @property
+    def n_params(self) -> int:
+        """Free parameters: intercepts, shared slopes, scatters and weights."""
+        if self.method == "gmm":
+            return int(self.extra["n_params"])
+        return self.k + len(self.slopes) + 1 + (self.k - 1)
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion, ``-2 loglik + n_params log(n_obs)``."""
+        return -2.0 * self.loglik + self.n_params * np.log(self.n_obs)
+
+    def log_density(self, temperature, log_rate) -> np.ndarray:
+        """Per-row log density of ``log_rate`` under each family, shape ``(n, K)``.
+
+        Parameters
+        ----------
+        temperature : array_like
+            Detector temperature (degC).
+        log_rate : array_like
+            ``log(DN_per_s)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``log[(1 - eps) N(y; mu_k(T), sigma_k) + eps U]`` for every family.
+        """
+        if self.method == "gmm":
+            return _gmm_log_density(self, temperature, log_rate)
+        y = np.asarray(log_rate, float)[:, None]
+        mu = self.mean_log_rate(temperature)
+        sig = scatter(mu, self.noise)
+        gauss = -0.5 * ((y - mu) / sig) ** 2 - np.log(sig) - 0.5 * np.log(2 * np.pi)
+        return np.logaddexp(np.log1p(-CONTAMINATION) + gauss, np.log(CONTAMINATION) + self.log_background)
+
+    def mean_log_rate(self, temperature) -> np.ndarray:
+        """Family means of log DN/s at each temperature, shape ``(n, K)``.
+
+        Parameters
+        ----------
+        temperature : array_like
+            Detector temperature (degC).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``alpha_k + beta_1 d + beta_2 d**2`` with ``d = T - REFERENCE_TEMPERATURE``.
+        """
+        d = np.asarray(temperature, float) - REFERENCE_TEMPERATURE
+        shape = self.slopes[0] * d + self.slopes[1] * d**2 if len(self.slopes) else np.zeros_like(d)
+        return self.intercepts[None, :] + shape[:, None]
+
+    def posterior(self, temperature, log_rate, files=None) -> np.ndarray:
+        """Family probabilities of each row, shape ``(n, K)``.
+
+        Parameters
+        ----------
+        temperature, log_rate : array_like
+            Detector temperature (degC) and ``log(DN_per_s)``.
+        files : array_like, optional
+            File of each row; rows of one file share their family.
+
+        Returns
+        -------
+        numpy.ndarray
+            Posterior probabilities; rows sum to 1.
+        """
+        logf = self.log_density(temperature, log_rate)
+        codes, n_groups = _codes(files, len(logf))
+        per_file = _sum_by(codes, n_groups, logf) + np.log(self.weights)
+        post = np.exp(per_file - logsumexp(per_file, axis=1, keepdims=True))
+        return post[codes]
+
+
+def scatter(mu, noise: float):
+    """Scatter of the log dark current around a family mean ``mu``.
+
+    Parameters
+    ----------
+    mu : array_like
+        Mean log dark current.
+    noise : float
+        Additive scatter of the dark rate (DN/s/pixel).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``sqrt(noise**2 * exp(-2 mu) + floor**2)`` (delta method, with a 0.2 % floor).
+    """
+    return np.sqrt(noise**2 * np.exp(-2.0 * np.asarray(mu, float)) + _SIGMA_FLOOR**2)
+
+
+def log_dark_current(dn_per_s, int_time_ms, offset: float) -> np.ndarray:
+    """``log(DN_per_s - offset / t)``: the dark current once the read offset is removed.
+
+    Parameters
+    ----------
+    dn_per_s : array_like
+        Dark rate (DN/s/pixel).
+    int_time_ms : array_like or float
+        Integration time (ms).
+    offset : float
+        Read offset (DN/pixel per read), from the joint model; 0 gives ``log DN_per_s``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The log dark current; non-positive differences become ``log(1e-6)``.
+    """
+    current = np.asarray(dn_per_s, float) - offset / (np.asarray(int_time_ms, float) / 1000.0)
+    return np.log(np.maximum(current, 1e-6))
+
+
+def _codes(files, n: int) -> tuple[np.ndarray, int]:
+    if files is None:
+        return np.arange(n), n
+    codes, uniques = pd.factorize(np.asarray(files), sort=False)
+    return codes.astype(np.int64), len(uniques)
+
+
+def _sum_by(codes: np.ndarray, n_groups: int, values: np.ndarray) -> np.ndarray:
+    out = np.zeros((n_groups, values.shape[1]))
+    np.add.at(out, codes, values)
+    return out
+
+
+def _design(temperature) -> np.ndarray:
+    d = np.asarray(temperature, float) - REFERENCE_TEMPERATURE
+    return np.column_stack([d, d**2])
+
+
+def _em(t, y, codes, n_groups, init_alpha, init_noise, log_bg, *, max_iter=300, tol=1e-9):
+    """EM for the contaminated mixture of parallel regressions, from one start."""
+    x = _design(t)
+    n, m = x.shape
+    k = len(init_alpha)
+    alpha, noise = np.array(init_alpha, float), float(init_noise)
+    beta = np.linalg.lstsq(np.column_stack([np.ones(n), x]), y, rcond=None)[0][1:]
+    weights = np.full(k, 1.0 / k)
+    log_eps, log_keep = np.log(CONTAMINATION), np.log1p(-CONTAMINATION)
+    last, loglik = -np.inf, -np.inf
+    for _ in range(max_iter):
+        mu = alpha[None, :] + (x @ beta)[:, None]
+        sig = scatter(mu, noise)
+        resid = y[:, None] - mu
+        gauss = -0.5 * (resid / sig) ** 2 - np.log(sig) - 0.5 * np.log(2 * np.pi) + log_keep
+        row = np.logaddexp(gauss, log_eps + log_bg)                     # (n, K)
+        per_file = _sum_by(codes, n_groups, row) + np.log(weights)      # (G, K)
+        norm = logsumexp(per_file, axis=1)
+        loglik = float(norm.sum())
+        file_resp = np.exp(per_file - norm[:, None])
+        w = file_resp[codes] * np.exp(gauss - row)                       # member of k and not an outlier
+        # M-step: one weighted least squares for all intercepts and the shared slopes
+        ws = w / sig**2
+        a = np.zeros((k + m, k + m))
+        b = np.zeros(k + m)
+        a[:k, :k] = np.diag(ws.sum(axis=0))
+        cross = x.T @ ws                                                  # (m, K)
+        a[k:, :k], a[:k, k:] = cross, cross.T
+        a[k:, k:] = (x * ws.sum(axis=1)[:, None]).T @ x
+        b[:k] = (ws * y[:, None]).sum(axis=0)
+        b[k:] = x.T @ (ws.sum(axis=1) * y)
+        try:
+            theta = np.linalg.solve(a, b)
+        except np.linalg.LinAlgError:
+            break
+        alpha, beta = theta[:k], theta[k:]
+        mu = alpha[None, :] + (x @ beta)[:, None]
+        excess = np.maximum((y[:, None] - mu) ** 2 - _SIGMA_FLOOR**2, 0.0) * np.exp(2.0 * mu)
+        noise = float(np.sqrt(max((w * excess).sum() / max(w.sum(), 1e-12), 1e-12)))
+        weights = np.clip(file_resp.sum(axis=0) / n_groups, 1e-6, None)
+        weights /= weights.sum()
+        if abs(loglik - last) <= tol * max(1.0, abs(loglik)):
+            break
+        last = loglik
+    return alpha, beta, noise, weights, loglik
+
+
+def fit_mixreg(temperature, dn_per_s, k: int, *, int_time=1000.0, offset: float = 0.0, files=None,
+               n_init: int = 6, seed: int = 0) -> MixtureFit:
+    """Fit a mixture of ``k`` parallel regressions of log dark current on temperature.
+
+    The fitted variable is ``log(DN_per_s - offset / t)``: with the read offset removed
+    (from the joint model), states that scale the dark current are exactly parallel lines.
+
+    Parameters
+    ----------
+    temperature : array_like
+        Detector temperature (degC).
+    dn_per_s : array_like
+        Dark rate (DN/s/pixel).
+    k : int
+        Number of families.
+    int_time : array_like or float, optional
+        Integration time (ms) of each row.
+    offset : float, optional
+        Read offset (DN/pixel per read); 0 fits ``log DN_per_s``.
+    files : array_like, optional
+        File of each row: rows of one file share their family.
+    n_init : int, optional
+        EM starts (quantile and k-means-style initialisations); the best likelihood wins.
+    seed : int, optional
+        Seed of the random starts.
+
+    Returns
+    -------
+    MixtureFit
+        The best fit, families sorted so that label 0 is the lowest.
+    """
+    t = np.asarray(temperature, float)
+    y = log_dark_current(dn_per_s, int_time, offset)
+    if not np.all(np.isfinite(y)) or not np.all(np.isfinite(t)):
+        raise ValueError("fit_mixreg needs finite temperatures and dark rates")
+    codes, n_groups = _codes(files, len(y))
+    span = np.ptp(y) if len(y) > 1 else 1.0
+    log_bg = -np.log(span + 1.0)
+    rng = np.random.default_rng(seed)
+    base = np.polynomial.polynomial.polyfit(t - REFERENCE_TEMPERATURE, y, 2)
+    resid = y - np.polynomial.polynomial.polyval(t - REFERENCE_TEMPERATURE, base)
+    spread = max(np.std(resid), 3 * _SIGMA_FLOOR)
+    starts = [np.quantile(resid, (np.arange(k) + 0.5) / k)]
+    for _ in range(max(n_init - 1, 0)):
+        starts.append(np.sort(rng.choice(resid, k, replace=False) if len(resid) >= k else rng.normal(0, spread, k)))
+    best = None
+    for start in starts:
+        alpha0 = base[0] + np.asarray(start)
+        noise0 = spread / k * np.exp(base[0])
+        fit = _em(t, y, codes, n_groups, alpha0, noise0, log_bg)
+        if best is None or fit[4] > best[4]:
+            best = fit
+    alpha, beta, noise, weights, loglik = best
+    order = np.argsort(alpha)
+    return MixtureFit(alpha[order], beta, noise, weights[order], loglik, len(y), log_bg, offset=float(offset))
+
+
+def fit_gmm(temperature, dn_per_s, k: int, *, seed: int = 0, n_init: int = 3) -> MixtureFit:
+    """Baseline: a 2-D Gaussian mixture on standardised ``(T, log DN/s)``.
+
+    Parameters
+    ----------
+    temperature, dn_per_s : array_like
+        Detector temperature (degC) and dark rate (DN/s/pixel, positive).
+    k : int
+        Number of components.
+    seed : int, optional
+        ``random_state`` of scikit-learn's ``GaussianMixture``.
+    n_init : int, optional
+        Initialisations.
+
+    Returns
+    -------
+    MixtureFit
+        ``method='gmm'``; components sorted by mean log rate (label 0 lowest).  The shared
+        slopes are those of a quadratic least-squares fit, for a comparable curve.
+    """
+    from sklearn.mixture import GaussianMixture
+
+    t = np.asarray(temperature, float)
+    y = np.log(np.asarray(dn_per_s, float))
+    data = np.column_stack([t, y])
+    centre, scale = data.mean(axis=0), data.std(axis=0)
+    scale[scale == 0] = 1.0
+    gmm = GaussianMixture(k, covariance_type="full", random_state=seed, n_init=n_init).fit((data - centre) / scale)
+    order = np.argsort(gmm.means_[:, 1])
+    means = gmm.means_[order] * scale + centre
+    covs = gmm.covariances_[order] * np.outer(scale, scale)
+    coef = np.polynomial.polynomial.polyfit(t - REFERENCE_TEMPERATURE, y, 2)
+    shape_at_mean = coef[1] * (means[:, 0] - REFERENCE_TEMPERATURE) + coef[2] * (means[:, 0] - REFERENCE_TEMPERATURE) ** 2
+    n = len(y)
+    loglik = float(gmm.score(((data - centre) / scale)) * n - n * np.log(scale).sum())
+    p = k * 2 + k * 3 + (k - 1)
+    return MixtureFit(means[:, 1] - shape_at_mean, coef[1:], float(np.sqrt(covs[:, 1, 1]).mean()), gmm.weights_[order], loglik, n,
+                      0.0, method="gmm", extra={"means": means, "covariances": covs, "n_params": p})
+
+
+def _gmm_log_density(fit: MixtureFit, temperature, log_rate) -> np.ndarray:
+    from scipy.stats import multivariate_normal
+
+    pts = np.column_stack([np.asarray(temperature, float), np.asarray(log_rate, float)])
+    return np.column_stack([multivariate_normal(m, c, allow_singular=True).logpdf(pts)
+                            for m, c in zip(fit.extra["means"], fit.extra["covariances"])]).reshape(len(pts), -1)
+
+
+def select_families(temperature, dn_per_s, *, int_time=1000.0, offset: float = 0.0, files=None,
+                    method: str = "mixreg", k_max: int = 3, min_weight: float = 0.05, n_init: int = 6,
+                    seed: int = 0):
+    """Choose the number of families by BIC among admissible fits.
+
+    Parameters
+    ----------
+    temperature, dn_per_s : array_like
+        Detector temperature (degC) and dark rate (DN/s/pixel).
+    int_time : array_like or float, optional
+        Integration time (ms), with ``offset`` for the mixture of regressions.
+    offset : float, optional
+        Read offset (DN/pixel per read) removed before the mixture of regressions.
+    files : array_like, optional
+        File of each row (mixreg only: rows of a file share their family).
+    method : {'mixreg', 'gmm'}, optional
+        The mixture of regressions (default) or the 2-D Gaussian-mixture baseline.
+    k_max : int, optional
+        Largest number of families tried.
+    min_weight : float, optional
+        Smallest admissible family weight; a fit with a smaller family is not admissible
+        (it is describing outliers, not a state).
+    n_init : int, optional
+        Starts per fit.
+    seed : int, optional
+        Random seed.
+
+    Returns
+    -------
+    best : MixtureFit
+        The admissible fit with the lowest BIC.
+    criteria : pandas.DataFrame
+        One row per ``K``: ``bic``, ``loglik``, ``min_weight`` and ``admissible``.
+    """
+    if method not in ("mixreg", "gmm"):
+        raise ValueError(f"method must be 'mixreg' or 'gmm', not {method!r}")
+    fits, rows = [], []
+    for k in range(1, k_max + 1):
+        if method == "mixreg":
+            fit = fit_mixreg(temperature, dn_per_s, k, int_time=int_time, offset=offset, files=files,
+                             n_init=n_init if k > 1 else 1, seed=seed)
+        else:
+            fit = fit_gmm(temperature, dn_per_s, k, seed=seed)
+        ok = bool(fit.weights.min() >= min_weight)
+        fits.append(fit)
+        rows.append({"K": k, "bic": fit.bic, "loglik": fit.loglik, "min_weight": float(fit.weights.min()),
+                     "admissible": ok})
+    criteria = pd.DataFrame(rows)
+    admissible = criteria[criteria["admissible"]]
+    best_k = int(admissible.loc[admissible["bic"].idxmin(), "K"])
+    return fits[best_k - 1], criteria
