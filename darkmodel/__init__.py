@@ -8,7 +8,9 @@ simulator (``simulate_archive``) writes L1A dark archives with known ground trut
 import logging
 from importlib.metadata import PackageNotFoundError, version
 
+from .calibrate import calibrate
 from .filenames import IUVSFilename, parse_filename, select_current
+from .model import DarkRateModel, ModelFileError, UnfittedIntTimeWarning, fit
 from .read import DarkFileError, read_dark
 from .scan import ScanResult, deduplicate, find_files, per_file_summary, scan
 from .simulate import simulate_archive
@@ -24,5 +26,5 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __all__ = [
     "__version__", "read_dark", "DarkFileError", "scan", "ScanResult", "find_files", "deduplicate",
     "per_file_summary", "simulate_archive", "parse_filename", "select_current", "IUVSFilename",
-    "read_table", "write_table",
+    "read_table", "write_table", "calibrate", "fit", "DarkRateModel", "ModelFileError", "UnfittedIntTimeWarning",
 ]

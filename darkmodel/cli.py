@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import sys
 import time
+import warnings
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 import click
 from tqdm import tqdm
 
 from . import __version__
+from .calibrate import calibrate
+from .model import DarkRateModel, ModelFileError, UnfittedIntTimeWarning
 from .scan import find_files, scan
 from .simulate import SCENARIOS, simulate_archive
 from .storage import errors_path, read_table, write_table
@@ -110,6 +118,112 @@ def scan_command(ctx, paths, output: Path, per: str, workers, scheduler, batch_s
                    f"in {elapsed:.1f} s -> {output}")
         if len(result.errors):
             click.echo(f"{len(result.errors)} files could not be read -> {err_file}")
+
+
+def _read_input(path: Path) -> pd.DataFrame:
+    try:
+        return read_table(path)
+    except (FileNotFoundError, ValueError, ImportError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+@main.command("calibrate")
+@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Calibrated table (.parquet, .h5 or .csv).")
+@click.option("--keep-excluded", is_flag=True, help="Keep excluded rows, with the reason in 'exclusion'.")
+@click.option("--single-images", is_flag=True, help="Only single-image files (NAXIS3 missing), as the seed did.")
+def calibrate_command(input_path: Path, output: Path, keep_excluded: bool, single_images: bool) -> None:
+    """Run the standard calibration chain on a summary table IN (scan output or the seed's HDF5)."""
+    table = _read_input(input_path)
+    try:
+        result = calibrate(table, keep_excluded=True, single_images=single_images)
+    except KeyError as exc:
+        raise click.ClickException(f"{input_path}: {exc.args[0]}") from None
+    reasons = result["exclusion"].value_counts()
+    if not keep_excluded:
+        result = result[result["exclusion"].isna()]
+    write_table(result.reset_index(), output)
+    click.echo(f"{len(result)} rows -> {output}")
+    for reason, count in reasons.items():
+        click.echo(f"  excluded {count:>6} rows: {reason}")
+
+
+@main.command("fit")
+@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("models/darkrate.json"), show_default=True, help="Model file (JSON).")
+@click.option("--method", type=click.Choice(["mixreg", "gmm"]), default="mixreg", show_default=True,
+              help="Family finder: mixture of regressions, or the Gaussian-mixture baseline.")
+@click.option("--k-max", default=3, show_default=True, help="Most families per group.")
+@click.option("--seed", default=0, show_default=True)
+def fit_command(input_path: Path, output: Path, method: str, k_max: int, seed: int) -> None:
+    """Fit dark-rate families to a table IN (calibrated, or a scan table: calibrated first)."""
+    table = _read_input(input_path)
+    if "DN_per_s" not in table.columns:
+        table = calibrate(table)
+    model = DarkRateModel(method=method, k_max=k_max, seed=seed)
+    try:
+        model.fit(table)
+    except KeyError as exc:
+        raise click.ClickException(f"{input_path}: {exc.args[0]}") from None
+    model.provenance.update({"input": str(input_path.resolve()), "input_sha256": _sha256(input_path)})
+    model.save(output)
+    _echo_groups(model)
+    click.echo(f"model -> {output}")
+
+
+def _echo_groups(model: DarkRateModel) -> None:
+    groups = model.groups
+    cols = ["XUV", "INT_TIME", "n_files", "n_rows", "n_families", "form", "doubling_temperature"]
+    shown = groups[[c for c in cols if c in groups.columns]].copy()
+    if "doubling_temperature" in shown:
+        shown["doubling_temperature"] = shown["doubling_temperature"].map(
+            lambda v: tuple(round(x, 2) for x in v) if isinstance(v, tuple) else v)
+    click.echo(shown.to_string(index=False))
+    click.echo(model.joint[["XUV", "offset", "offset_err", "doubling_temperature",
+                            "int_time_spread_explained"]].to_string(index=False))
+
+
+@main.command("predict")
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--channel", type=click.Choice(["FUV", "MUV"], case_sensitive=False), required=True)
+@click.option("--int-time", type=int, required=True, help="Integration time (ms).")
+@click.option("--temp", "temps", type=float, multiple=True, required=True, help="Detector temperature (degC); repeat.")
+@click.option("--family", type=int, default=None, help="One family (0 = lowest); default: the mixture.")
+@click.option("--level", default=0.95, show_default=True, help="Prediction-interval coverage.")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of CSV.")
+def predict_command(model_path: Path, channel: str, int_time: int, temps, family, level: float, as_json: bool) -> None:
+    """Expected dark rate (DN/s/pixel) with a prediction interval, from a saved MODEL."""
+    try:
+        model = DarkRateModel.load(model_path)
+    except ModelFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    channel = channel.upper()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnfittedIntTimeWarning)  # reported in the 'source' column
+            mean = model.predict(temps, channel=channel, int_time=int_time, family=family)
+            lower, upper = model.predict_interval(temps, channel=channel, int_time=int_time, level=level,
+                                                  family=family)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    table = pd.DataFrame({"XUV": channel, "INT_TIME": int_time, "DET_TEMP": np.asarray(temps, float),
+                          "family": "mixture" if family is None else family, "DN_per_s": mean,
+                          "lower": lower, "upper": upper, "level": level,
+                          "source": model.prediction_source(channel, int_time)})
+    if as_json:
+        click.echo(json.dumps(table.to_dict(orient="records"), indent=1))
+    else:
+        click.echo(table.to_csv(index=False), nl=False)
 
 
 @main.command()

@@ -38,7 +38,7 @@ import fitsio
 import numpy as np
 import pandas as pd
 
-from .storage import write_table
+from .storage import atomic_write, write_table
 from .temperature import (case_celsius_to_dn, case_dn_to_celsius, det_celsius_to_dn,
                           det_dn_to_celsius, mcp_gain_to_volt)
 
@@ -396,32 +396,26 @@ def _write_fits(fname: Path, image: np.ndarray, header, bzero: int, tables) -> N
     The primary array holds the stored integers; BLANK, BSCALE and BZERO are written
     after the data, so the stored values are exactly ``physical - BZERO``.
     """
-    tmp = fname.with_name(f".{fname.name}.{os.getpid()}.partial.fits")
-    packed = fname.with_name(f".{fname.name}.{os.getpid()}.partial.gz")
-    for stale in (tmp, packed):
-        if stale.exists():
-            stale.unlink()
-    try:
-        with fitsio.FITS(str(tmp), "rw") as f:
-            f.write(image)
-            primary = f[0]
-            for name, value, comment in header:
-                primary.write_key(name, value, comment=comment)
-            if bzero:
-                primary.write_key("BSCALE", 1.0)
-                primary.write_key("BZERO", float(bzero))
-            for extname, rec, units in tables:
-                f.write_table(rec, extname=extname, units=units)
-        if fname.suffix == ".gz":
-            # CFITSIO does not compress on write; gzip as the archive does (mtime 0: reproducible)
-            packed.write_bytes(gzip.compress(tmp.read_bytes(), compresslevel=6, mtime=0))
-            os.replace(packed, fname)
-        else:
-            os.replace(tmp, fname)
-    finally:
-        for leftover in (tmp, packed):
-            if leftover.exists():
-                leftover.unlink()
+    with atomic_write(fname) as final:
+        raw = final.with_name(final.name + ".raw.fits")  # CFITSIO does not compress on write: gzip below
+        try:
+            with fitsio.FITS(str(raw), "rw", clobber=True) as f:
+                f.write(image)
+                primary = f[0]
+                for name, value, comment in header:
+                    primary.write_key(name, value, comment=comment)
+                if bzero:
+                    primary.write_key("BSCALE", 1.0)
+                    primary.write_key("BZERO", float(bzero))
+                for extname, rec, units in tables:
+                    f.write_table(rec, extname=extname, units=units)
+            if fname.suffix == ".gz":  # as the archive does; mtime 0 keeps the bytes reproducible
+                final.write_bytes(gzip.compress(raw.read_bytes(), compresslevel=6, mtime=0))
+            else:
+                os.replace(raw, final)
+        finally:
+            if raw.exists():
+                raw.unlink()
 
 
 def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, channel, n_int, temp_c, state,

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["read_table", "write_table", "errors_path", "table_format"]
+__all__ = ["read_table", "write_table", "errors_path", "table_format", "atomic_write"]
 
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5",
             ".csv": "csv"}
@@ -58,6 +59,39 @@ def errors_path(path) -> Path:
     """
     path = Path(path)
     return path.with_name(path.name.rsplit(".", 1)[0] + ".errors.csv")
+
+
+@contextmanager
+def atomic_write(path):
+    """Write a file atomically: yield a temporary path beside ``path``, then rename it over.
+
+    If the block raises, the temporary file is removed and ``path`` is left as it was.
+    The new file gets the usual permissions (``0o666`` minus the umask), not the private
+    ones of a temporary file.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to write.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary file to write to (same folder, same suffix).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _hdf5_module():
@@ -122,18 +156,11 @@ def write_table(table: pd.DataFrame, path, key: str = "df") -> Path:
     fmt = table_format(path)
     if fmt == "hdf5":
         _hdf5_module()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         if fmt == "parquet":
             table.to_parquet(tmp)
         elif fmt == "hdf5":
             table.to_hdf(tmp, key=key, mode="w")
         else:
             table.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
