@@ -17,8 +17,10 @@ Two methods, side by side:
   ``(DET_TEMP, log DN_per_s)``.  A 2-D mixture describes a band of points as several
   blobs, so it tends to find too many families along a curve.
 
-The number of families ``K`` is chosen by BIC over ``K = 1..k_max`` among admissible fits:
-every family must hold at least ``min_weight`` of the files.  Labels are sorted so that
+The number of families ``K`` is chosen by BIC over ``K = 1..k_max``: one more family is
+accepted only if its fit is admissible (every family holds at least ``min_weight`` of the
+files and at least ``min_members`` files) and lowers BIC by more than ``BIC_MARGIN`` (6,
+"strong evidence").  Labels are sorted so that
 label 0 is always the lowest family.
 """
 
@@ -35,6 +37,8 @@ __all__ = ["MixtureFit", "fit_mixreg", "fit_gmm", "select_families", "log_dark_c
 
 #: Weight of the uniform "outlier" part of every family's density.
 CONTAMINATION = 0.01
+#: BIC improvement needed to accept one more family (Kass & Raftery 1995: > 6 is "strong").
+BIC_MARGIN = 6.0
 #: Temperature (degC) at which family rates are reported and the shape is centred.
 REFERENCE_TEMPERATURE = -18.0
 _SIGMA_FLOOR = 2e-3  # log-rate scatter floor (0.2 %), against collapse on quantised points
@@ -383,9 +387,19 @@ def _gmm_log_density(fit: MixtureFit, temperature, log_rate) -> np.ndarray:
                             for m, c in zip(fit.extra["means"], fit.extra["covariances"])]).reshape(len(pts), -1)
 
 
+def _smallest_family(fit: MixtureFit, temperature, dn_per_s, int_time, files) -> int:
+    """Number of files (or rows) hard-assigned to the smallest family."""
+    post = fit.posterior(np.asarray(temperature, float), fit.transform(dn_per_s, int_time), files)
+    labels = post.argmax(axis=1)
+    if files is not None:
+        _, first = np.unique(pd.factorize(np.asarray(files))[0], return_index=True)
+        labels = labels[first]
+    return int(np.bincount(labels, minlength=fit.k).min())
+
+
 def select_families(temperature, dn_per_s, *, int_time=1000.0, offset: float = 0.0, files=None,
-                    method: str = "mixreg", k_max: int = 3, min_weight: float = 0.05, n_init: int = 6,
-                    seed: int = 0):
+                    method: str = "mixreg", k_max: int = 3, min_weight: float = 0.05, min_members: int = 5,
+                    bic_margin: float = BIC_MARGIN, n_init: int = 6, seed: int = 0):
     """Choose the number of families by BIC among admissible fits.
 
     Parameters
@@ -405,6 +419,11 @@ def select_families(temperature, dn_per_s, *, int_time=1000.0, offset: float = 0
     min_weight : float, optional
         Smallest admissible family weight; a fit with a smaller family is not admissible
         (it is describing outliers, not a state).
+    min_members : int, optional
+        Fewest dark files (rows, without ``files``) an admissible family must hold.
+    bic_margin : float, optional
+        How much lower BIC must be to accept one more family (6: "strong evidence" on
+        Kass and Raftery's scale).
     n_init : int, optional
         Starts per fit.
     seed : int, optional
@@ -415,7 +434,8 @@ def select_families(temperature, dn_per_s, *, int_time=1000.0, offset: float = 0
     best : MixtureFit
         The admissible fit with the lowest BIC.
     criteria : pandas.DataFrame
-        One row per ``K``: ``bic``, ``loglik``, ``min_weight`` and ``admissible``.
+        One row per ``K``: ``bic``, ``loglik``, ``min_weight``, ``min_members`` (files in
+        the smallest family) and ``admissible``.
     """
     if method not in ("mixreg", "gmm"):
         raise ValueError(f"method must be 'mixreg' or 'gmm', not {method!r}")
@@ -426,11 +446,15 @@ def select_families(temperature, dn_per_s, *, int_time=1000.0, offset: float = 0
                              n_init=n_init if k > 1 else 1, seed=seed)
         else:
             fit = fit_gmm(temperature, dn_per_s, k, seed=seed)
-        ok = bool(fit.weights.min() >= min_weight)
+        members = _smallest_family(fit, temperature, dn_per_s, int_time, files if method == "mixreg" else None)
+        ok = bool(fit.weights.min() >= min_weight and members >= min(min_members, len(np.asarray(dn_per_s))))
         fits.append(fit)
         rows.append({"K": k, "bic": fit.bic, "loglik": fit.loglik, "min_weight": float(fit.weights.min()),
-                     "admissible": ok})
+                     "min_members": members, "admissible": ok})
     criteria = pd.DataFrame(rows)
-    admissible = criteria[criteria["admissible"]]
-    best_k = int(admissible.loc[admissible["bic"].idxmin(), "K"])
+    best_k = 1
+    for k in range(2, k_max + 1):  # a further family must be admissible and strongly supported
+        row = criteria.iloc[k - 1]
+        if row["admissible"] and row["bic"] < criteria.iloc[best_k - 1]["bic"] - bic_margin:
+            best_k = k
     return fits[best_k - 1], criteria

@@ -488,7 +488,7 @@ class DarkRateModel:
         for (xuv, it), g in sorted(self.groups_.items()):
             row = {"XUV": xuv, "INT_TIME": it, "n_rows": g.n_rows, "n_files": g.n_files,
                    "n_families": g.mixture.k if g.fitted else pd.NA, "status": g.status, "method": self.method,
-                   "criterion": "BIC (admissible: every family >= min_weight of files)"}
+                   "criterion": "BIC, lower by > 6 per added family; every family >= min_weight and >= 5 files"}
             if g.fitted:
                 for _, c in g.criteria.iterrows():
                     row[f"bic_K{int(c['K'])}"] = float(c["bic"])
