@@ -229,13 +229,15 @@ def predict_command(model_path: Path, channel: str, int_time: int, temps, family
 @main.command()
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-output"),
               show_default=True, help="Where the archive and the results go.")
-@click.option("--n-files", default=400, show_default=True, help="Dark files to simulate.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("models/darkrate.json"), show_default=True, help="Where the fitted model goes.")
+@click.option("--n-files", default=600, show_default=True, help="Dark files to simulate.")
 @click.option("--scenario", type=click.Choice(SCENARIOS), default="flipflop", show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--workers", type=int, default=None, help="Worker processes for the scan.")
 @click.pass_context
-def demo(ctx, outdir: Path, n_files: int, scenario: str, seed: int, workers) -> None:
-    """Simulate an archive and run the whole job on it."""
+def demo(ctx, outdir: Path, model_path: Path, n_files: int, scenario: str, seed: int, workers) -> None:
+    """Simulate an archive and run the whole job on it: scan, calibrate, fit, save, predict."""
     quiet = ctx.obj["quiet"]
     archive = outdir / "archive"
     t0 = time.perf_counter()
@@ -250,11 +252,27 @@ def demo(ctx, outdir: Path, n_files: int, scenario: str, seed: int, workers) -> 
     click.echo(f"scanned {len(result.table)} dark integrations in {t2 - t1:.1f} s -> {summary}")
     if len(result.errors):
         click.echo(f"{len(result.errors)} files could not be read -> {write_table(result.errors, errors_path(summary))}")
-    counts = result.table.groupby(["XUV", "INT_TIME"]).size().rename("integrations").reset_index()
-    click.echo("\nintegrations per channel and INT_TIME (ms):")
-    click.echo(counts.to_string(index=False))
+    calibrated_all = calibrate(result.table, keep_excluded=True)
+    calibrated = calibrated_all[calibrated_all["exclusion"].isna()]
+    calibrated_path = write_table(calibrated_all.reset_index(), outdir / "calibrated.parquet")
+    for reason, count in calibrated_all["exclusion"].value_counts().items():
+        click.echo(f"  excluded {count} integrations: {reason}")
+    model = DarkRateModel(seed=seed).fit(calibrated)
+    model.provenance.update({"input": str(summary.resolve()), "input_sha256": _sha256(summary),
+                             "note": f"fitted by 'darkmodel demo' on a simulated archive (scenario '{scenario}', "
+                                     f"seed {seed}, {n_files} files)"})
+    model.save(model_path)
+    t3 = time.perf_counter()
+    click.echo(f"calibrated and fitted in {t3 - t2:.1f} s -> {calibrated_path}, {model_path}\n")
+    _echo_groups(model)
+    temps = [-20.0, -15.0]
+    click.echo("\nexpected dark rate, MUV INT_TIME 4200 ms (mixture of the families, 95 % interval):")
+    mean = model.predict(temps, channel="MUV", int_time=4200)
+    lower, upper = model.predict_interval(temps, channel="MUV", int_time=4200)
+    for t, m, lo, hi in zip(temps, mean, lower, upper):
+        click.echo(f"  {t:6.1f} degC: {m:.4f} DN/s/pixel  [{lo:.4f}, {hi:.4f}]")
     click.echo(f"\noutputs:\n  archive       {archive}\n  ground truth  {archive / 'truth.parquet'}\n"
-               f"  summary       {summary}")
+               f"  summary       {summary}\n  calibrated    {calibrated_path}\n  model         {model_path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -75,7 +75,45 @@ def test_scheduler_comes_from_the_environment(simulated, tmp_path, monkeypatch):
 
 
 def test_demo_runs_end_to_end(tmp_path):
-    result = CliRunner().invoke(main, ["demo", "--outdir", str(tmp_path / "demo"), "--n-files", "24", "--workers", "1"])
+    model = tmp_path / "models" / "darkrate.json"
+    result = CliRunner().invoke(main, ["demo", "--outdir", str(tmp_path / "demo"), "--model", str(model),
+                                       "--n-files", "80", "--workers", "1"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "demo" / "summary.parquet").exists()
-    assert "integrations per channel and INT_TIME" in result.output
+    assert (tmp_path / "demo" / "summary.parquet").exists() and model.exists()
+    assert "expected dark rate, MUV INT_TIME 4200 ms" in result.output
+
+
+def test_calibrate_fit_predict_chain(simulated, tmp_path):
+    runner = CliRunner()
+    summary = tmp_path / "summary.parquet"
+    assert runner.invoke(main, ["-q", "scan", str(simulated), "-o", str(summary), "--workers", "1"]).exit_code == 0
+    calibrated = tmp_path / "calibrated.parquet"
+    result = runner.invoke(main, ["calibrate", str(summary), "-o", str(calibrated), "--keep-excluded"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(calibrated)
+    assert {"DN_per_s", "DET_TEMP", "DET_TEMP_DN", "exclusion", "Time"} <= set(table.columns)
+    model_path = tmp_path / "models" / "darkrate.json"
+    result = runner.invoke(main, ["fit", str(calibrated), "-o", str(model_path)])
+    assert result.exit_code == 0, result.output
+    assert "offset" in result.output and model_path.exists()
+    import json
+
+    doc = json.loads(model_path.read_text())
+    assert doc["provenance"]["input_sha256"].startswith("sha256:")
+    result = runner.invoke(main, ["predict", str(model_path), "--channel", "muv", "--int-time", "4000",
+                                  "--temp", "-5", "--temp", "0"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith("XUV,INT_TIME,DET_TEMP") and len(lines) == 3
+    assert "joint model (INT_TIME not fitted)" in lines[1]
+    result = runner.invoke(main, ["predict", str(model_path), "--channel", "MUV", "--int-time", "4000",
+                                  "--temp", "-5", "--json"])
+    rows = json.loads(result.output)
+    assert rows[0]["lower"] < rows[0]["DN_per_s"] < rows[0]["upper"]
+
+
+def test_predict_reports_a_broken_model_file(tmp_path):
+    bad = tmp_path / "m.json"
+    bad.write_text("{not json")
+    result = CliRunner().invoke(main, ["predict", str(bad), "--channel", "FUV", "--int-time", "4200", "--temp", "-18"])
+    assert result.exit_code != 0 and "malformed or truncated" in result.output

@@ -1,0 +1,26 @@
+"""The model shipped in models/ loads and predicts sensible dark rates."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import darkmodel as dm
+from darkmodel.simulate import dark_current
+
+SHIPPED = Path(__file__).resolve().parents[1] / "models" / "darkrate.json"
+
+
+def test_shipped_model_loads_and_predicts():
+    model = dm.DarkRateModel.load(SHIPPED)
+    assert "simulated" in model.provenance["note"]
+    temps = np.array([-19.0, -18.0, -17.0])  # inside every group's observed range
+    # the demo archive's nominal state: 1.29/t + 0.33 * 2**((T + 18)/7.5) (flip-flop groups: family 0)
+    for xuv, it in [("MUV", 14400), ("FUV", 4200), ("MUV", 4200)]:
+        got = model.predict(temps, channel=xuv, int_time=it, family=0)
+        expected = 1.29 / (it / 1000) + dark_current(temps)
+        np.testing.assert_allclose(got, expected, rtol=0.03)
+    lo, hi = model.predict_interval(temps, channel="MUV", int_time=14400)
+    assert np.all(lo < hi)
+    with pytest.warns(dm.UnfittedIntTimeWarning):
+        model.predict([-18.0], channel="FUV", int_time=6000)
