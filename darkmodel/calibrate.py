@@ -42,12 +42,10 @@ EXCLUSION_REASONS = {
 
 def _exclude(table: pd.DataFrame, mask, reason: str) -> pd.DataFrame:
     """Record ``reason`` for rows in ``mask`` that are not excluded yet."""
-    out = table.copy()
-    if "exclusion" not in out.columns:
-        out["exclusion"] = pd.Series(pd.NA, index=out.index, dtype="string")
-    mask = np.asarray(mask, dtype=bool) & out["exclusion"].isna().to_numpy()
-    out.loc[mask, "exclusion"] = reason
-    return out
+    current = (table["exclusion"] if "exclusion" in table.columns
+               else pd.Series(pd.NA, index=table.index, dtype="string"))
+    mask = pd.Series(np.asarray(mask, dtype=bool), index=table.index) & current.isna()
+    return table.assign(exclusion=current.mask(mask, reason).astype("string"))
 
 
 def correct_binning(table: pd.DataFrame) -> pd.DataFrame:
@@ -65,13 +63,10 @@ def correct_binning(table: pd.DataFrame) -> pd.DataFrame:
         A copy with ``pixelsum = SPE_SIZE * SPA_SIZE`` and
         ``corrected_mean = dark_mean / pixelsum``.
     """
-    out = table.copy()
-    pixelsum = out["SPE_SIZE"].astype(float) * out["SPA_SIZE"].astype(float)
-    if "PIXELS_PER_BIN" in out.columns:
-        pixelsum = pixelsum.fillna(out["PIXELS_PER_BIN"].astype(float))
-    out["pixelsum"] = pixelsum
-    out["corrected_mean"] = out["dark_mean"] / pixelsum
-    return out
+    pixelsum = table["SPE_SIZE"].astype(float) * table["SPA_SIZE"].astype(float)
+    if "PIXELS_PER_BIN" in table.columns:
+        pixelsum = pixelsum.fillna(table["PIXELS_PER_BIN"].astype(float))
+    return table.assign(pixelsum=pixelsum, corrected_mean=table["dark_mean"] / pixelsum)
 
 
 def normalise_integration_time(table: pd.DataFrame) -> pd.DataFrame:
@@ -87,9 +82,7 @@ def normalise_integration_time(table: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         A copy with ``DN_per_s = corrected_mean / (INT_TIME / 1000)`` (DN/s/pixel).
     """
-    out = table.copy()
-    out["DN_per_s"] = out["corrected_mean"] / (out["INT_TIME"] / 1000)
-    return out
+    return table.assign(DN_per_s=table["corrected_mean"] / (table["INT_TIME"] / 1000))
 
 
 def index_by_time(table: pd.DataFrame) -> pd.DataFrame:
@@ -109,10 +102,9 @@ def index_by_time(table: pd.DataFrame) -> pd.DataFrame:
     if "Time" in table.columns:
         out = table.set_index("Time")
     elif table.index.name == "Time":
-        out = table.copy()
+        out = table
     else:
-        out = table.copy()
-        out.index = filename_times(out["FILENAME"])
+        out = table.set_axis(filename_times(table["FILENAME"]), axis=0)
     out.index.name = "Time"
     return out.sort_index(kind="stable")
 
@@ -157,7 +149,7 @@ def convert_temperatures(table: pd.DataFrame) -> pd.DataFrame:
         A copy with ``DET_TEMP`` and ``CASE_TEMP`` in degC and ``DET_TEMP_DN``,
         ``CASE_TEMP_DN`` in raw DN (NaN where the file held degC only).
     """
-    out = table.copy()
+    out = table.copy(deep=False)
     for name, to_celsius in (("DET_TEMP", det_dn_to_celsius), ("CASE_TEMP", case_dn_to_celsius)):
         dn_col, c_col = f"{name}_DN", f"{name}_C"
         raw = out[name].astype(float) if name in out.columns else None

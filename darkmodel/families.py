@@ -225,9 +225,11 @@ def _codes(files, n: int) -> tuple[np.ndarray, int]:
 
 
 def _sum_by(codes: np.ndarray, n_groups: int, values: np.ndarray) -> np.ndarray:
-    out = np.zeros((n_groups, values.shape[1]))
-    np.add.at(out, codes, values)
-    return out
+    """Sum the rows of ``values`` (n, K) by group code: (n_groups, K)."""
+    if n_groups == len(codes) and np.array_equal(codes, np.arange(n_groups)):
+        return values
+    return np.column_stack([np.bincount(codes, weights=values[:, j], minlength=n_groups)
+                            for j in range(values.shape[1])])
 
 
 def _design(temperature) -> np.ndarray:
@@ -235,14 +237,19 @@ def _design(temperature) -> np.ndarray:
     return np.column_stack([d, d**2])
 
 
-def _em(t, y, codes, n_groups, init_alpha, init_noise, log_bg, *, max_iter=300, tol=1e-9):
-    """EM for the contaminated mixture of parallel regressions, from one start."""
+def _em(t, y, codes, n_groups, init_alpha, init_noise, log_bg, *, beta=None, weights=None, max_iter=500,
+        tol=1e-8):
+    """EM for the contaminated mixture of parallel regressions, from one start.
+
+    Stops when the log-likelihood changes by less than ``tol`` (relative).
+    """
     x = _design(t)
     n, m = x.shape
     k = len(init_alpha)
     alpha, noise = np.array(init_alpha, float), float(init_noise)
-    beta = np.linalg.lstsq(np.column_stack([np.ones(n), x]), y, rcond=None)[0][1:]
-    weights = np.full(k, 1.0 / k)
+    if beta is None:
+        beta = np.linalg.lstsq(np.column_stack([np.ones(n), x]), y, rcond=None)[0][1:]
+    weights = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, float)
     log_eps, log_keep = np.log(CONTAMINATION), np.log1p(-CONTAMINATION)
     last, loglik = -np.inf, -np.inf
     for _ in range(max_iter):
@@ -304,7 +311,8 @@ def fit_mixreg(temperature, dn_per_s, k: int, *, int_time=1000.0, offset: float 
     files : array_like, optional
         File of each row: rows of one file share their family.
     n_init : int, optional
-        EM starts (quantile and k-means-style initialisations); the best likelihood wins.
+        EM starts (a quantile start and random residual draws); each runs 20 iterations and
+        the best continues to convergence.
     seed : int, optional
         Seed of the random starts.
 
@@ -328,12 +336,14 @@ def fit_mixreg(temperature, dn_per_s, k: int, *, int_time=1000.0, offset: float 
     for _ in range(max(n_init - 1, 0)):
         starts.append(np.sort(rng.choice(resid, k, replace=False) if len(resid) >= k else rng.normal(0, spread, k)))
     best = None
-    for start in starts:
+    for start in starts:  # short runs from every start (flexmix's initFlexmix) ...
         alpha0 = base[0] + np.asarray(start)
         noise0 = spread / k * np.exp(base[0])
-        fit = _em(t, y, codes, n_groups, alpha0, noise0, log_bg)
+        fit = _em(t, y, codes, n_groups, alpha0, noise0, log_bg, max_iter=20 if len(starts) > 1 else 500)
         if best is None or fit[4] > best[4]:
             best = fit
+    if len(starts) > 1:  # ... then the best one to convergence
+        best = _em(t, y, codes, n_groups, best[0], best[2], log_bg, beta=best[1], weights=best[3])
     alpha, beta, noise, weights, loglik = best
     order = np.argsort(alpha)
     return MixtureFit(alpha[order], beta, noise, weights[order], loglik, len(y), log_bg, offset=float(offset))

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["IUVSFilename", "parse_filename", "select_current", "filename_times"]
@@ -205,7 +206,9 @@ def filename_times(names) -> pd.DatetimeIndex:
     >>> filename_times(["mvn_iuv_l1a_apoapse-orbit18001-muvdark_20230114T071415_v13_r01.fits.gz"])[0]
     Timestamp('2023-01-14 07:14:15')
     """
-    base = pd.Series(list(names), dtype="string").str.rsplit("/", n=1).str[-1]
+    codes, uniques = pd.factorize(np.asarray(list(names) if not hasattr(names, "__array__") else names, dtype=object))
+    base = pd.Series(uniques, dtype="string").str.rsplit("/", n=1).str[-1]  # each distinct name parsed once
     parts = base.str.extract(_NAME)
     stamp = parts["date"] + "T" + parts["time"]
-    return pd.DatetimeIndex(pd.to_datetime(stamp, format="%Y%m%dT%H%M%S", errors="coerce"), name="Time")
+    times = pd.to_datetime(stamp, format="%Y%m%dT%H%M%S", errors="coerce").to_numpy()
+    return pd.DatetimeIndex(times[codes] if len(uniques) else times[:0], name="Time")

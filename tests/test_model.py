@@ -216,3 +216,12 @@ def test_fit_checks_its_input():
         DarkRateModel().predict([0.0], channel="FUV", int_time=4200)
     with pytest.raises(ValueError, match="method"):
         DarkRateModel(method="kmeans")
+
+
+def test_large_interval_requests_match_the_exact_solution(flipflop):
+    _, _, model = flipflop
+    temps = np.random.default_rng(0).uniform(-24, -10, 6000)
+    lo, hi = model.predict_interval(temps, channel="MUV", int_time=4200)
+    exact_lo, exact_hi = model.predict_interval(temps[:3000], channel="MUV", int_time=4200)
+    np.testing.assert_allclose(lo[:3000], exact_lo, rtol=1e-6)
+    np.testing.assert_allclose(hi[:3000], exact_hi, rtol=1e-6)
