@@ -178,7 +178,7 @@ class MixtureFit:
         return post[codes]
 
 
-def scatter(mu, noise: float):
+def scatter(mu, noise: float, counts=1.0):
     """Scatter of the log dark current around a family mean ``mu``.
 
     Parameters
@@ -186,14 +186,19 @@ def scatter(mu, noise: float):
     mu : array_like
         Mean log dark current.
     noise : float
-        Additive scatter of the dark rate (DN/s/pixel).
+        Additive scatter of the dark rate (DN/s/pixel) of one integration.
+    counts : array_like or float, optional
+        Integrations averaged into each value (per-file means), shape ``(n,)`` or scalar.
 
     Returns
     -------
     numpy.ndarray
-        ``sqrt(noise**2 * exp(-2 mu) + floor**2)`` (delta method, with a 0.2 % floor).
+        ``sqrt(noise**2 * exp(-2 mu) / counts + floor**2)`` (delta method, 0.2 % floor).
     """
-    return np.sqrt(noise**2 * np.exp(-2.0 * np.asarray(mu, float)) + _SIGMA_FLOOR**2)
+    c = np.asarray(counts, float)
+    if c.ndim == 1 and np.ndim(mu) == 2:
+        c = c[:, None]
+    return np.sqrt(noise**2 * np.exp(-2.0 * np.asarray(mu, float)) / c + _SIGMA_FLOOR**2)
 
 
 def log_dark_current(dn_per_s, int_time_ms, offset: float) -> np.ndarray:
@@ -238,7 +243,7 @@ def _design(temperature) -> np.ndarray:
 
 
 def _em(t, y, codes, n_groups, init_alpha, init_noise, log_bg, *, beta=None, weights=None, max_iter=500,
-        tol=1e-8):
+        tol=1e-8, counts=1.0):
     """EM for the contaminated mixture of parallel regressions, from one start.
 
     Stops when the log-likelihood changes by less than ``tol`` (relative).
@@ -251,10 +256,11 @@ def _em(t, y, codes, n_groups, init_alpha, init_noise, log_bg, *, beta=None, wei
         beta = np.linalg.lstsq(np.column_stack([np.ones(n), x]), y, rcond=None)[0][1:]
     weights = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, float)
     log_eps, log_keep = np.log(CONTAMINATION), np.log1p(-CONTAMINATION)
+    cnt = np.asarray(counts, float)[:, None] if np.ndim(counts) else float(counts)
     last, loglik = -np.inf, -np.inf
     for _ in range(max_iter):
         mu = alpha[None, :] + (x @ beta)[:, None]
-        sig = scatter(mu, noise)
+        sig = scatter(mu, noise, counts)
         resid = y[:, None] - mu
         gauss = -0.5 * (resid / sig) ** 2 - np.log(sig) - 0.5 * np.log(2 * np.pi) + log_keep
         row = np.logaddexp(gauss, log_eps + log_bg)                     # (n, K)
@@ -279,7 +285,7 @@ def _em(t, y, codes, n_groups, init_alpha, init_noise, log_bg, *, beta=None, wei
             break
         alpha, beta = theta[:k], theta[k:]
         mu = alpha[None, :] + (x @ beta)[:, None]
-        excess = np.maximum((y[:, None] - mu) ** 2 - _SIGMA_FLOOR**2, 0.0) * np.exp(2.0 * mu)
+        excess = np.maximum((y[:, None] - mu) ** 2 - _SIGMA_FLOOR**2, 0.0) * np.exp(2.0 * mu) * cnt
         noise = float(np.sqrt(max((w * excess).sum() / max(w.sum(), 1e-12), 1e-12)))
         weights = np.clip(file_resp.sum(axis=0) / n_groups, 1e-6, None)
         weights /= weights.sum()
@@ -290,7 +296,7 @@ def _em(t, y, codes, n_groups, init_alpha, init_noise, log_bg, *, beta=None, wei
 
 
 def fit_mixreg(temperature, dn_per_s, k: int, *, int_time=1000.0, offset: float = 0.0, files=None,
-               n_init: int = 6, seed: int = 0) -> MixtureFit:
+               counts=None, log_current=None, n_init: int = 6, seed: int = 0) -> MixtureFit:
     """Fit a mixture of ``k`` parallel regressions of log dark current on temperature.
 
     The fitted variable is ``log(DN_per_s - offset / t)``: with the read offset removed
@@ -310,6 +316,10 @@ def fit_mixreg(temperature, dn_per_s, k: int, *, int_time=1000.0, offset: float 
         Read offset (DN/pixel per read); 0 fits ``log DN_per_s``.
     files : array_like, optional
         File of each row: rows of one file share their family.
+    counts : array_like, optional
+        Integrations averaged into each value (for per-file means); scales the noise.
+    log_current : array_like, optional
+        The log dark current itself (e.g. per-file means), instead of ``dn_per_s``.
     n_init : int, optional
         EM starts (a quantile start and random residual draws); each runs 20 iterations and
         the best continues to convergence.
@@ -322,9 +332,10 @@ def fit_mixreg(temperature, dn_per_s, k: int, *, int_time=1000.0, offset: float 
         The best fit, families sorted so that label 0 is the lowest.
     """
     t = np.asarray(temperature, float)
-    y = log_dark_current(dn_per_s, int_time, offset)
+    y = log_dark_current(dn_per_s, int_time, offset) if log_current is None else np.asarray(log_current, float)
     if not np.all(np.isfinite(y)) or not np.all(np.isfinite(t)):
         raise ValueError("fit_mixreg needs finite temperatures and dark rates")
+    cnt = 1.0 if counts is None else np.asarray(counts, float)
     codes, n_groups = _codes(files, len(y))
     span = np.ptp(y) if len(y) > 1 else 1.0
     log_bg = -np.log(span + 1.0)
@@ -339,11 +350,11 @@ def fit_mixreg(temperature, dn_per_s, k: int, *, int_time=1000.0, offset: float 
     for start in starts:  # short runs from every start (flexmix's initFlexmix) ...
         alpha0 = base[0] + np.asarray(start)
         noise0 = spread / k * np.exp(base[0])
-        fit = _em(t, y, codes, n_groups, alpha0, noise0, log_bg, max_iter=20 if len(starts) > 1 else 500)
+        fit = _em(t, y, codes, n_groups, alpha0, noise0, log_bg, max_iter=20 if len(starts) > 1 else 500, counts=cnt)
         if best is None or fit[4] > best[4]:
             best = fit
     if len(starts) > 1:  # ... then the best one to convergence
-        best = _em(t, y, codes, n_groups, best[0], best[2], log_bg, beta=best[1], weights=best[3])
+        best = _em(t, y, codes, n_groups, best[0], best[2], log_bg, beta=best[1], weights=best[3], counts=cnt)
     alpha, beta, noise, weights, loglik = best
     order = np.argsort(alpha)
     return MixtureFit(alpha[order], beta, noise, weights[order], loglik, len(y), log_bg, offset=float(offset))

@@ -322,7 +322,7 @@ def deduplicate(table: pd.DataFrame) -> pd.DataFrame:
 
 #: Per-file columns that are the same for every integration of a product.
 _FILE_FIRST = ["XUV", "INT_TIME", "MCP_VOLT", "MCP_GAIN", "NAXIS1", "NAXIS2", "NAXIS3", "N_INT",
-               "SPE_OFS", "SPE_SIZE", "SPA_OFS", "SPA_SIZE", "PIXELS_PER_BIN", "BIN_TBL", "SEGMENT",
+               "SPE_OFS", "SPE_SIZE", "SPA_OFS", "SPA_SIZE", "PIXELS_PER_BIN", "BIN_TBL", "MIR_DEG", "SEGMENT",
                "ORBIT", "VERSION", "PRODUCTION", "REVISION", "LAYOUT", "SOURCE_KIND", "SOURCE_FILE",
                "SOURCE_SIZE", "SOURCE_MTIME_NS"]
 

@@ -24,7 +24,8 @@ written to the ground truth as ``DN_per_s_true``.
 
 Scenarios: ``stable`` (state 0 everywhere), ``flipflop`` (the channel/INT_TIME groups in
 ``flip_groups`` follow a two-state continuous-time Markov chain), ``changepoint`` (the
-groups in ``changepoint_groups`` step permanently to state 1 at ``changepoint_time``).
+groups in ``changepoint_groups`` step permanently to state 1 at ``changepoint_time``),
+``confounded`` (in ``confound_groups`` the brighter state goes with a second binning set).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from .temperature import (case_celsius_to_dn, case_dn_to_celsius, det_celsius_to
 
 __all__ = ["simulate_archive", "quantise", "dark_current", "SEGMENTS", "SCENARIOS"]
 
-SCENARIOS = ("stable", "flipflop", "changepoint")
+SCENARIOS = ("stable", "flipflop", "changepoint", "confounded")
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,7 @@ def simulate_archive(
     mean_dwell_hours: float = 36.0,
     changepoint_groups: tuple | None = None,
     changepoint_time: str | None = None,
+    confound_groups: tuple = (("MUV", 14400),),
     det_temp_mean: float = -18.0,
     det_temp_swing: float = 3.0,
     orbit_temp_swing: float = 1.0,
@@ -226,7 +228,7 @@ def simulate_archive(
         Folder to write to (created if needed).
     n_files : int, optional
         Number of dark files.
-    scenario : {'stable', 'flipflop', 'changepoint'}, optional
+    scenario : {'stable', 'flipflop', 'changepoint', 'confounded'}, optional
         Which instrument-state history to simulate (see the module docstring).
     start : str, optional
         UTC date of the first orbit.
@@ -254,6 +256,10 @@ def simulate_archive(
         Groups that step in the ``changepoint`` scenario (default: all).
     changepoint_time : str, optional
         UTC time of the step (default: the middle of the period).
+    confound_groups : tuple of (channel, INT_TIME), optional
+        Groups where, in the ``confounded`` scenario, half the files (at random) use a
+        second binning set (bins moved along the slit) and the brighter state: the families
+        are then explained by a recorded variable, not a hidden state.
     det_temp_mean, det_temp_swing, orbit_temp_swing : float, optional
         MUV detector temperature level, slow swing and per-orbit swing (degC).
     fuv_warmer_by : float, optional
@@ -351,6 +357,10 @@ def simulate_archive(
         in_group = np.ones(n_files, bool) if groups is None else np.isin(
             [f"{c}/{i}" for c, i in zip(chan, int_times)], [f"{c}/{i}" for c, i in groups])
         state = ((times >= cp) & in_group).astype(int)
+    elif scenario == "confounded":
+        for ch, it in confound_groups:  # the brighter state comes with a second binning set
+            sel = (chan == ch) & (int_times == it)
+            state[sel] = rng.random(int(sel.sum())) < 0.5
 
     lay_names = list(layouts)
     lay_p = np.array([layouts[k] for k in lay_names], dtype=float)
@@ -361,13 +371,17 @@ def simulate_archive(
         seg_name = seg_names[seg_idx[i]]
         seg = segments[seg_name]
         ch = str(chan[i])
-        spe_ofs, spe_size, spa_ofs, spa_size, n_spe, n_spa = seg.binning[ch]
-        key = (ch, seg.binning[ch])
+        binning = seg.binning[ch]
+        if scenario == "confounded" and state[i]:
+            binning = _shifted_binning(binning)
+        spe_ofs, spe_size, spa_ofs, spa_size, n_spe, n_spa = binning
+        key = (ch, binning)
         if key not in hot:
             hot[key] = _hot_pattern(np.random.default_rng([seed, len(hot)]), ch, (n_spa, n_spe), hot_bin_fraction)
         n_int = int(rng.choice(seg.n_int, p=seg.n_int_p))
         truth.append(_write_file(
             outdir, rng, time=times[i], orbit=first_orbit + int(orbit_idx[i]), segment=seg_name, seg=seg,
+            binning=binning,
             channel=ch, n_int=n_int, temp_c=temp_c[i], state=int(state[i]), mcp_gain=int(mcp_gain[i]),
             layout=str(file_layout[i]), hot=hot[key], read_offset=read_offset,
             rate_law=dict(rate_at_minus18=rate_at_minus18, doubling_temperature=doubling_temperature,
@@ -418,10 +432,21 @@ def _write_fits(fname: Path, image: np.ndarray, header, bzero: int, tables) -> N
                 raw.unlink()
 
 
-def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, channel, n_int, temp_c, state,
+def _shifted_binning(binning: tuple) -> tuple:
+    """The same bins moved along the slit (or the spectrum): a second, recorded binning set."""
+    spe_ofs, spe_size, spa_ofs, spa_size, n_spe, n_spa = binning
+    room = min(64, 1024 - spa_ofs - spa_size * n_spa)
+    if room > 0:
+        return (spe_ofs, spe_size, spa_ofs + room, spa_size, n_spe, n_spa)
+    room = min(64, 1024 - spe_ofs - spe_size * n_spe)
+    return (spe_ofs + room, spe_size, spa_ofs, spa_size, n_spe, n_spa) if room > 0 else (
+        spe_ofs, spe_size, max(spa_ofs - 32, 0), spa_size, n_spe, n_spa)
+
+
+def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, binning: tuple, channel, n_int, temp_c, state,
                 mcp_gain, layout, hot, read_offset, rate_law, frame_jitter, first_frame_excess, read_noise,
                 cosmic_ray_rate, missing_frame, anomaly_fraction, drop_binning_keys, bscale, gzip) -> pd.DataFrame:
-    spe_ofs, spe_size, spa_ofs, spa_size, n_spe, n_spa = seg.binning[channel]
+    spe_ofs, spe_size, spa_ofs, spa_size, n_spe, n_spa = binning
     int_ms = seg.int_time
     t_s = int_ms / 1000.0
     npix = spe_size * spa_size
