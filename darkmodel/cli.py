@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .calibrate import calibrate
+from .flipflop import flipflop_test
 from .model import DarkRateModel, ModelFileError, UnfittedIntTimeWarning
 from .scan import find_files, scan
 from .simulate import SCENARIOS, simulate_archive
@@ -226,6 +227,45 @@ def predict_command(model_path: Path, channel: str, int_time: int, temps, family
         click.echo(table.to_csv(index=False), nl=False)
 
 
+def _echo_verdicts(result: pd.DataFrame) -> None:
+    shown = result[["XUV", "INT_TIME", "n_files", "verdict", "p_families", "p_memory", "n_switches",
+                    "dwell_hours_median", "effect_ratio", "effect_ci_low", "effect_ci_high", "confounded_by"]].copy()
+    shown["effect (95% CI)"] = [
+        "" if not np.isfinite(r) else f"{r:.3f} [{lo:.3f}, {hi:.3f}]"
+        for r, lo, hi in zip(shown.pop("effect_ratio"), shown.pop("effect_ci_low"), shown.pop("effect_ci_high"))]
+    click.echo(shown.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3g}"))
+
+
+@main.command("flipflop")
+@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("flipflop.csv"),
+              show_default=True, help="Verdict table (.csv, .parquet or .h5).")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A saved model: its offsets are used and the verdicts are stored in it.")
+@click.option("--n-boot", default=199, show_default=True, help="Bootstrap replicates per test.")
+@click.option("--alpha", default=0.01, show_default=True, help="Significance level.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--jobs", type=int, default=None, help="Worker processes (default: all cores).")
+def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, alpha: float, seed: int, jobs) -> None:
+    """Does the instrument flip-flop between states? Calibrated verdicts per channel and INT_TIME."""
+    table = _read_input(input_path)
+    if "DN_per_s" not in table.columns:
+        table = calibrate(table)
+    model = None
+    if model_path is not None and model_path.exists():
+        try:
+            model = DarkRateModel.load(model_path)
+        except ModelFileError as exc:
+            raise click.ClickException(str(exc)) from None
+    result = flipflop_test(table, model=model, n_boot=n_boot, alpha=alpha, seed=seed, n_jobs=jobs)
+    write_table(result, output)
+    _echo_verdicts(result)
+    click.echo(f"\nverdicts -> {output}")
+    if model is not None:
+        model.save(model_path)
+        click.echo(f"verdicts stored in {model_path}")
+
+
 @main.command()
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-output"),
               show_default=True, help="Where the archive and the results go.")
@@ -258,6 +298,8 @@ def demo(ctx, outdir: Path, model_path: Path, n_files: int, scenario: str, seed:
     for reason, count in calibrated_all["exclusion"].value_counts().items():
         click.echo(f"  excluded {count} integrations: {reason}")
     model = DarkRateModel(seed=seed).fit(calibrated)
+    verdicts = flipflop_test(calibrated, model=model, seed=seed)
+    verdict_path = write_table(verdicts, outdir / "flipflop.csv")
     model.provenance.update({"input": str(summary.resolve()), "input_sha256": _sha256(summary),
                              "note": f"fitted by 'darkmodel demo' on a simulated archive (scenario '{scenario}', "
                                      f"seed {seed}, {n_files} files)"})
@@ -265,6 +307,8 @@ def demo(ctx, outdir: Path, model_path: Path, n_files: int, scenario: str, seed:
     t3 = time.perf_counter()
     click.echo(f"calibrated and fitted in {t3 - t2:.1f} s -> {calibrated_path}, {model_path}\n")
     _echo_groups(model)
+    click.echo("\nDo we have some flip-flopping state the instrument is in? (alpha = 0.01)")
+    _echo_verdicts(verdicts)
     temps = [-20.0, -15.0]
     click.echo("\nexpected dark rate, MUV INT_TIME 4200 ms (mixture of the families, 95 % interval):")
     mean = model.predict(temps, channel="MUV", int_time=4200)
@@ -272,7 +316,8 @@ def demo(ctx, outdir: Path, model_path: Path, n_files: int, scenario: str, seed:
     for t, m, lo, hi in zip(temps, mean, lower, upper):
         click.echo(f"  {t:6.1f} degC: {m:.4f} DN/s/pixel  [{lo:.4f}, {hi:.4f}]")
     click.echo(f"\noutputs:\n  archive       {archive}\n  ground truth  {archive / 'truth.parquet'}\n"
-               f"  summary       {summary}\n  calibrated    {calibrated_path}\n  model         {model_path}")
+               f"  summary       {summary}\n  calibrated    {calibrated_path}\n  verdicts      {verdict_path}\n"
+               f"  model         {model_path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

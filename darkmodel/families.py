@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.special import logsumexp
 
 __all__ = ["MixtureFit", "fit_mixreg", "fit_gmm", "select_families", "log_dark_current", "scatter", "CONTAMINATION",
            "REFERENCE_TEMPERATURE"]
@@ -174,7 +173,7 @@ class MixtureFit:
         logf = self.log_density(temperature, log_rate)
         codes, n_groups = _codes(files, len(logf))
         per_file = _sum_by(codes, n_groups, logf) + np.log(self.weights)
-        post = np.exp(per_file - logsumexp(per_file, axis=1, keepdims=True))
+        post = np.exp(per_file - np.logaddexp.reduce(per_file, axis=1)[:, None])
         return post[codes]
 
 
@@ -242,12 +241,21 @@ def _design(temperature) -> np.ndarray:
     return np.column_stack([d, d**2])
 
 
-def _em(t, y, codes, n_groups, init_alpha, init_noise, log_bg, *, beta=None, weights=None, max_iter=500,
-        tol=1e-8, counts=1.0):
+def _em(*args, **kwargs):
     """EM for the contaminated mixture of parallel regressions, from one start.
 
-    Stops when the log-likelihood changes by less than ``tol`` (relative).
+    Stops when the log-likelihood changes by less than ``tol`` (relative).  A start that
+    diverges (a family running off to infinity) returns a log-likelihood of ``-inf``.
     """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        alpha, beta, noise, weights, loglik = _em_steps(*args, **kwargs)
+    if not (np.isfinite(loglik) and np.all(np.isfinite(alpha)) and np.all(np.isfinite(beta)) and np.isfinite(noise)):
+        return alpha, beta, noise, weights, -np.inf
+    return alpha, beta, noise, weights, loglik
+
+
+def _em_steps(t, y, codes, n_groups, init_alpha, init_noise, log_bg, *, beta=None, weights=None, max_iter=500,
+              tol=1e-8, counts=1.0):
     x = _design(t)
     n, m = x.shape
     k = len(init_alpha)
@@ -265,7 +273,7 @@ def _em(t, y, codes, n_groups, init_alpha, init_noise, log_bg, *, beta=None, wei
         gauss = -0.5 * (resid / sig) ** 2 - np.log(sig) - 0.5 * np.log(2 * np.pi) + log_keep
         row = np.logaddexp(gauss, log_eps + log_bg)                     # (n, K)
         per_file = _sum_by(codes, n_groups, row) + np.log(weights)      # (G, K)
-        norm = logsumexp(per_file, axis=1)
+        norm = np.logaddexp.reduce(per_file, axis=1)  # numpy's ufunc: far cheaper than scipy's logsumexp here
         loglik = float(norm.sum())
         file_resp = np.exp(per_file - norm[:, None])
         w = file_resp[codes] * np.exp(gauss - row)                       # member of k and not an outlier
@@ -289,10 +297,32 @@ def _em(t, y, codes, n_groups, init_alpha, init_noise, log_bg, *, beta=None, wei
         noise = float(np.sqrt(max((w * excess).sum() / max(w.sum(), 1e-12), 1e-12)))
         weights = np.clip(file_resp.sum(axis=0) / n_groups, 1e-6, None)
         weights /= weights.sum()
-        if abs(loglik - last) <= tol * max(1.0, abs(loglik)):
+        if not np.isfinite(loglik) or abs(loglik - last) <= tol * max(1.0, abs(loglik)):
             break
         last = loglik
     return alpha, beta, noise, weights, loglik
+
+
+def _starts(resid: np.ndarray, k: int, n_init: int, rng) -> list:
+    """Initial intercept offsets for ``k`` families.
+
+    Even quantiles of the residuals, one-dimensional k-means, then families spaced 5, 15 and
+    30 % apart in dark current (when temperature and state are correlated in time the
+    temperature fit absorbs part of a step, and starts built from its residuals alone miss
+    it), then random residual draws.
+    """
+    even = (np.arange(k) + 0.5) / k
+    centres = np.quantile(resid, even)
+    starts = [centres.copy()]
+    for _ in range(10):  # k-means in one dimension
+        nearest = np.abs(resid[:, None] - centres[None, :]).argmin(axis=1)
+        centres = np.array([resid[nearest == j].mean() if np.any(nearest == j) else centres[j] for j in range(k)])
+    starts.append(np.sort(centres))
+    for gap in (0.05, 0.15, 0.3):
+        starts.append(gap * (np.arange(k) - (k - 1) / 2.0))
+    while len(starts) < n_init:
+        starts.append(np.sort(rng.choice(resid, k, replace=False)) if len(resid) >= k else np.sort(rng.normal(0, 1, k)))
+    return starts
 
 
 def fit_mixreg(temperature, dn_per_s, k: int, *, int_time=1000.0, offset: float = 0.0, files=None,
@@ -321,8 +351,8 @@ def fit_mixreg(temperature, dn_per_s, k: int, *, int_time=1000.0, offset: float 
     log_current : array_like, optional
         The log dark current itself (e.g. per-file means), instead of ``dn_per_s``.
     n_init : int, optional
-        EM starts (a quantile start and random residual draws); each runs 20 iterations and
-        the best continues to convergence.
+        EM starts (at least five: even quantiles, k-means, three spacings; then random
+        residual draws); each runs 20 iterations and the best continues to convergence.
     seed : int, optional
         Seed of the random starts.
 
@@ -343,9 +373,7 @@ def fit_mixreg(temperature, dn_per_s, k: int, *, int_time=1000.0, offset: float 
     base = np.polynomial.polynomial.polyfit(t - REFERENCE_TEMPERATURE, y, 2)
     resid = y - np.polynomial.polynomial.polyval(t - REFERENCE_TEMPERATURE, base)
     spread = max(np.std(resid), 3 * _SIGMA_FLOOR)
-    starts = [np.quantile(resid, (np.arange(k) + 0.5) / k)]
-    for _ in range(max(n_init - 1, 0)):
-        starts.append(np.sort(rng.choice(resid, k, replace=False) if len(resid) >= k else rng.normal(0, spread, k)))
+    starts = _starts(resid, k, n_init, rng) if k > 1 else [np.zeros(1)]
     best = None
     for start in starts:  # short runs from every start (flexmix's initFlexmix) ...
         alpha0 = base[0] + np.asarray(start)

@@ -117,3 +117,21 @@ def test_predict_reports_a_broken_model_file(tmp_path):
     bad.write_text("{not json")
     result = CliRunner().invoke(main, ["predict", str(bad), "--channel", "FUV", "--int-time", "4200", "--temp", "-18"])
     assert result.exit_code != 0 and "malformed or truncated" in result.output
+
+
+def test_flipflop_command_writes_verdicts_and_stores_them_in_the_model(simulated, tmp_path):
+    runner = CliRunner()
+    summary = tmp_path / "summary.parquet"
+    assert runner.invoke(main, ["-q", "scan", str(simulated), "-o", str(summary), "--workers", "1"]).exit_code == 0
+    model_path = tmp_path / "m.json"
+    assert runner.invoke(main, ["fit", str(summary), "-o", str(model_path)]).exit_code == 0
+    out = tmp_path / "flipflop.csv"
+    result = runner.invoke(main, ["flipflop", str(summary), "-o", str(out), "--model", str(model_path),
+                                  "--n-boot", "19", "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert set(table["verdict"]) <= {"single-state", "flip-flop", "change-point", "confounded", "insufficient-data"}
+    assert "verdict" in result.output and "stored in" in result.output
+    import json
+
+    assert json.loads(model_path.read_text())["flipflop"] is not None

@@ -1,0 +1,126 @@
+"""The flip-flop test on small simulated archives of every scenario, and its parts by hand."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import darkmodel as dm
+from darkmodel import flipflop as ff
+
+N_BOOT = 199
+ALPHA = 0.01
+
+
+def _run(tmp_path_factory, name, **kw):
+    out = tmp_path_factory.mktemp(name)
+    truth = dm.simulate_archive(out, days=60, **kw)
+    calibrated = dm.calibrate(dm.scan(out, workers=1).table)
+    model = dm.fit(calibrated)
+    return calibrated, truth, model, dm.flipflop_test(calibrated, model, n_boot=N_BOOT, alpha=ALPHA, seed=1, n_jobs=2)
+
+
+def _verdicts(result):
+    return {(r.XUV, r.INT_TIME): r.verdict for r in result.itertuples()}
+
+
+@pytest.fixture(scope="module")
+def flipflop(tmp_path_factory):
+    return _run(tmp_path_factory, "ff", n_files=320, scenario="flipflop", seed=2, flip_groups=(("FUV", 14400),))
+
+
+def test_flipflop_archive_gets_flipflop_where_it_switches(flipflop):
+    _, truth, _, result = flipflop
+    verdicts = _verdicts(result)
+    assert verdicts[("FUV", 14400)] == "flip-flop"
+    others = {k: v for k, v in verdicts.items() if k != ("FUV", 14400)}
+    assert set(others.values()) <= {"single-state", "insufficient-data"}
+    row = result.set_index(["XUV", "INT_TIME"]).loc[("FUV", 14400)]
+    # the effect is the ratio of dark currents: exactly 1 + contrast in the simulator
+    assert row["effect_ci_low"] <= 1.15 <= row["effect_ci_high"]
+    switches = truth[(truth["XUV"] == "FUV") & (truth["INT_TIME"] == 14400)].groupby("FILENAME", sort=False)
+    true_switches = int((switches["state"].first().diff().abs() > 0).sum())
+    assert abs(row["n_switches"] - true_switches) <= 2
+    assert row["p_memory"] < ALPHA and row["returns"] >= 2 and row["dwell_hours_median"] > 0
+    assert 0 < row["p_families_mc_se"] < 0.05
+
+
+def test_result_is_stored_in_the_saved_model(flipflop, tmp_path):
+    _, _, model, result = flipflop
+    assert model.flipflop is result
+    loaded = dm.DarkRateModel.load(model.save(tmp_path / "m.json"))
+    assert loaded.flipflop["verdict"].tolist() == result["verdict"].tolist()
+
+
+def test_stable_archive_gets_no_flipflop(tmp_path_factory):
+    _, _, _, result = _run(tmp_path_factory, "stable", n_files=260, scenario="stable", seed=3)
+    assert "flip-flop" not in set(result["verdict"])
+    assert set(result["verdict"]) <= set(ff.VERDICTS)
+
+
+def test_changepoint_archive_gets_changepoint(tmp_path_factory):
+    _, _, _, result = _run(tmp_path_factory, "cp", n_files=500, scenario="changepoint", seed=4,
+                           changepoint_groups=(("FUV", 14400), ("MUV", 14400)))
+    verdicts = _verdicts(result)
+    assert verdicts[("FUV", 14400)] == "change-point" and verdicts[("MUV", 14400)] == "change-point"
+    assert "flip-flop" not in verdicts.values()
+    row = result.set_index(["XUV", "INT_TIME"]).loc[("MUV", 14400)]
+    assert row["cv_score_changepoint"] > row["cv_score_switching"] and row["changepoints"]
+
+
+def test_families_explained_by_binning_get_confounded(tmp_path_factory):
+    _, _, _, result = _run(tmp_path_factory, "conf", n_files=300, scenario="confounded", seed=5)
+    row = result.set_index(["XUV", "INT_TIME"]).loc[("MUV", 14400)]
+    assert row["verdict"] == "confounded" and "binning" in row["confounded_by"]
+    assert "Cramer's V" in row["confounders"]
+
+
+def test_too_few_files_is_insufficient_data(flipflop):
+    calibrated, _, model, _ = flipflop
+    result = dm.flipflop_test(calibrated, model, n_boot=N_BOOT, min_files=10_000, n_jobs=1)
+    assert (result["verdict"] == "insufficient-data").all()
+
+
+def test_sequential_p_value_is_uniform_under_the_null():
+    rng = np.random.default_rng(0)
+    ps = [ff._sequential_p(rng.random(), lambda _: rng.random(), 99)[0] for _ in range(400)]
+    # P(p <= a) ~ a for a valid p-value
+    assert abs(np.mean(np.asarray(ps) <= 0.1) - 0.1) < 0.04
+    assert abs(np.mean(np.asarray(ps) <= 0.5) - 0.5) < 0.07
+    p, se, used = ff._sequential_p(10.0, lambda _: 0.0, 99)
+    assert p == pytest.approx(1 / 100) and used == 99 and se > 0
+    p, _, used = ff._sequential_p(-1.0, lambda _: 0.0, 99)
+    assert p == 1.0 and used == ff._EXCEED_STOP  # stops after 20 exceedances
+
+
+def test_runs_and_dwell_times_by_hand():
+    files = pd.DataFrame({"Time": pd.to_datetime(["2015-01-01 00:00", "2015-01-01 02:00", "2015-01-01 05:00",
+                                                  "2015-01-01 06:00", "2015-01-01 10:00"])})
+    runs = ff._runs(files, np.array([0, 0, 1, 1, 0]))
+    assert runs["n_switches"] == 2 and runs["n_runs"] == 3 and runs["returns"] == 1
+    assert runs["dwell_hours_0"] == pytest.approx(5.0)   # 00:00 -> 05:00 (the last run is censored)
+    assert runs["dwell_hours_1"] == pytest.approx(5.0)   # 05:00 -> 10:00
+    assert runs["min_runs_per_state"] == 1
+
+
+def test_changepoints_and_held_out_scores():
+    rng = np.random.default_rng(1)
+    t = rng.uniform(-22, -14, 80)
+    y = -1.1 + 0.09 * (t + 18) + np.r_[np.zeros(40), np.full(40, 0.14)] + rng.normal(0, 0.01, 80)
+    assert ff._changepoints(y, t) == [40, 80]
+    counts = np.full(80, 5.0)
+    mix, cp = ff._cv_scores(y, t, counts)
+    assert cp > mix  # epochs: the change-point model predicts held-out blocks better
+    state = np.tile(np.r_[np.zeros(4), np.ones(4)], 10)
+    y_ff = -1.1 + 0.09 * (t + 18) + 0.14 * state + rng.normal(0, 0.01, 80)
+    mix, cp = ff._cv_scores(y_ff, t, counts)
+    assert mix > cp
+
+
+def test_confounder_table_by_hand():
+    labels = np.array([0] * 20 + [1] * 20)
+    files = pd.DataFrame({"binning": ["0/4/89/80"] * 20 + ["0/4/153/80"] * 20, "MCP_VOLT": [-1.83] * 40,
+                          "CASE_TEMP": np.r_[np.linspace(5, 5.2, 20), np.linspace(5, 5.2, 20)]})
+    findings, culprits = ff._confounders(files, labels, 0.01)
+    assert culprits == "binning" and "CASE_TEMP" in findings
+    files["binning"] = ["a", "b"] * 20
+    assert ff._confounders(files, labels, 0.01)[1] == ""
