@@ -12,6 +12,7 @@ from .calibrate import calibrate
 from .filenames import IUVSFilename, parse_filename, select_current
 from .flipflop import flipflop_test
 from .model import DarkRateModel, ModelFileError, UnfittedIntTimeWarning, fit
+from .report import report
 from .read import DarkFileError, read_dark
 from .scan import ScanResult, deduplicate, find_files, per_file_summary, scan
 from .simulate import simulate_archive
@@ -28,5 +29,5 @@ __all__ = [
     "__version__", "read_dark", "DarkFileError", "scan", "ScanResult", "find_files", "deduplicate",
     "per_file_summary", "simulate_archive", "parse_filename", "select_current", "IUVSFilename",
     "read_table", "write_table", "calibrate", "fit", "DarkRateModel", "ModelFileError", "UnfittedIntTimeWarning",
-    "flipflop_test",
+    "flipflop_test", "report",
 ]

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from . import __version__
 from .calibrate import calibrate
 from .flipflop import flipflop_test
+from .report import report as write_report
 from .model import DarkRateModel, ModelFileError, UnfittedIntTimeWarning
 from .scan import find_files, scan
 from .simulate import SCENARIOS, simulate_archive
@@ -266,6 +267,35 @@ def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, al
         click.echo(f"verdicts stored in {model_path}")
 
 
+@main.command("report")
+@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("models/darkrate.json"), show_default=True, help="The fitted model.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
+              show_default=True, help="report.html (one self-contained page) or report.pdf.")
+@click.option("--errors", "errors_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The scan's errors table, to list unreadable files.")
+def report_command(input_path: Path, model_path: Path, output: Path, errors_file) -> None:
+    """Write the diagnostic report for a table IN (scan or calibrated) and a MODEL."""
+    table = _read_input(input_path)
+    if "DN_per_s" not in table.columns:
+        table = calibrate(table, keep_excluded=True)
+    elif "Time" in table.columns:
+        table = table.set_index("Time")
+    try:
+        model = DarkRateModel.load(model_path)
+    except ModelFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    errors = _read_input(errors_file) if errors_file else None
+    try:
+        path = write_report(table, model, output, scan_errors=errors,
+                            inputs={"input": str(input_path.resolve()), "input_sha256": _sha256(input_path),
+                                    "model": str(model_path.resolve())})
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"report -> {path}")
+
+
 @main.command()
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-output"),
               show_default=True, help="Where the archive and the results go.")
@@ -304,8 +334,10 @@ def demo(ctx, outdir: Path, model_path: Path, n_files: int, scenario: str, seed:
                              "note": f"fitted by 'darkmodel demo' on a simulated archive (scenario '{scenario}', "
                                      f"seed {seed}, {n_files} files)"})
     model.save(model_path)
+    report_path = write_report(calibrated_all, model, outdir / "report.html", scan_errors=result.errors,
+                               inputs={"summary": str(summary), "summary_sha256": _sha256(summary)})
     t3 = time.perf_counter()
-    click.echo(f"calibrated and fitted in {t3 - t2:.1f} s -> {calibrated_path}, {model_path}\n")
+    click.echo(f"calibrated, fitted, tested and reported in {t3 - t2:.1f} s\n")
     _echo_groups(model)
     click.echo("\nDo we have some flip-flopping state the instrument is in? (alpha = 0.01)")
     _echo_verdicts(verdicts)
@@ -317,7 +349,7 @@ def demo(ctx, outdir: Path, model_path: Path, n_files: int, scenario: str, seed:
         click.echo(f"  {t:6.1f} degC: {m:.4f} DN/s/pixel  [{lo:.4f}, {hi:.4f}]")
     click.echo(f"\noutputs:\n  archive       {archive}\n  ground truth  {archive / 'truth.parquet'}\n"
                f"  summary       {summary}\n  calibrated    {calibrated_path}\n  verdicts      {verdict_path}\n"
-               f"  model         {model_path}")
+               f"  model         {model_path}\n  report        {report_path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -197,7 +197,7 @@ def scatter(mu, noise: float, counts=1.0):
     c = np.asarray(counts, float)
     if c.ndim == 1 and np.ndim(mu) == 2:
         c = c[:, None]
-    return np.sqrt(noise**2 * np.exp(-2.0 * np.asarray(mu, float)) / c + _SIGMA_FLOOR**2)
+    return np.sqrt(noise**2 * np.exp(np.minimum(-2.0 * np.asarray(mu, float), 700.0)) / c + _SIGMA_FLOOR**2)
 
 
 def log_dark_current(dn_per_s, int_time_ms, offset: float) -> np.ndarray:

@@ -81,6 +81,7 @@ def test_demo_runs_end_to_end(tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "demo" / "summary.parquet").exists() and model.exists()
     assert "expected dark rate, MUV INT_TIME 4200 ms" in result.output
+    assert (tmp_path / "demo" / "report.html").exists() and "Do we have some flip-flopping state" in result.output
 
 
 def test_calibrate_fit_predict_chain(simulated, tmp_path):
@@ -135,3 +136,15 @@ def test_flipflop_command_writes_verdicts_and_stores_them_in_the_model(simulated
     import json
 
     assert json.loads(model_path.read_text())["flipflop"] is not None
+
+
+def test_report_command_writes_html_and_pdf(simulated, tmp_path):
+    runner = CliRunner()
+    summary = tmp_path / "summary.parquet"
+    assert runner.invoke(main, ["-q", "scan", str(simulated), "-o", str(summary), "--workers", "1"]).exit_code == 0
+    model_path = tmp_path / "m.json"
+    assert runner.invoke(main, ["fit", str(summary), "-o", str(model_path)]).exit_code == 0
+    for name in ("r.html", "r.pdf"):
+        result = runner.invoke(main, ["report", str(summary), "--model", str(model_path), "-o", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / name).stat().st_size > 10_000

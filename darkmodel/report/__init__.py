@@ -1,0 +1,191 @@
+"""Diagnostic reports: one self-contained HTML page, or a multi-page PDF of the same figures.
+
+The HTML is rendered with jinja2 (autoescaping on); every figure is embedded as a base64
+PNG, so the page has no external reference and can be mailed or archived as one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_pdf import PdfPages
+
+from ..storage import atomic_write
+from . import figures
+
+__all__ = ["report", "report_figures"]
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    FigureCanvasAgg(fig)
+    fig.savefig(buf, format="png", dpi=100)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def report_figures(calibrated: pd.DataFrame, model, verdicts: pd.DataFrame | None = None) -> list:
+    """All the report's figures, in order, with their captions.
+
+    Parameters
+    ----------
+    calibrated : pandas.DataFrame
+        A calibrated table (rows with an ``exclusion`` are left out of the figures).
+    model : DarkRateModel
+        The fitted model.
+    verdicts : pandas.DataFrame, optional
+        Flip-flop verdicts (default: the model's).
+
+    Returns
+    -------
+    list of (str, str, matplotlib.figure.Figure)
+        Section id, caption and figure.
+    """
+    data = calibrated[calibrated["exclusion"].isna()] if "exclusion" in calibrated.columns else calibrated
+    labels = model.assign(data)
+    verdicts = model.flipflop if verdicts is None else verdicts
+    out = [("seed", "Scatter matrix of DN_per_s, CASE_TEMP, DET_TEMP and INT_TIME (the seed's view).",
+            figures.scatter_matrix(data)),
+           ("seed", "DET_TEMP and DN_per_s over time; CASE_TEMP below.", figures.temperature_and_rate_over_time(data))]
+    for ch in sorted(data["XUV"].unique()):
+        out.append(("families", f"{ch}: DN/s against DET_TEMP per INT_TIME, points coloured by family, fitted curves "
+                                f"with 95 % prediction bands, linear and log axes.",
+                    figures.rate_vs_temperature(data, model, labels, ch)))
+    for ch in sorted(data["XUV"].unique()):
+        out.append(("residuals", f"{ch}: residuals from the family curves against temperature and time.",
+                    figures.residuals(data, model, labels, ch)))
+    out.append(("timeline", "Family of every dark over time for the groups with several families; grey lines mark "
+                            "switches.", figures.family_timeline(data, labels, verdicts)))
+    out.append(("joint", "The joint offset model: DN/s at the reference temperature against 1/INT_TIME.",
+                figures.joint_offset(data, model, labels)))
+    return out
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)) or value is pd.NA:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    if isinstance(value, tuple):
+        return ", ".join(_fmt(v) for v in value)
+    return str(value)
+
+
+def _table(frame: pd.DataFrame, caption: str = "", css=None) -> dict:
+    text = [c for c in frame.columns if frame[c].dtype == object or str(frame[c].dtype) in ("str", "string")]
+    rows = [{"cells": {c: _fmt(v) for c, v in row.items()}, "css": css(row) if css else ""}
+            for row in frame.to_dict(orient="records")]
+    return {"columns": list(frame.columns), "rows": rows, "caption": caption, "text_columns": text}
+
+
+def _overview(calibrated, scan_errors) -> list:
+    status = np.where(calibrated["exclusion"].isna(), "kept", calibrated["exclusion"].astype(str)) \
+        if "exclusion" in calibrated.columns else "kept"
+    mode = np.where(calibrated["MCP_VOLT"] > 0, "MCP on (shutter)", "MCP off")
+    counts = (calibrated.assign(dark_mode=mode, status=status)
+              .groupby(["XUV", "INT_TIME", "dark_mode", "status"]).size().rename("integrations").reset_index())
+    tables = [_table(counts, "Dark integrations per channel, INT_TIME, dark mode and status (excluded rows and "
+                             "why).")]
+    if scan_errors is not None and len(scan_errors):
+        tables.append(_table(scan_errors, f"{len(scan_errors)} files could not be read."))
+    else:
+        tables.append(_table(pd.DataFrame({"files that failed to read": ["none"]})))
+    return tables
+
+
+def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | None = None,
+           scan_errors: pd.DataFrame | None = None, inputs: dict | None = None,
+           title: str = "darkmodel: IUVS dark-rate report") -> Path:
+    """Write the diagnostic report as HTML (one self-contained file) or PDF (one figure per page).
+
+    Parameters
+    ----------
+    calibrated : pandas.DataFrame
+        The calibrated table, ideally with excluded rows kept (``keep_excluded=True``) so that
+        the overview can count them.
+    model : DarkRateModel
+        The fitted model.
+    path : path-like
+        ``*.html`` or ``*.pdf``.
+    verdicts : pandas.DataFrame, optional
+        Flip-flop verdicts (default: those stored in the model).
+    scan_errors : pandas.DataFrame, optional
+        The scan's errors table, listed in the overview.
+    inputs : dict, optional
+        Input files and their hashes, for the provenance section.
+    title : str, optional
+        Page title.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    from .. import __version__
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".html", ".htm", ".pdf"):
+        raise ValueError(f"{path}: a report is .html or .pdf")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        figs = report_figures(calibrated, model, verdicts)
+    if suffix == ".pdf":
+        with atomic_write(path) as tmp, PdfPages(tmp) as pdf:
+            for _, _, fig in figs:
+                FigureCanvasAgg(fig)
+                pdf.savefig(fig)
+        return path
+
+    verdicts = model.flipflop if verdicts is None else verdicts
+    provenance = {"generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "package_version": __version__}
+    prov_rows = {**{f"model: {k}": v for k, v in model.provenance.items()}, **(inputs or {})}
+    sections = [
+        {"id": "overview", "title": "Data overview", "text": "", "tables": _overview(calibrated, scan_errors),
+         "figures": []},
+    ]
+    by_section: dict = {}
+    for sid, caption, fig in figs:
+        by_section.setdefault(sid, []).append({"caption": caption, "png": _png(fig)})
+    names = {"seed": "The seed notebook's views", "families": "Dark rate against temperature, by family",
+             "residuals": "Residuals", "timeline": "Family timeline", "joint": "Joint offset model"}
+    for sid in ("seed", "families", "residuals", "timeline", "joint"):
+        sections.append({"id": sid, "title": names[sid], "text": "", "tables": [], "figures": by_section.get(sid, [])})
+    if verdicts is not None:
+        cols = ["XUV", "INT_TIME", "n_files", "verdict", "p_families", "p_families_mc_se", "p_memory", "n_switches",
+                "returns", "dwell_hours_median", "ms_duration_hours_0", "ms_duration_hours_1", "effect_ratio",
+                "effect_ci_low", "effect_ci_high", "confounded_by"]
+        table = _table(verdicts[[c for c in cols if c in verdicts.columns]],
+                       "One verdict per channel and INT_TIME; p-values from parametric bootstraps; effect = ratio of "
+                       "the two families' dark currents with its 95 % interval.",
+                       css=lambda r: f"verdict-{r['verdict']}")
+        findings = verdicts.loc[verdicts["confounders"].astype(str) != "", ["XUV", "INT_TIME", "confounders"]]
+        tables = [table] + ([_table(findings, "Association of the families with recorded variables.")]
+                            if len(findings) else [])
+        sections.insert(1, {"id": "verdicts", "title": "Do we have some flip-flopping state the instrument is in?",
+                            "text": "", "tables": tables, "figures": []})
+    groups = model.groups.drop(columns=["criterion", "method"], errors="ignore")
+    sections.append({"id": "parameters", "title": "Model parameters", "text": model.groups["criterion"].iloc[0]
+                     if len(model.groups) else "",
+                     "tables": [_table(model.joint, "Joint offset model per channel."),
+                                _table(groups, "Groups: BIC per number of families and fitted parameters."),
+                                _table(model.families, "Family curves (statsmodels RLM) with standard errors.")],
+                     "figures": []})
+    sections.append({"id": "provenance", "title": "Provenance", "text": "",
+                     "tables": [_table(pd.DataFrame({"item": list(prov_rows), "value": [str(v) for v in
+                                                                                         prov_rows.values()]}))],
+                     "figures": []})
+    env = Environment(loader=PackageLoader("darkmodel", "report"), autoescape=select_autoescape(["html", "j2"]))
+    html = env.get_template("template.html.j2").render(title=title, sections=sections, provenance=provenance)
+    with atomic_write(path) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    return path

@@ -1,0 +1,322 @@
+"""The report's figures: one function per figure, matplotlib ``Figure`` API only (no pyplot).
+
+Every function takes data (and the model) and returns a :class:`matplotlib.figure.Figure`
+with constrained layout, labelled axes with units and rasterised dense scatter layers.
+Family colours are the Okabe-Ito palette, which stays apart for colour-blind readers.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ..families import REFERENCE_TEMPERATURE
+
+__all__ = ["scatter_matrix", "temperature_and_rate_over_time", "rate_vs_temperature", "residuals",
+           "family_timeline", "joint_offset", "FAMILY_COLOURS"]
+
+#: Okabe-Ito colours for families 0, 1, 2 (and grey for rows without a family).
+FAMILY_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
+_UNASSIGNED = "#999999"
+_RATE = "DN/s per pixel"
+
+
+def _time_axis(ax) -> None:
+    """Concise date labels that do not overlap."""
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _colours(labels) -> list:
+    return [FAMILY_COLOURS[int(k) % len(FAMILY_COLOURS)] if k >= 0 else _UNASSIGNED for k in labels]
+
+
+def scatter_matrix(calibrated: pd.DataFrame) -> Figure:
+    """The seed's scatter matrix of DN_per_s, CASE_TEMP, DET_TEMP and INT_TIME.
+
+    Parameters
+    ----------
+    calibrated : pandas.DataFrame
+        A calibrated table.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A 4 x 4 grid: histograms on the diagonal, scatter plots elsewhere.
+    """
+    cols = ["DN_per_s", "CASE_TEMP", "DET_TEMP", "INT_TIME"]
+    units = {"DN_per_s": _RATE, "CASE_TEMP": "degC", "DET_TEMP": "degC", "INT_TIME": "ms"}
+    data = calibrated[cols].dropna()
+    fig = Figure(figsize=(9, 9), layout="constrained")
+    axes = fig.subplots(4, 4)
+    for i, yc in enumerate(cols):
+        for j, xc in enumerate(cols):
+            ax = axes[i, j]
+            if i == j:
+                ax.hist(data[xc], bins=40, color="#555555")
+            else:
+                ax.scatter(data[xc], data[yc], s=3, alpha=0.4, color="#0072B2", rasterized=True)
+            if i == 3:
+                ax.set_xlabel(f"{xc} ({units[xc]})")
+            else:
+                ax.tick_params(labelbottom=False)
+            if j == 0:
+                ax.set_ylabel(f"{yc} ({units[yc]})" if i else "count / " + f"{yc}")
+    fig.suptitle("Scatter matrix of the calibrated darks (seed notebook, cell 11)")
+    return fig
+
+
+def temperature_and_rate_over_time(calibrated: pd.DataFrame) -> Figure:
+    """DET_TEMP and DN_per_s over time (top) and CASE_TEMP over time (bottom), as in the seed.
+
+    Parameters
+    ----------
+    calibrated : pandas.DataFrame
+        A calibrated table indexed by ``Time``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels sharing the time axis.
+    """
+    frame = calibrated.sort_index()
+    fig = Figure(figsize=(11, 6), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    top.plot(frame.index, frame["DET_TEMP"], ".", ms=2, color="#0072B2", rasterized=True, label="DET_TEMP")
+    top.set_ylabel("DET_TEMP (degC)", color="#0072B2")
+    twin = top.twinx()
+    twin.plot(frame.index, frame["DN_per_s"], ".", ms=2, color="#D55E00", rasterized=True, label="DN_per_s")
+    twin.set_ylabel(f"DN_per_s ({_RATE})", color="#D55E00")
+    top.set_title("Detector temperature and dark rate over time")
+    bottom.plot(frame.index, frame["CASE_TEMP"], ".", ms=2, color="#009E73", rasterized=True)
+    bottom.set_ylabel("CASE_TEMP (degC)")
+    bottom.set_xlabel("Time (UTC)")
+    _time_axis(bottom)
+    return fig
+
+
+def _band(model, xuv, it, temps):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = model.groups_.get((xuv, it))
+        if g is None or not g.fitted:
+            return []
+        out = []
+        for k in range(g.mixture.k):
+            mean = model.predict(temps, channel=xuv, int_time=it, family=k)
+            lo, hi = model.predict_interval(temps, channel=xuv, int_time=it, family=k)
+            out.append((k, mean, lo, hi))
+        return out
+
+
+def _robust_ylim(ax, values, scale: str) -> None:
+    """Limits from the 0.5-99.5 % range, so that a rare anomalous frame does not flatten the
+    families (points outside are noted in the title of the axis)."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator
+
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if not len(v):
+        return
+    lo, hi = np.percentile(v, [0.5, 99.5])
+    pad = 0.08 * (hi - lo) if hi > lo else 0.1 * hi
+    ax.set_yscale(scale)
+    ax.set_ylim(max(lo - pad, lo * 0.8), hi + pad)
+    outside = int(np.sum((v < lo - pad) | (v > hi + pad)))
+    if outside:
+        ax.text(0.99, 0.02, f"{outside} outlying point(s) beyond the axis", transform=ax.transAxes, ha="right",
+                va="bottom", fontsize=7, color="#555555")
+    if scale == "log":
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))
+        ax.yaxis.set_minor_formatter(FormatStrFormatter(""))
+
+
+def rate_vs_temperature(calibrated: pd.DataFrame, model, labels: pd.Series, channel: str) -> Figure:
+    """DN/s against DET_TEMP for one channel, one row per INT_TIME, linear and log axes.
+
+    Points are coloured by family; the fitted family curves are drawn with their 95 %
+    prediction bands.
+
+    Parameters
+    ----------
+    calibrated : pandas.DataFrame
+        A calibrated table.
+    model : DarkRateModel
+        The fitted model.
+    labels : pandas.Series
+        Family of every row of ``calibrated`` (:meth:`DarkRateModel.assign`).
+    channel : {'FUV', 'MUV'}
+        The channel to draw.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row per INT_TIME: linear axes on the left, logarithmic on the right.
+    """
+    rows = calibrated.assign(family=labels.to_numpy())
+    rows = rows[rows["XUV"] == channel]
+    int_times = sorted(rows["INT_TIME"].unique())
+    fig = Figure(figsize=(11, 2.6 * max(len(int_times), 1) + 0.6), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(max(len(int_times), 1), 2, squeeze=False))
+    for r, it in enumerate(int_times):
+        g = rows[rows["INT_TIME"] == it]
+        temps = np.linspace(g["DET_TEMP"].min(), g["DET_TEMP"].max(), 60)
+        for c, scale in enumerate(("linear", "log")):
+            ax = axes[r, c]
+            ax.scatter(g["DET_TEMP"], g["DN_per_s"], s=6, c=_colours(g["family"]), alpha=0.6, rasterized=True)
+            for k, mean, lo, hi in _band(model, channel, int(it), temps):
+                colour = FAMILY_COLOURS[k % len(FAMILY_COLOURS)]
+                ax.plot(temps, mean, color=colour, lw=1.5, label=f"family {k}")
+                ax.fill_between(temps, lo, hi, color=colour, alpha=0.15, lw=0)
+            _robust_ylim(ax, g["DN_per_s"], scale)
+            ax.set_title(f"{channel} INT_TIME = {it} ms ({scale} axis)", fontsize=10)
+            ax.set_ylabel(f"DN_per_s ({_RATE})")
+            if r == len(int_times) - 1:
+                ax.set_xlabel("DET_TEMP (degC)")
+            if r == 0 and c == 0 and ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8, title="fit, 95 % band", title_fontsize=8)
+    fig.suptitle(f"{channel}: dark rate against detector temperature, by INT_TIME and family")
+    return fig
+
+
+def residuals(calibrated: pd.DataFrame, model, labels: pd.Series, channel: str) -> Figure:
+    """Relative residuals of every row from its family curve, against temperature and time.
+
+    Parameters
+    ----------
+    calibrated : pandas.DataFrame
+        A calibrated table (indexed by ``Time``).
+    model : DarkRateModel
+        The fitted model.
+    labels : pandas.Series
+        Family of every row.
+    channel : {'FUV', 'MUV'}
+        The channel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Residual (percent) against DET_TEMP (left) and Time (right).
+    """
+    rows = calibrated.assign(family=labels.to_numpy())
+    rows = rows[(rows["XUV"] == channel) & (rows["family"] >= 0)]
+    expected = np.full(len(rows), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for (it, k), idx in rows.groupby(["INT_TIME", "family"]).indices.items():
+            expected[idx] = model.predict(rows["DET_TEMP"].to_numpy()[idx], channel=channel, int_time=int(it),
+                                          family=int(k))
+    resid = 100.0 * (rows["DN_per_s"].to_numpy() / expected - 1.0)
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    left, right = fig.subplots(1, 2, sharey=True)
+    colours = _colours(rows["family"])
+    left.scatter(rows["DET_TEMP"], resid, s=4, c=colours, alpha=0.5, rasterized=True)
+    right.scatter(rows.index, resid, s=4, c=colours, alpha=0.5, rasterized=True)
+    for ax in (left, right):
+        ax.axhline(0, color="black", lw=0.8)
+    lim = np.nanpercentile(np.abs(resid), 99.5) * 1.2 if np.isfinite(resid).any() else 1.0
+    left.set_ylim(-lim, lim)
+    left.set_xlabel("DET_TEMP (degC)")
+    right.set_xlabel("Time (UTC)")
+    _time_axis(right)
+    left.set_ylabel("residual from the family curve (%)")
+    fig.suptitle(f"{channel}: residuals, coloured by family")
+    return fig
+
+
+def family_timeline(calibrated: pd.DataFrame, labels: pd.Series, verdicts: pd.DataFrame | None) -> Figure:
+    """The family of every dark over time, one panel per group with several families.
+
+    Switches are marked with vertical lines.
+
+    Parameters
+    ----------
+    calibrated : pandas.DataFrame
+        A calibrated table indexed by ``Time``.
+    labels : pandas.Series
+        Family of every row.
+    verdicts : pandas.DataFrame, optional
+        The flip-flop verdicts, shown in the panel titles.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per group with two or more families (a note when there is none).
+    """
+    rows = calibrated.assign(family=labels.to_numpy())
+    rows = rows[rows["family"] >= 0]
+    multi = [key for key, g in rows.groupby(["XUV", "INT_TIME"]) if g["family"].nunique() > 1]
+    verdict = {} if verdicts is None else {(r.XUV, r.INT_TIME): r.verdict for r in verdicts.itertuples()}
+    fig = Figure(figsize=(11, 1.9 * max(len(multi), 1) + 0.6), layout="constrained")
+    if not multi:
+        ax = fig.subplots()
+        ax.text(0.5, 0.5, "every group has a single family", ha="center", va="center", fontsize=12)
+        ax.set_axis_off()
+        return fig
+    axes = np.atleast_1d(fig.subplots(len(multi), 1, squeeze=False)[:, 0])
+    for ax, (xuv, it) in zip(axes, multi):
+        g = rows[(rows["XUV"] == xuv) & (rows["INT_TIME"] == it)].sort_index()
+        ax.scatter(g.index, g["family"], s=8, c=_colours(g["family"]), rasterized=True)
+        files = g["FILENAME"].to_numpy() if "FILENAME" in g else np.arange(len(g))
+        per_file = g["family"].groupby(files, sort=False).first()
+        times = g.index.to_series().groupby(files, sort=False).min()
+        switch = np.flatnonzero(np.diff(per_file.to_numpy()) != 0) + 1
+        for i in switch:
+            ax.axvline(times.iloc[i], color="#999999", lw=0.6, alpha=0.7)
+        ax.set_yticks(sorted(g["family"].unique()))
+        ax.set_ylabel("family")
+        _time_axis(ax)
+        ax.set_title(f"{xuv} INT_TIME = {it} ms: {len(switch)} switches"
+                     + (f" -- verdict: {verdict[(xuv, it)]}" if (xuv, it) in verdict else ""), fontsize=10)
+    axes[-1].set_xlabel("Time (UTC)")
+    return fig
+
+
+def joint_offset(calibrated: pd.DataFrame, model, labels: pd.Series) -> Figure:
+    """The joint offset model: DN/s at the reference temperature against 1/INT_TIME.
+
+    Points are the lowest family's rows within 1.5 degC of the reference temperature,
+    moved to it along the joint model's temperature law; the line is
+    ``offset / t + exp(p)``, per channel.
+
+    Parameters
+    ----------
+    calibrated : pandas.DataFrame
+        A calibrated table.
+    model : DarkRateModel
+        The fitted model.
+    labels : pandas.Series
+        Family of every row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per channel.
+    """
+    rows = calibrated.assign(family=labels.to_numpy())
+    channels = sorted(model.joint_)
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(channels), squeeze=False)[0])
+    for ax, ch in zip(axes, channels):
+        joint = model.joint_[ch]
+        g = rows[(rows["XUV"] == ch) & (rows["family"] == 0)
+                 & ((rows["DET_TEMP"] - REFERENCE_TEMPERATURE).abs() < 1.5)]
+        shift = np.exp(joint.p) - np.exp(joint.p + joint.q * (g["DET_TEMP"] - REFERENCE_TEMPERATURE))
+        inv = 1000.0 / g["INT_TIME"]
+        ax.scatter(inv, g["DN_per_s"] + shift, s=6, alpha=0.4, color="#0072B2", rasterized=True,
+                   label=f"family 0 within 1.5 degC of {REFERENCE_TEMPERATURE:g} degC")
+        x = np.linspace(0, max(inv.max() if len(inv) else 1.0, 1.0) * 1.05, 50)
+        ax.plot(x, joint.offset * x + np.exp(joint.p), color="#D55E00",
+                label=f"offset {joint.offset:.3f} +- {joint.offset_err:.3f} DN/pixel per read")
+        ax.set_xlabel("1 / INT_TIME (1/s)")
+        ax.set_ylabel(f"DN_per_s at {REFERENCE_TEMPERATURE:g} degC ({_RATE})")
+        ax.set_title(f"{ch}: DN/s = offset / t + rate(T)", fontsize=10)
+        ax.legend(fontsize=8)
+    return fig

@@ -1,0 +1,98 @@
+"""The diagnostic report: a self-contained HTML page and a PDF, checked as a reader would."""
+
+import base64
+import io
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+import darkmodel as dm
+from darkmodel.report import report, report_figures
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rep")
+    dm.simulate_archive(out, n_files=200, scenario="flipflop", seed=6, flip_groups=(("FUV", 14400),))
+    scanned = dm.scan(out, workers=1)
+    calibrated = dm.calibrate(scanned.table, keep_excluded=True)
+    model = dm.fit(calibrated)
+    dm.flipflop_test(calibrated, model, n_boot=19, n_jobs=1)
+    return calibrated, model, scanned.errors
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.refs, self.images = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name in ("src", "href") and value:
+                self.refs.append(value)
+                if tag == "img" and name == "src":
+                    self.images.append(value)
+
+
+def test_html_is_self_contained_and_every_image_is_a_real_picture(fitted, tmp_path):
+    calibrated, model, errors = fitted
+    path = report(calibrated, model, tmp_path / "report.html", scan_errors=errors)
+    html = path.read_text()
+    parser = _Collector()
+    parser.feed(html)
+    assert parser.tags.count("table") >= 4 and "h2" in parser.tags
+    external = [r for r in parser.refs if not (r.startswith("data:") or r.startswith("#"))]
+    assert external == []
+    assert not re.search(r"https?://", html)
+    assert len(parser.images) == len(report_figures(calibrated, model))
+    for src in parser.images:
+        assert src.startswith("data:image/png;base64,")
+        pixels = imread(io.BytesIO(base64.b64decode(src.split(",", 1)[1])), format="png")
+        assert pixels.shape[0] > 200 and pixels.shape[1] > 400
+        assert pixels[..., :3].std() > 0.05  # not blank
+    for text in ("Do we have some flip-flopping state", "flip-flop", "Provenance", "Joint offset model",
+                 "MCP on (shutter dark, MCP_VOLT &gt; 0)", model.provenance["package_version"]):
+        assert text in html
+
+
+def test_html_escapes_what_it_shows(fitted, tmp_path):
+    calibrated, model, _ = fitted
+    path = report(calibrated, model, tmp_path / "r.html", inputs={"input": "<script>alert(1)</script>"})
+    html = path.read_text()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_pdf_has_one_page_per_figure(fitted, tmp_path):
+    from pypdf import PdfReader
+
+    calibrated, model, _ = fitted
+    path = report(calibrated, model, tmp_path / "report.pdf")
+    assert len(PdfReader(path).pages) == len(report_figures(calibrated, model))
+    with pytest.raises(ValueError, match="html or .pdf"):
+        report(calibrated, model, tmp_path / "report.docx")
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed (Debian package 'chromium')")
+def test_page_renders_in_headless_chromium(fitted, tmp_path):
+    calibrated, model, _ = fitted
+    path = report(calibrated, model, tmp_path / "report.html")
+    shot = tmp_path / "page.png"
+    subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,3000",
+                    f"--screenshot={shot}", path.as_uri()], check=True, capture_output=True, timeout=120)
+    pixels = imread(shot)
+    assert pixels.shape[0] >= 2000 and pixels.shape[1] >= 1000
+    assert pixels[..., :3].std() > 0.05
+    # the page is mostly white with dark text and coloured figures: many distinct colours
+    assert len(np.unique((pixels[::7, ::7, :3] * 255).astype(int).reshape(-1, 3), axis=0)) > 50
