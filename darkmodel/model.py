@@ -474,9 +474,7 @@ class DarkRateModel:
         return out
 
     def _labels(self, mixture: MixtureFit, rows: pd.DataFrame) -> np.ndarray:
-        files = rows["FILENAME"].to_numpy() if ("FILENAME" in rows.columns and mixture.method == "mixreg") else None
-        y = mixture.transform(rows["DN_per_s"].to_numpy(), rows["INT_TIME"].to_numpy())
-        return mixture.posterior(rows["DET_TEMP"].to_numpy(), y, files).argmax(axis=1)
+        return _family_labels(mixture, rows)
 
     # ---------------------------------------------------------------- inspection
     def _check_fitted(self):
@@ -813,15 +811,20 @@ def _usable(calibrated: pd.DataFrame) -> pd.DataFrame:
     return frame[_usable_mask(frame)]
 
 
+def _family_labels(mixture: MixtureFit, rows: pd.DataFrame) -> np.ndarray:
+    """Most probable family of every row (integrations of one file together, for mixreg)."""
+    files = rows["FILENAME"].to_numpy() if ("FILENAME" in rows.columns and mixture.method == "mixreg") else None
+    y = mixture.transform(rows["DN_per_s"].to_numpy(), rows["INT_TIME"].to_numpy())
+    return mixture.posterior(rows["DET_TEMP"].to_numpy(), y, files).argmax(axis=1)
+
+
 def _nominal_rows(rows: pd.DataFrame, groups: list) -> pd.DataFrame:
     """Rows of the lowest family of every fitted group (all rows of groups too small to fit)."""
     parts = []
     for g in groups:
         sub = rows[rows["INT_TIME"] == g.int_time]
         if g.fitted and g.mixture.k > 1:
-            files = sub["FILENAME"].to_numpy() if ("FILENAME" in sub.columns and g.mixture.method == "mixreg") else None
-            y = g.mixture.transform(sub["DN_per_s"].to_numpy(), sub["INT_TIME"].to_numpy())
-            sub = sub[g.mixture.posterior(sub["DET_TEMP"].to_numpy(), y, files).argmax(axis=1) == 0]
+            sub = sub[_family_labels(g.mixture, sub) == 0]
         parts.append(sub)
     return pd.concat(parts) if parts else rows.iloc[0:0]
 
