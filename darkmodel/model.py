@@ -491,8 +491,7 @@ class DarkRateModel:
                    "n_families": g.mixture.k if g.fitted else pd.NA, "status": g.status, "method": self.method,
                    "criterion": "BIC, lower by > 6 per added family; every family >= min_weight and >= 5 files"}
             if g.fitted:
-                for _, c in g.criteria.iterrows():
-                    row[f"bic_K{int(c['K'])}"] = float(c["bic"])
+                row.update({f"bic_K{int(k)}": float(b) for k, b in zip(g.criteria["K"], g.criteria["bic"])})
                 row["weights"] = tuple(round(float(w), 4) for w in g.mixture.weights)
                 row["form"] = tuple(c.form for c in g.curves)
                 row["rate_at_ref"] = tuple(float(c.predict([REFERENCE_TEMPERATURE])[0]) for c in g.curves)
