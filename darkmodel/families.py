@@ -1,87 +1,222 @@
 """Finding the families in dark rate versus detector temperature.
 
-Two methods, side by side:
+The unit is the dark file (all its integrations share an instrument state; see
+:mod:`darkmodel.perfile`): per file the median log dark current
+``y = median log(DN_per_s - offset/t)`` (read offset from the joint model), its mean
+temperature, time and the effective number of integrations behind it.
 
-* :func:`fit_mixreg` (the default): a **mixture of regressions** of the log dark current
-  ``y = log(DN_per_s - offset/t)`` (the read offset comes from the joint model) on detector
-  temperature.  Families are parallel curves -- a family-specific intercept ``alpha_k`` and
-  a shared shape ``beta_1 (T - T0) + beta_2 (T - T0)**2``.  The noise is additive in DN/s
-  (read-offset jitter, read noise), one scale ``s`` for all families, so in ``y`` a row's
-  scatter is ``sqrt(s**2 exp(-2 mu) + floor**2)``: free per-family scatters would turn this
-  heteroscedasticity into spurious families.  Each family's density is a contaminated normal
-  (weight ``1 - eps`` Gaussian, ``eps`` uniform over the data range), so cosmic-ray hits and
-  anomalous frames cannot form a family of their own.  All integrations of one dark file
-  share one family (the likelihood is summed per file before the E-step, like flexmix's
-  ``y ~ x | file``).  Fitted by EM from several starts.
-* :func:`fit_gmm`: the baseline, a scikit-learn ``GaussianMixture`` on standardised
-  ``(DET_TEMP, log DN_per_s)``.  A 2-D mixture describes a band of points as several
-  blobs, so it tends to find too many families along a curve.
+:func:`fit_mixreg` fits a **mixture of parallel regressions**: family intercepts
+``alpha_k`` and one shared shape, a polynomial in ``T - T0`` plus a smooth trend in time
+(Legendre polynomials of the scaled time, centred on the files: detector aging is a trend,
+not a state).  The scatter is a :class:`~darkmodel.noise.NoiseModel` estimated with the
+families: additive and relative parts, Student-t tails and a uniform outlier part, so a
+scatter wider than a Gaussian, or growing with the level, is not mistaken for families.
 
-The number of families ``K`` is chosen by BIC over ``K = 1..k_max``: one more family is
-accepted only if its fit is admissible (every family holds at least ``min_weight`` of the
-files and at least ``min_members`` files) and lowers BIC by more than ``BIC_MARGIN`` (6,
-"strong evidence").  Labels are sorted so that
-label 0 is always the lowest family.
+:func:`select_families` chooses the number of families with a calibrated procedure: one
+more family is accepted only if
+
+1. its likelihood ratio against one family fewer is significant at ``alpha`` under a
+   **parametric bootstrap** of the fitted smaller model (noise model, tails and outliers
+   included; the chi-square approximation does not hold for mixtures), with Besag and
+   Clifford's sequential stop;
+2. every pair of neighbouring families is at least ``min_separation`` within-family
+   standard deviations apart (closer "families" describe the shape of the scatter);
+3. every family holds at least ``min_files`` files and ``min_weight`` of them.
+
+Each choice comes with a ``reason`` in words.  :func:`fit_gmm` is the scikit-learn
+Gaussian-mixture baseline on ``(T, log DN/s)``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["MixtureFit", "fit_mixreg", "fit_gmm", "select_families", "log_dark_current", "scatter", "CONTAMINATION",
-           "REFERENCE_TEMPERATURE"]
+from .noise import CONTAMINATION, DF_GRID, SCALE_FLOOR, NoiseModel, variance_step
 
-#: Weight of the uniform "outlier" part of every family's density.
-CONTAMINATION = 0.01
-#: BIC improvement needed to accept one more family (Kass & Raftery 1995: > 6 is "strong").
-BIC_MARGIN = 6.0
+__all__ = ["Covariates", "MixtureFit", "FamilySelection", "fit_mixreg", "fit_gmm", "select_families",
+           "log_dark_current", "REFERENCE_TEMPERATURE", "MIN_SEPARATION", "MIN_FAMILY_FILES", "MIN_FAMILY_WEIGHT",
+           "FAMILY_ALPHA", "QUADRATIC_SPAN"]
+
 #: Temperature (degC) at which family rates are reported and the shape is centred.
 REFERENCE_TEMPERATURE = -18.0
-_SIGMA_FLOOR = 2e-3  # log-rate scatter floor (0.2 %), against collapse on quantised points
+#: Smallest distance between neighbouring families, in within-family standard deviations.
+MIN_SEPARATION = 2.5
+#: Fewest files a family must hold.
+MIN_FAMILY_FILES = 5
+#: Smallest share of the files a family must hold.
+MIN_FAMILY_WEIGHT = 0.05
+#: Significance level of the bootstrap test for one more family.
+FAMILY_ALPHA = 0.02
+#: Temperature span (degC) from which the shape gets a quadratic term (else a straight line).
+QUADRATIC_SPAN = 6.0
+_EXCEED_STOP = 10  # sequential Monte Carlo: stop after this many exceedances
+
+
+@dataclass(frozen=True)
+class Covariates:
+    """The shared shape's covariates: a polynomial in temperature and a trend in time.
+
+    Parameters
+    ----------
+    temp_degree : int
+        Degree of the polynomial in ``T - REFERENCE_TEMPERATURE`` (1 or 2).
+    time_degree : int
+        Degree of the Legendre trend in scaled time (0: none).
+    time_min, time_max : float
+        Fitted time range (days since 1970), mapped to ``[-1, 1]``.
+    time_centre : tuple of float
+        Mean of each Legendre column over the fitted files (subtracted, so that a trend of
+        zero is the time-averaged level).
+    """
+
+    temp_degree: int = 2
+    time_degree: int = 0
+    time_min: float = 0.0
+    time_max: float = 1.0
+    time_centre: tuple = ()
+
+    @property
+    def n_columns(self) -> int:
+        """Number of shape columns."""
+        return self.temp_degree + self.time_degree
+
+    def time_columns(self, days) -> np.ndarray:
+        """Centred Legendre columns of the time trend, shape ``(n, time_degree)``."""
+        days = np.asarray(days, float)
+        if self.time_degree == 0:
+            return np.zeros((days.size, 0))
+        span = max(self.time_max - self.time_min, 1e-9)
+        u = np.clip(2.0 * (days - self.time_min) / span - 1.0, -1.0, 1.0)
+        cols = np.polynomial.legendre.legvander(u, self.time_degree)[:, 1:]
+        return cols - np.asarray(self.time_centre, float)[None, :]
+
+    def matrix(self, temperature, days=None) -> np.ndarray:
+        """Design matrix of the shape: powers of ``T - T0`` and the time trend.
+
+        Parameters
+        ----------
+        temperature : array_like
+            Detector temperature (degC).
+        days : array_like, optional
+            Time (days since 1970); ``None`` puts every time column at zero, i.e. the
+            time-averaged level of the fitted period.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n, n_columns)``.
+        """
+        d = np.asarray(temperature, float).ravel() - REFERENCE_TEMPERATURE
+        temp = np.column_stack([d**p for p in range(1, self.temp_degree + 1)])
+        if days is None:
+            return np.column_stack([temp, np.zeros((d.size, self.time_degree))])
+        return np.column_stack([temp, self.time_columns(np.asarray(days, float).ravel())])
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able data."""
+        return {"temp_degree": self.temp_degree, "time_degree": self.time_degree, "time_min": self.time_min,
+                "time_max": self.time_max, "time_centre": [float(c) for c in self.time_centre]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Covariates":
+        """Rebuild from :meth:`to_dict` data."""
+        return cls(int(d["temp_degree"]), int(d["time_degree"]), float(d["time_min"]), float(d["time_max"]),
+                   tuple(float(c) for c in d["time_centre"]))
+
+    @classmethod
+    def for_data(cls, temperature, days=None, *, time_degree: int = 2, temp_degree: int | None = None,
+                 min_files_for_trend: int = 30) -> "Covariates":
+        """Covariates suited to the data: a line in temperature below :data:`QUADRATIC_SPAN`,
+        no time trend for fewer than ``min_files_for_trend`` files or without times."""
+        t = np.asarray(temperature, float)
+        if temp_degree is None:
+            temp_degree = 2 if np.ptp(t) >= QUADRATIC_SPAN else 1
+        if days is None or len(t) < min_files_for_trend or time_degree == 0:
+            return cls(temp_degree, 0)
+        days = np.asarray(days, float)
+        lo, hi = float(days.min()), float(days.max())
+        if hi - lo <= 0:
+            return cls(temp_degree, 0)
+        base = cls(temp_degree, time_degree, lo, hi, tuple(0.0 for _ in range(time_degree)))
+        centre = base.time_columns(days).mean(axis=0)
+        return cls(temp_degree, time_degree, lo, hi, tuple(float(c) for c in centre))
 
 
 @dataclass
 class MixtureFit:
-    """A fitted mixture of parallel regressions of log dark rate on temperature.
+    """A fitted mixture of parallel regressions of the log dark current.
 
     Attributes
     ----------
     intercepts : numpy.ndarray
-        ``alpha_k``, log DN/s at the reference temperature, ascending (label 0 lowest).
-    slopes : numpy.ndarray
-        Shared ``(beta_1, beta_2)`` of the centred temperature and its square.
-    noise : float
-        Additive scatter of the dark rate (DN/s/pixel), shared by the families.
+        ``alpha_k``, log dark current at the reference temperature and the time-averaged
+        level, ascending (label 0 lowest).
+    coef : numpy.ndarray
+        The shared shape's coefficients (see :class:`Covariates`).
+    covariates : Covariates
+        How the shape is built.
+    noise : NoiseModel
+        The scatter model.
     weights : numpy.ndarray
         Family weights (share of files).
     loglik : float
         Log-likelihood.
     n_obs : int
-        Number of rows fitted.
+        Number of files fitted.
     log_background : float
         Log density of the uniform outlier part.
+    cov : numpy.ndarray
+        Covariance of ``(intercepts, coef)``.
+    converged : bool
+        Whether EM met its tolerance.
+    n_iter : int
+        EM iterations of the final run.
     method : str
         ``'mixreg'`` or ``'gmm'``.
+    offset : float
+        Read offset (DN/pixel per read) removed before taking the log.
     extra : dict
         Method-specific state (the GMM's means and covariances).
     """
 
     intercepts: np.ndarray
-    slopes: np.ndarray
-    noise: float
+    coef: np.ndarray
+    covariates: Covariates
+    noise: NoiseModel
     weights: np.ndarray
     loglik: float
     n_obs: int
     log_background: float
+    cov: np.ndarray | None = None
+    converged: bool = True
+    n_iter: int = 0
     method: str = "mixreg"
     offset: float = 0.0
     extra: dict = field(default_factory=dict)
 
+    @property
+    def k(self) -> int:
+        """Number of families."""
+        return len(self.intercepts)
+
+    @property
+    def n_params(self) -> int:
+        """Free parameters: intercepts, shape, two noise components and weights."""
+        if self.method == "gmm":
+            return int(self.extra["n_params"])
+        return self.k + len(self.coef) + 2 + (self.k - 1)
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion, ``-2 loglik + n_params log(n_obs)``."""
+        return -2.0 * self.loglik + self.n_params * np.log(self.n_obs)
+
     def transform(self, dn_per_s, int_time_ms) -> np.ndarray:
-        """The fitted variable: ``log(DN_per_s - offset / t)`` (``log DN_per_s`` for the GMM).
+        """The fitted variable ``log(DN_per_s - offset / t)``.
 
         Parameters
         ----------
@@ -93,111 +228,98 @@ class MixtureFit:
         Returns
         -------
         numpy.ndarray
-            Log dark current; rates at or below the read-offset level map to a value far
-            below every family (they can only be outliers).
+            Log dark current.
         """
         return log_dark_current(dn_per_s, int_time_ms, self.offset)
 
-    @property
-    def k(self) -> int:
-        """Number of families."""
-        return len(self.intercepts)
-
-    @property
-    def n_params(self) -> int:
-        """Free parameters: intercepts, shared slopes, scatters and weights."""
-        if self.method == "gmm":
-            return int(self.extra["n_params"])
-        return self.k + len(self.slopes) + 1 + (self.k - 1)
-
-    @property
-    def bic(self) -> float:
-        """Bayesian information criterion, ``-2 loglik + n_params log(n_obs)``."""
-        return -2.0 * self.loglik + self.n_params * np.log(self.n_obs)
-
-    def log_density(self, temperature, log_rate) -> np.ndarray:
-        """Per-row log density of ``log_rate`` under each family, shape ``(n, K)``.
+    def mean_log_rate(self, temperature, days=None) -> np.ndarray:
+        """Family means of the log dark current, shape ``(n, K)``.
 
         Parameters
         ----------
         temperature : array_like
             Detector temperature (degC).
-        log_rate : array_like
-            ``log(DN_per_s)``.
+        days : array_like, optional
+            Time (days since 1970); ``None`` gives the time-averaged level.
 
         Returns
         -------
         numpy.ndarray
-            ``log[(1 - eps) N(y; mu_k(T), sigma_k) + eps U]`` for every family.
+            ``alpha_k + shape(T, time)``.
         """
-        if self.method == "gmm":
-            return _gmm_log_density(self, temperature, log_rate)
-        y = np.asarray(log_rate, float)[:, None]
-        mu = self.mean_log_rate(temperature)
-        sig = scatter(mu, self.noise)
-        gauss = -0.5 * ((y - mu) / sig) ** 2 - np.log(sig) - 0.5 * np.log(2 * np.pi)
-        return np.logaddexp(np.log1p(-CONTAMINATION) + gauss, np.log(CONTAMINATION) + self.log_background)
-
-    def mean_log_rate(self, temperature) -> np.ndarray:
-        """Family means of log DN/s at each temperature, shape ``(n, K)``.
-
-        Parameters
-        ----------
-        temperature : array_like
-            Detector temperature (degC).
-
-        Returns
-        -------
-        numpy.ndarray
-            ``alpha_k + beta_1 d + beta_2 d**2`` with ``d = T - REFERENCE_TEMPERATURE``.
-        """
-        d = np.asarray(temperature, float) - REFERENCE_TEMPERATURE
-        shape = self.slopes[0] * d + self.slopes[1] * d**2 if len(self.slopes) else np.zeros_like(d)
+        shape = self.covariates.matrix(temperature, days) @ self.coef
         return self.intercepts[None, :] + shape[:, None]
 
-    def posterior(self, temperature, log_rate, files=None) -> np.ndarray:
-        """Family probabilities of each row, shape ``(n, K)``.
+    def mean_se(self, temperature, family: int, days=None) -> np.ndarray:
+        """Standard error of family ``family``'s mean log dark current at each temperature."""
+        x = self.covariates.matrix(temperature, days)
+        if self.cov is None:
+            return np.zeros(len(x))
+        k = self.k
+        full = np.zeros((len(x), k + x.shape[1]))
+        full[:, family] = 1.0
+        full[:, k:] = x
+        return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", full, self.cov, full), 0.0))
+
+    def log_density(self, temperature, log_current, counts=1.0, days=None) -> np.ndarray:
+        """Per-file log density under each family (outlier part included), shape ``(n, K)``.
 
         Parameters
         ----------
-        temperature, log_rate : array_like
-            Detector temperature (degC) and ``log(DN_per_s)``.
-        files : array_like, optional
-            File of each row; rows of one file share their family.
+        temperature, log_current : array_like
+            Detector temperature (degC) and log dark current.
+        counts : array_like or float, optional
+            Integrations behind each value.
+        days : array_like, optional
+            Time (days since 1970).
 
         Returns
         -------
         numpy.ndarray
-            Posterior probabilities; rows sum to 1.
+            ``log[(1 - eps) t(y; mu_k, s_k) + eps U]``.
         """
-        logf = self.log_density(temperature, log_rate)
-        codes, n_groups = _codes(files, len(logf))
-        per_file = _sum_by(codes, n_groups, logf) + np.log(self.weights)
-        post = np.exp(per_file - np.logaddexp.reduce(per_file, axis=1)[:, None])
-        return post[codes]
+        if self.method == "gmm":
+            return _gmm_log_density(self, temperature, log_current)
+        y = np.asarray(log_current, float)[:, None]
+        mu = self.mean_log_rate(temperature, days)
+        return _row_log_density(y, mu, self.noise, counts, self.log_background)[0]
 
+    def posterior(self, temperature, log_current, counts=1.0, days=None) -> np.ndarray:
+        """Family probabilities of each file, shape ``(n, K)``; rows sum to 1."""
+        per = self.log_density(temperature, log_current, counts, days) + np.log(self.weights)
+        return np.exp(per - np.logaddexp.reduce(per, axis=1)[:, None])
 
-def scatter(mu, noise: float, counts=1.0):
-    """Scatter of the log dark current around a family mean ``mu``.
+    def separation(self) -> float:
+        """Smallest gap between neighbouring families in within-family standard deviations.
 
-    Parameters
-    ----------
-    mu : array_like
-        Mean log dark current.
-    noise : float
-        Additive scatter of the dark rate (DN/s/pixel) of one integration.
-    counts : array_like or float, optional
-        Integrations averaged into each value (per-file means), shape ``(n,)`` or scalar.
+        The standard deviation is the noise model's at the lowest family's median level
+        (a single integration's file, the typical case), ``inf`` for one family.
+        """
+        if self.k < 2:
+            return math.inf
+        sd = float(np.sqrt(self.noise.variance(self.extra.get("median_mu", self.intercepts[0]),
+                                               self.extra.get("median_count", 1.0)))) * self.noise.sd_factor()
+        return float(np.min(np.diff(self.intercepts)) / sd) if sd > 0 else math.inf
 
-    Returns
-    -------
-    numpy.ndarray
-        ``sqrt(noise**2 * exp(-2 mu) / counts + floor**2)`` (delta method, 0.2 % floor).
-    """
-    c = np.asarray(counts, float)
-    if c.ndim == 1 and np.ndim(mu) == 2:
-        c = c[:, None]
-    return np.sqrt(noise**2 * np.exp(np.minimum(-2.0 * np.asarray(mu, float), 700.0)) / c + _SIGMA_FLOOR**2)
+    def to_dict(self) -> dict:
+        """Plain JSON-able data."""
+        return {"method": self.method, "intercepts": self.intercepts.tolist(), "coef": np.asarray(self.coef).tolist(),
+                "covariates": self.covariates.to_dict(), "noise": self.noise.to_dict(),
+                "weights": self.weights.tolist(), "loglik": self.loglik, "n_obs": self.n_obs,
+                "log_background": self.log_background,
+                "cov": None if self.cov is None else np.asarray(self.cov).tolist(),
+                "converged": bool(self.converged), "n_iter": int(self.n_iter), "offset": self.offset,
+                "extra": {k: np.asarray(v).tolist() if isinstance(v, np.ndarray) else v for k, v in self.extra.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MixtureFit":
+        """Rebuild from :meth:`to_dict` data."""
+        extra = {k: np.asarray(v) if isinstance(v, list) else v for k, v in d["extra"].items()}
+        return cls(np.asarray(d["intercepts"], float), np.asarray(d["coef"], float),
+                   Covariates.from_dict(d["covariates"]), NoiseModel.from_dict(d["noise"]),
+                   np.asarray(d["weights"], float), float(d["loglik"]), int(d["n_obs"]), float(d["log_background"]),
+                   None if d.get("cov") is None else np.asarray(d["cov"], float), bool(d.get("converged", True)),
+                   int(d.get("n_iter", 0)), d["method"], float(d["offset"]), extra)
 
 
 def log_dark_current(dn_per_s, int_time_ms, offset: float) -> np.ndarray:
@@ -216,100 +338,106 @@ def log_dark_current(dn_per_s, int_time_ms, offset: float) -> np.ndarray:
     -------
     numpy.ndarray
         The log dark current; non-positive differences become ``log(1e-6)``.
+
+    Examples
+    --------
+    >>> round(float(log_dark_current(1.0, 2000, 1.0)), 6)  # 1 - 1/2 = 0.5
+    -0.693147
     """
     current = np.asarray(dn_per_s, float) - offset / (np.asarray(int_time_ms, float) / 1000.0)
     return np.log(np.maximum(current, 1e-6))
 
 
-def _codes(files, n: int) -> tuple[np.ndarray, int]:
-    if files is None:
-        return np.arange(n), n
-    codes, uniques = pd.factorize(np.asarray(files), sort=False)
-    return codes.astype(np.int64), len(uniques)
+def _row_log_density(y, mu, noise: NoiseModel, counts, log_bg):
+    """``log[(1-eps) t + eps U]`` per file and family, with the Student-t part and z."""
+    v = noise.variance(mu, counts)
+    s = np.sqrt(v)
+    z = (y - mu) / s
+    eps = noise.contamination
+    main = noise.logpdf(z) - np.log(s) + math.log1p(-eps)
+    return np.logaddexp(main, math.log(eps) + log_bg), main, z, v
 
 
-def _sum_by(codes: np.ndarray, n_groups: int, values: np.ndarray) -> np.ndarray:
-    """Sum the rows of ``values`` (n, K) by group code: (n_groups, K)."""
-    if n_groups == len(codes) and np.array_equal(codes, np.arange(n_groups)):
-        return values
-    return np.column_stack([np.bincount(codes, weights=values[:, j], minlength=n_groups)
-                            for j in range(values.shape[1])])
+# ------------------------------------------------------------------------------------- EM
+@dataclass
+class _EMState:
+    alpha: np.ndarray
+    coef: np.ndarray
+    noise: NoiseModel
+    weights: np.ndarray
+    loglik: float
+    n_iter: int = 0
+    converged: bool = False
+    normal: np.ndarray | None = None
 
 
-def _design(temperature) -> np.ndarray:
-    d = np.asarray(temperature, float) - REFERENCE_TEMPERATURE
-    return np.column_stack([d, d**2])
+def _em(x, y, counts, alpha, coef, noise: NoiseModel, weights, log_bg, *, max_iter=500, tol=1e-8) -> _EMState:
+    """EM for the contaminated Student-t mixture of parallel regressions, from one start.
 
-
-def _em(*args, **kwargs):
-    """EM for the contaminated mixture of parallel regressions, from one start.
-
-    Stops when the log-likelihood changes by less than ``tol`` (relative).  A start that
-    diverges (a family running off to infinity) returns a log-likelihood of ``-inf``.
+    Location by weighted least squares (intercepts and shared shape together), the two
+    variance components by one Fisher-scoring step per iteration (an ECM algorithm).  A start
+    that diverges returns a log-likelihood of ``-inf``.
     """
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        alpha, beta, noise, weights, loglik = _em_steps(*args, **kwargs)
-    if not (np.isfinite(loglik) and np.all(np.isfinite(alpha)) and np.all(np.isfinite(beta)) and np.isfinite(noise)):
-        return alpha, beta, noise, weights, -np.inf
-    return alpha, beta, noise, weights, loglik
-
-
-def _em_steps(t, y, codes, n_groups, init_alpha, init_noise, log_bg, *, beta=None, weights=None, max_iter=500,
-              tol=1e-8, counts=1.0):
-    x = _design(t)
     n, m = x.shape
-    k = len(init_alpha)
-    alpha, noise = np.array(init_alpha, float), float(init_noise)
-    if beta is None:
-        beta = np.linalg.lstsq(np.column_stack([np.ones(n), x]), y, rcond=None)[0][1:]
+    k = len(alpha)
+    alpha, coef = np.array(alpha, float), np.array(coef, float)
     weights = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, float)
-    log_eps, log_keep = np.log(CONTAMINATION), np.log1p(-CONTAMINATION)
-    cnt = np.asarray(counts, float)[:, None] if np.ndim(counts) else float(counts)
-    last, loglik = -np.inf, -np.inf
-    for _ in range(max_iter):
-        mu = alpha[None, :] + (x @ beta)[:, None]
-        sig = scatter(mu, noise, counts)
-        resid = y[:, None] - mu
-        gauss = -0.5 * (resid / sig) ** 2 - np.log(sig) - 0.5 * np.log(2 * np.pi) + log_keep
-        row = np.logaddexp(gauss, log_eps + log_bg)                     # (n, K)
-        per_file = _sum_by(codes, n_groups, row) + np.log(weights)      # (G, K)
-        norm = np.logaddexp.reduce(per_file, axis=1)  # numpy's ufunc: far cheaper than scipy's logsumexp here
-        loglik = float(norm.sum())
-        file_resp = np.exp(per_file - norm[:, None])
-        w = file_resp[codes] * np.exp(gauss - row)                       # member of k and not an outlier
-        # M-step: one weighted least squares for all intercepts and the shared slopes
-        ws = w / sig**2
-        a = np.zeros((k + m, k + m))
-        b = np.zeros(k + m)
-        a[:k, :k] = np.diag(ws.sum(axis=0))
-        cross = x.T @ ws                                                  # (m, K)
-        a[k:, :k], a[:k, k:] = cross, cross.T
-        a[k:, k:] = (x * ws.sum(axis=1)[:, None]).T @ x
-        b[:k] = (ws * y[:, None]).sum(axis=0)
-        b[k:] = x.T @ (ws.sum(axis=1) * y)
-        try:
-            theta = np.linalg.solve(a, b)
-        except np.linalg.LinAlgError:
-            break
-        alpha, beta = theta[:k], theta[k:]
-        mu = alpha[None, :] + (x @ beta)[:, None]
-        excess = np.maximum((y[:, None] - mu) ** 2 - _SIGMA_FLOOR**2, 0.0) * np.exp(2.0 * mu) * cnt
-        noise = float(np.sqrt(max((w * excess).sum() / max(w.sum(), 1e-12), 1e-12)))
-        weights = np.clip(file_resp.sum(axis=0) / n_groups, 1e-6, None)
-        weights /= weights.sum()
-        if not np.isfinite(loglik) or abs(loglik - last) <= tol * max(1.0, abs(loglik)):
-            break
-        last = loglik
-    return alpha, beta, noise, weights, loglik
+    cnt = np.asarray(counts, float)[:, None]
+    state = _EMState(alpha, coef, noise, weights, -np.inf)
+    last = -np.inf
+    yy = y[:, None]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for it in range(max_iter):
+            mu = alpha[None, :] + (x @ coef)[:, None]
+            row, main, z, v = _row_log_density(yy, mu, noise, cnt, log_bg)
+            per = row + np.log(weights)
+            norm = np.logaddexp.reduce(per, axis=1)
+            loglik = float(norm.sum())
+            if not np.isfinite(loglik):
+                state.loglik = -np.inf
+                return state
+            resp = np.exp(per - norm[:, None])
+            tau = resp * np.exp(main - row)                  # member of k and not an outlier
+            u = noise.tail_weights(z)
+            ws = tau * u / v
+            a = np.zeros((k + m, k + m))
+            b = np.zeros(k + m)
+            a[:k, :k] = np.diag(ws.sum(axis=0))
+            cross = x.T @ ws
+            a[k:, :k], a[:k, k:] = cross, cross.T
+            wsum = ws.sum(axis=1)
+            a[k:, k:] = (x * wsum[:, None]).T @ x
+            b[:k] = (ws * yy).sum(axis=0)
+            b[k:] = x.T @ (ws * yy).sum(axis=1)
+            try:
+                theta = np.linalg.solve(a, b)
+            except np.linalg.LinAlgError:
+                state.loglik = -np.inf
+                return state
+            alpha, coef = theta[:k], theta[k:]
+            mu = alpha[None, :] + (x @ coef)[:, None]
+            aa = np.exp(np.minimum(-2.0 * mu, 700.0)) / cnt
+            e = u * (yy - mu) ** 2
+            add_sq, rel_sq = variance_step(aa.ravel(), e.ravel(), (tau / v**2).ravel())
+            noise = NoiseModel(math.sqrt(add_sq), math.sqrt(rel_sq), noise.df, noise.contamination)
+            weights = np.clip(resp.sum(axis=0) / n, 1e-6, None)
+            weights /= weights.sum()
+            state = _EMState(alpha, coef, noise, weights, loglik, it + 1, False, a)
+            if abs(loglik - last) <= tol * max(1.0, abs(loglik)):
+                state.converged = True
+                break
+            last = loglik
+    if not (np.all(np.isfinite(alpha)) and np.all(np.isfinite(coef))):
+        state.loglik = -np.inf
+    return state
 
 
 def _starts(resid: np.ndarray, k: int, n_init: int, rng) -> list:
     """Initial intercept offsets for ``k`` families.
 
-    Even quantiles of the residuals, one-dimensional k-means, then families spaced 5, 15 and
-    30 % apart in dark current (when temperature and state are correlated in time the
-    temperature fit absorbs part of a step, and starts built from its residuals alone miss
-    it), then random residual draws.
+    Even quantiles of the residuals, one-dimensional k-means, families spaced 5, 15 and 30 %
+    apart in dark current (when temperature and state are correlated in time the shape
+    absorbs part of a step, and starts from its residuals alone miss it), then random draws.
     """
     even = (np.arange(k) + 0.5) / k
     centres = np.quantile(resid, even)
@@ -322,72 +450,354 @@ def _starts(resid: np.ndarray, k: int, n_init: int, rng) -> list:
         starts.append(gap * (np.arange(k) - (k - 1) / 2.0))
     while len(starts) < n_init:
         starts.append(np.sort(rng.choice(resid, k, replace=False)) if len(resid) >= k else np.sort(rng.normal(0, 1, k)))
-    return starts
+    return starts[:max(n_init, 1)]
 
 
-def fit_mixreg(temperature, dn_per_s, k: int, *, int_time=1000.0, offset: float = 0.0, files=None,
-               counts=None, log_current=None, n_init: int = 6, seed: int = 0) -> MixtureFit:
-    """Fit a mixture of ``k`` parallel regressions of log dark current on temperature.
+def _prepare(temperature, log_current, counts, days, covariates):
+    t = np.asarray(temperature, float)
+    y = np.asarray(log_current, float)
+    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(t))):
+        raise ValueError("fit_mixreg needs finite temperatures and log dark currents")
+    cnt = np.ones_like(y) if counts is None else np.broadcast_to(np.asarray(counts, float), y.shape).copy()
+    if covariates is None:
+        covariates = Covariates.for_data(t, days)
+    x = covariates.matrix(t, None if covariates.time_degree == 0 else days)
+    return t, y, cnt, x, covariates
 
-    The fitted variable is ``log(DN_per_s - offset / t)``: with the read offset removed
-    (from the joint model), states that scale the dark current are exactly parallel lines.
+
+def fit_mixreg(temperature, log_current, k: int, *, counts=None, days=None, covariates: Covariates | None = None,
+               df: float | None = None, n_init: int = 6, seed: int = 0, rng=None) -> MixtureFit:
+    """Fit a mixture of ``k`` parallel regressions of the log dark current.
 
     Parameters
     ----------
     temperature : array_like
-        Detector temperature (degC).
-    dn_per_s : array_like
-        Dark rate (DN/s/pixel).
+        Mean detector temperature of each file (degC).
+    log_current : array_like
+        Log dark current of each file (see :func:`log_dark_current`).
     k : int
         Number of families.
-    int_time : array_like or float, optional
-        Integration time (ms) of each row.
-    offset : float, optional
-        Read offset (DN/pixel per read); 0 fits ``log DN_per_s``.
-    files : array_like, optional
-        File of each row: rows of one file share their family.
     counts : array_like, optional
-        Integrations averaged into each value (for per-file means); scales the noise.
-    log_current : array_like, optional
-        The log dark current itself (e.g. per-file means), instead of ``dn_per_s``.
+        Effective integrations behind each value (the additive noise averages down).
+    days : array_like, optional
+        Time of each file (days since 1970), for the time trend.
+    covariates : Covariates, optional
+        The shape's design; by default :meth:`Covariates.for_data`.
+    df : float, optional
+        Student-t degrees of freedom; ``None`` picks the best of :data:`~darkmodel.noise.DF_GRID`.
     n_init : int, optional
-        EM starts (at least five: even quantiles, k-means, three spacings; then random
+        EM starts for ``k > 1`` (even quantiles, k-means, three spacings, then random
         residual draws); each runs 20 iterations and the best continues to convergence.
     seed : int, optional
-        Seed of the random starts.
+        Seed of the random starts (unless ``rng`` is given).
+    rng : numpy.random.Generator, optional
+        Random generator for the starts.
 
     Returns
     -------
     MixtureFit
         The best fit, families sorted so that label 0 is the lowest.
     """
-    t = np.asarray(temperature, float)
-    y = log_dark_current(dn_per_s, int_time, offset) if log_current is None else np.asarray(log_current, float)
-    if not np.all(np.isfinite(y)) or not np.all(np.isfinite(t)):
-        raise ValueError("fit_mixreg needs finite temperatures and dark rates")
-    cnt = 1.0 if counts is None else np.asarray(counts, float)
-    codes, n_groups = _codes(files, len(y))
-    span = np.ptp(y) if len(y) > 1 else 1.0
-    log_bg = -np.log(span + 1.0)
-    rng = np.random.default_rng(seed)
-    base = np.polynomial.polynomial.polyfit(t - REFERENCE_TEMPERATURE, y, 2)
-    resid = y - np.polynomial.polynomial.polyval(t - REFERENCE_TEMPERATURE, base)
-    spread = max(np.std(resid), 3 * _SIGMA_FLOOR)
-    starts = _starts(resid, k, n_init, rng) if k > 1 else [np.zeros(1)]
+    t, y, cnt, x, covariates = _prepare(temperature, log_current, counts, days, covariates)
+    rng = np.random.default_rng(seed) if rng is None else rng
+    n, m = x.shape
+    if n < m + k + 2:
+        raise ValueError(f"{n} files cannot support {k} families with a {m}-term shape")
+    design = np.column_stack([np.ones(n), x])
+    base = np.linalg.lstsq(design, y, rcond=None)[0]
+    resid = y - design @ base
+    mad = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+    spread = max(mad, np.std(resid) / 3.0, 3 * SCALE_FLOOR)
+    log_bg = -math.log(np.ptp(y) + 1.0) if n > 1 else 0.0
+    dfs = DF_GRID if df is None else (df,)
     best = None
-    for start in starts:  # short runs from every start (flexmix's initFlexmix) ...
-        alpha0 = base[0] + np.asarray(start)
-        noise0 = spread / k * np.exp(base[0])
-        fit = _em(t, y, codes, n_groups, alpha0, noise0, log_bg, max_iter=20 if len(starts) > 1 else 500, counts=cnt)
-        if best is None or fit[4] > best[4]:
-            best = fit
-    if len(starts) > 1:  # ... then the best one to convergence
-        best = _em(t, y, codes, n_groups, best[0], best[2], log_bg, beta=best[1], weights=best[3], counts=cnt)
-    alpha, beta, noise, weights, loglik = best
-    order = np.argsort(alpha)
-    return MixtureFit(alpha[order], beta, noise, weights[order], loglik, len(y), log_bg, offset=float(offset))
+    for nu in dfs:
+        starts = _starts(resid, k, n_init, rng) if k > 1 else [np.zeros(1)]
+        noise0 = NoiseModel(0.0, spread / k, nu)
+        runs = [_em(x, y, cnt, base[0] + np.asarray(s), base[1:], noise0, None, log_bg,
+                    max_iter=12 if len(starts) > 1 else 500) for s in starts]
+        lead = max(runs, key=lambda r: r.loglik)
+        if len(starts) > 1 and np.isfinite(lead.loglik):
+            lead = _em(x, y, cnt, lead.alpha, lead.coef, lead.noise, lead.weights, log_bg)
+        if best is None or lead.loglik > best.loglik:
+            best = lead
+    if not np.isfinite(best.loglik):
+        raise ValueError(f"the {k}-family fit diverged from every start")
+    order = np.argsort(best.alpha)
+    cov = None
+    if best.normal is not None:
+        try:
+            perm = np.r_[order, np.arange(k, k + m)]
+            cov = np.linalg.inv(best.normal)[np.ix_(perm, perm)]
+        except np.linalg.LinAlgError:
+            cov = None
+    mu0 = best.alpha[order][0] + x @ best.coef
+    extra = {"median_mu": float(np.median(mu0)), "median_count": float(np.median(cnt)),
+             "temp_range": [float(t.min()), float(t.max())]}
+    return MixtureFit(best.alpha[order], best.coef, covariates, best.noise, best.weights[order], best.loglik, n,
+                      log_bg, cov, best.converged, best.n_iter, extra=extra)
 
 
+def simulate_files(fit: MixtureFit, temperature, counts, days, rng) -> np.ndarray:
+    """Log dark currents drawn from a fitted mixture at the files' temperatures and times.
+
+    Each file gets a family drawn by the weights, the noise model's scatter (additive part
+    averaged over its integrations, Student-t tails) and, with the contamination share, a
+    uniform outlier over the fitted range.
+
+    Parameters
+    ----------
+    fit : MixtureFit
+        The model to draw from.
+    temperature, counts, days : array_like
+        Files' temperatures (degC), effective integrations and times (days since 1970).
+    rng : numpy.random.Generator
+        Random generator.
+
+    Returns
+    -------
+    numpy.ndarray
+        One log dark current per file.
+    """
+    t = np.asarray(temperature, float)
+    mu_all = fit.mean_log_rate(t, None if fit.covariates.time_degree == 0 else days)
+    fam = rng.choice(fit.k, len(t), p=fit.weights) if fit.k > 1 else np.zeros(len(t), int)
+    mu = mu_all[np.arange(len(t)), fam]
+    s = fit.noise.scale(mu, counts)
+    y = mu + s * fit.noise.sample(len(t), rng)
+    outlier = rng.random(len(t)) < fit.noise.contamination
+    if outlier.any():
+        width = math.exp(-fit.log_background) - 1.0
+        lo = float(np.min(mu_all)) - 0.25 * width
+        y[outlier] = rng.uniform(lo, lo + width, int(outlier.sum()))
+    return y
+
+
+def _smallest_family(fit: MixtureFit, t, y, cnt, days) -> int:
+    labels = fit.posterior(t, y, cnt, days).argmax(axis=1)
+    return int(np.bincount(labels, minlength=fit.k).min())
+
+
+# ---------------------------------------------------------------------------- selection
+@dataclass
+class FamilySelection:
+    """The chosen number of families of one group, with the evidence for it.
+
+    Attributes
+    ----------
+    fit : MixtureFit
+        The chosen fit.
+    fits : dict of int to MixtureFit
+        Every fit tried, by number of families.
+    table : pandas.DataFrame
+        One row per number of families: ``K``, ``loglik``, ``bic``, ``df``, ``lr`` (against
+        one family fewer), ``p_value`` with ``p_mc_se`` and ``n_boot_used``, ``separation``
+        (within-family standard deviations), ``smallest_family`` (files), ``admissible``.
+    reason : str
+        Why this number of families, in words.
+    settings : dict
+        ``alpha``, ``n_boot``, ``min_separation``, ``min_files``, ``min_weight``, ``k_max``.
+    """
+
+    fit: MixtureFit
+    fits: dict
+    table: pd.DataFrame
+    reason: str
+    settings: dict
+
+    @property
+    def k(self) -> int:
+        """The chosen number of families."""
+        return self.fit.k
+
+    @property
+    def p_value(self) -> float:
+        """Bootstrap p-value of two families against one (NaN if not tested)."""
+        row = self.table[self.table["K"] == 2]
+        return float(row["p_value"].iloc[0]) if len(row) else float("nan")
+
+
+def sequential_p(observed: float, draw, n_boot: int, stop: int = _EXCEED_STOP) -> tuple[float, float, int]:
+    """Monte-Carlo p-value with Besag and Clifford's (1991) sequential stop.
+
+    Parameters
+    ----------
+    observed : float
+        The observed statistic.
+    draw : callable
+        ``draw(b)`` returns the statistic of replicate ``b`` under the null.
+    n_boot : int
+        Most replicates.
+    stop : int, optional
+        Stop after this many replicates at or above ``observed``.
+
+    Returns
+    -------
+    p : float
+        ``stop / b`` when stopped early, else ``(exceedances + 1) / (n_boot + 1)``.
+    mc_se : float
+        Its Monte-Carlo standard error.
+    used : int
+        Replicates drawn.
+    """
+    exceed = 0
+    done = 0
+    for b in range(n_boot):
+        done = b + 1
+        if draw(b) >= observed:
+            exceed += 1
+            if exceed >= stop:
+                p = exceed / done
+                return p, math.sqrt(p * (1 - p) / done), done
+    p = (exceed + 1) / (done + 1)
+    return p, math.sqrt(p * (1 - p) / max(done, 1)), done
+
+
+def check_monte_carlo(n_boot: int, alpha: float) -> None:
+    """Refuse a bootstrap that cannot reject: the p-value floor ``1/(n_boot+1)`` must be below ``alpha``.
+
+    Parameters
+    ----------
+    n_boot : int
+        Bootstrap replicates.
+    alpha : float
+        Significance level.
+
+    Raises
+    ------
+    ValueError
+        If ``1 / (n_boot + 1) >= alpha`` or ``alpha`` is not in (0, 1).
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie between 0 and 1, not {alpha}")
+    if n_boot < 1 or 1.0 / (n_boot + 1) >= alpha:
+        need = math.ceil(1.0 / alpha)
+        raise ValueError(f"n_boot={n_boot} cannot reject at alpha={alpha}: the smallest Monte-Carlo p-value is "
+                         f"1/(n_boot+1) = {1.0 / (max(n_boot, 0) + 1):.3g}; use n_boot >= {need}")
+
+
+def select_families(temperature, log_current, *, counts=None, days=None, k_max: int = 3, alpha: float = FAMILY_ALPHA,
+                    n_boot: int = 199, min_separation: float = MIN_SEPARATION, min_files: int = MIN_FAMILY_FILES,
+                    min_weight: float = MIN_FAMILY_WEIGHT, covariates: Covariates | None = None, n_init: int = 6,
+                    seed: int = 0, rng=None) -> FamilySelection:
+    """Choose the number of families by bootstrap likelihood-ratio tests and separation.
+
+    Starting from one family, one more is accepted while (1) its likelihood ratio against
+    the current number is significant at ``alpha`` under a parametric bootstrap of the
+    current fit, (2) neighbouring families are at least ``min_separation`` within-family
+    standard deviations apart and (3) every family holds ``min_files`` files and
+    ``min_weight`` of them.  The tails (Student-t degrees of freedom) are estimated with one
+    family and kept for the larger fits and the replicates.
+
+    Parameters
+    ----------
+    temperature, log_current : array_like
+        Per-file mean detector temperature (degC) and log dark current.
+    counts : array_like, optional
+        Effective integrations per file.
+    days : array_like, optional
+        Time of each file (days since 1970), for the time trend.
+    k_max : int, optional
+        Largest number of families tried.
+    alpha : float, optional
+        Significance level of each test.
+    n_boot : int, optional
+        Most bootstrap replicates per test (``1/(n_boot+1)`` must be below ``alpha``).
+    min_separation : float, optional
+        Smallest gap between neighbouring families in within-family standard deviations.
+    min_files : int, optional
+        Fewest files per family.
+    min_weight : float, optional
+        Smallest family weight.
+    covariates : Covariates, optional
+        The shape's design (default: :meth:`Covariates.for_data`).
+    n_init : int, optional
+        EM starts for more than one family.
+    seed : int, optional
+        Random seed (unless ``rng`` is given).
+    rng : numpy.random.Generator, optional
+        Random generator for starts and replicates.
+
+    Returns
+    -------
+    FamilySelection
+        The chosen fit, every fit tried, the evidence table and the reason.
+    """
+    check_monte_carlo(n_boot, alpha)
+    rng = np.random.default_rng(seed) if rng is None else rng
+    t, y, cnt, _, covariates = _prepare(temperature, log_current, counts, days, covariates)
+    d = None if covariates.time_degree == 0 else np.asarray(days, float)
+    settings = {"alpha": alpha, "n_boot": n_boot, "min_separation": min_separation, "min_files": min_files,
+                "min_weight": min_weight, "k_max": k_max}
+    one = fit_mixreg(t, y, 1, counts=cnt, days=d, covariates=covariates, rng=rng)
+    df = one.noise.df
+    fits = {1: one}
+    rows = [{"K": 1, "loglik": one.loglik, "bic": one.bic, "df": _df_text(df), "lr": np.nan, "p_value": np.nan,
+             "p_mc_se": np.nan, "n_boot_used": 0, "separation": np.inf, "smallest_family": len(y),
+             "admissible": True}]
+    chosen = one
+    reason = ""
+    for k in range(2, k_max + 1):
+        if len(y) < 2 * min_files or len(y) < covariates.n_columns + k + 2:
+            reason = (f"{chosen.k} {_families(chosen.k)}: {len(y)} files cannot hold {k} families of at least "
+                      f"{min_files} files")
+            break
+        try:
+            bigger = fit_mixreg(t, y, k, counts=cnt, days=d, covariates=covariates, df=df, n_init=n_init, rng=rng)
+        except ValueError as exc:
+            reason = f"{chosen.k} {_families(chosen.k)}: the {k}-family fit failed ({exc})"
+            break
+        fits[k] = bigger
+        lr = max(2.0 * (bigger.loglik - chosen.loglik), 0.0)
+        smaller = chosen
+
+        def draw(_, smaller=smaller, k=k):
+            ys = simulate_files(smaller, t, cnt, d, rng)
+            try:
+                a = fit_mixreg(t, ys, k - 1, counts=cnt, days=d, covariates=covariates, df=df, n_init=3, rng=rng)
+                b = fit_mixreg(t, ys, k, counts=cnt, days=d, covariates=covariates, df=df, n_init=3, rng=rng)
+            except ValueError:
+                return 0.0
+            return max(2.0 * (b.loglik - a.loglik), 0.0)
+
+        p, se, used = sequential_p(lr, draw, n_boot)
+        sep = bigger.separation()
+        smallest = _smallest_family(bigger, t, y, cnt, d)
+        admissible = bool(sep >= min_separation and smallest >= min_files and bigger.weights.min() >= min_weight)
+        rows.append({"K": k, "loglik": bigger.loglik, "bic": bigger.bic, "df": _df_text(df), "lr": lr, "p_value": p,
+                     "p_mc_se": se, "n_boot_used": used, "separation": sep, "smallest_family": smallest,
+                     "admissible": admissible})
+        head = f"{k} families vs {k - 1}: bootstrap p={p:.3g}"
+        lead = f"{reason}; " if reason else f"{chosen.k} {_families(chosen.k)}: "
+        if p >= alpha:
+            reason = f"{lead}{head} >= alpha {alpha:g}"
+            break
+        if sep < min_separation:
+            reason = (f"{lead}{head} < alpha {alpha:g}, but the families are only "
+                      f"{sep:.2f} within-family sd apart (need {min_separation:g}): the scatter's shape, not states")
+            break
+        if smallest < min_files or bigger.weights.min() < min_weight:
+            reason = (f"{lead}{head} < alpha {alpha:g}, but the smallest family has "
+                      f"{smallest} files, weight {bigger.weights.min():.3f} (need {min_files} files, {min_weight:g})")
+            break
+        chosen = bigger
+        reason = (f"{k} families: {head} < alpha {alpha:g}, {sep:.1f} within-family sd apart, smallest family "
+                  f"{smallest} files")
+    if not reason:
+        reason = f"{chosen.k} {_families(chosen.k)}"
+    table = pd.DataFrame(rows)
+    return FamilySelection(chosen, fits, table, reason, settings)
+
+
+def _families(k: int) -> str:
+    return "family" if k == 1 else "families"
+
+
+def _df_text(df: float) -> float:
+    return float(df) if math.isfinite(df) else np.inf
+
+
+# --------------------------------------------------------------------------- GMM baseline
 def fit_gmm(temperature, dn_per_s, k: int, *, seed: int = 0, n_init: int = 3) -> MixtureFit:
     """Baseline: a 2-D Gaussian mixture on standardised ``(T, log DN/s)``.
 
@@ -406,7 +816,7 @@ def fit_gmm(temperature, dn_per_s, k: int, *, seed: int = 0, n_init: int = 3) ->
     -------
     MixtureFit
         ``method='gmm'``; components sorted by mean log rate (label 0 lowest).  The shared
-        slopes are those of a quadratic least-squares fit, for a comparable curve.
+        shape is that of a quadratic least-squares fit, for a comparable curve.
     """
     from sklearn.mixture import GaussianMixture
 
@@ -420,12 +830,16 @@ def fit_gmm(temperature, dn_per_s, k: int, *, seed: int = 0, n_init: int = 3) ->
     means = gmm.means_[order] * scale + centre
     covs = gmm.covariances_[order] * np.outer(scale, scale)
     coef = np.polynomial.polynomial.polyfit(t - REFERENCE_TEMPERATURE, y, 2)
-    shape_at_mean = coef[1] * (means[:, 0] - REFERENCE_TEMPERATURE) + coef[2] * (means[:, 0] - REFERENCE_TEMPERATURE) ** 2
+    dm = means[:, 0] - REFERENCE_TEMPERATURE
+    shape_at_mean = coef[1] * dm + coef[2] * dm**2
     n = len(y)
     loglik = float(gmm.score(((data - centre) / scale)) * n - n * np.log(scale).sum())
     p = k * 2 + k * 3 + (k - 1)
-    return MixtureFit(means[:, 1] - shape_at_mean, coef[1:], float(np.sqrt(covs[:, 1, 1]).mean()), gmm.weights_[order], loglik, n,
-                      0.0, method="gmm", extra={"means": means, "covariances": covs, "n_params": p})
+    resid = y - np.polynomial.polynomial.polyval(t - REFERENCE_TEMPERATURE, coef)
+    return MixtureFit(means[:, 1] - shape_at_mean, coef[1:], Covariates(2, 0),
+                      NoiseModel(0.0, float(np.std(resid)), math.inf), gmm.weights_[order], loglik, n, 0.0,
+                      method="gmm", extra={"means": means, "covariances": covs, "n_params": p,
+                                           "temp_range": [float(t.min()), float(t.max())]})
 
 
 def _gmm_log_density(fit: MixtureFit, temperature, log_rate) -> np.ndarray:
@@ -436,74 +850,31 @@ def _gmm_log_density(fit: MixtureFit, temperature, log_rate) -> np.ndarray:
                             for m, c in zip(fit.extra["means"], fit.extra["covariances"])]).reshape(len(pts), -1)
 
 
-def _smallest_family(fit: MixtureFit, temperature, dn_per_s, int_time, files) -> int:
-    """Number of files (or rows) hard-assigned to the smallest family."""
-    post = fit.posterior(np.asarray(temperature, float), fit.transform(dn_per_s, int_time), files)
-    labels = post.argmax(axis=1)
-    if files is not None:
-        _, first = np.unique(pd.factorize(np.asarray(files))[0], return_index=True)
-        labels = labels[first]
-    return int(np.bincount(labels, minlength=fit.k).min())
-
-
-def select_families(temperature, dn_per_s, *, int_time=1000.0, offset: float = 0.0, files=None,
-                    method: str = "mixreg", k_max: int = 3, min_weight: float = 0.05, min_members: int = 5,
-                    bic_margin: float = BIC_MARGIN, n_init: int = 6, seed: int = 0):
-    """Choose the number of families by BIC among admissible fits.
+def select_gmm(temperature, dn_per_s, *, k_max: int = 3, bic_margin: float = 6.0, seed: int = 0) -> tuple:
+    """The baseline's choice of K: the lowest BIC, one more component only if BIC drops by ``bic_margin``.
 
     Parameters
     ----------
     temperature, dn_per_s : array_like
         Detector temperature (degC) and dark rate (DN/s/pixel).
-    int_time : array_like or float, optional
-        Integration time (ms), with ``offset`` for the mixture of regressions.
-    offset : float, optional
-        Read offset (DN/pixel per read) removed before the mixture of regressions.
-    files : array_like, optional
-        File of each row (mixreg only: rows of a file share their family).
-    method : {'mixreg', 'gmm'}, optional
-        The mixture of regressions (default) or the 2-D Gaussian-mixture baseline.
     k_max : int, optional
-        Largest number of families tried.
-    min_weight : float, optional
-        Smallest admissible family weight; a fit with a smaller family is not admissible
-        (it is describing outliers, not a state).
-    min_members : int, optional
-        Fewest dark files (rows, without ``files``) an admissible family must hold.
+        Largest number of components.
     bic_margin : float, optional
-        How much lower BIC must be to accept one more family (6: "strong evidence" on
-        Kass and Raftery's scale).
-    n_init : int, optional
-        Starts per fit.
+        BIC drop needed per added component.
     seed : int, optional
         Random seed.
 
     Returns
     -------
-    best : MixtureFit
-        The admissible fit with the lowest BIC.
-    criteria : pandas.DataFrame
-        One row per ``K``: ``bic``, ``loglik``, ``min_weight``, ``min_members`` (files in
-        the smallest family) and ``admissible``.
+    fit : MixtureFit
+        The chosen fit.
+    table : pandas.DataFrame
+        ``K``, ``bic``, ``loglik`` per number of components.
     """
-    if method not in ("mixreg", "gmm"):
-        raise ValueError(f"method must be 'mixreg' or 'gmm', not {method!r}")
-    fits, rows = [], []
-    for k in range(1, k_max + 1):
-        if method == "mixreg":
-            fit = fit_mixreg(temperature, dn_per_s, k, int_time=int_time, offset=offset, files=files,
-                             n_init=n_init if k > 1 else 1, seed=seed)
-        else:
-            fit = fit_gmm(temperature, dn_per_s, k, seed=seed)
-        members = _smallest_family(fit, temperature, dn_per_s, int_time, files if method == "mixreg" else None)
-        ok = bool(fit.weights.min() >= min_weight and members >= min(min_members, len(np.asarray(dn_per_s))))
-        fits.append(fit)
-        rows.append({"K": k, "bic": fit.bic, "loglik": fit.loglik, "min_weight": float(fit.weights.min()),
-                     "min_members": members, "admissible": ok})
-    criteria = pd.DataFrame(rows)
-    best_k = 1
-    for k in range(2, k_max + 1):  # a further family must be admissible and strongly supported
-        row = criteria.iloc[k - 1]
-        if row["admissible"] and row["bic"] < criteria.iloc[best_k - 1]["bic"] - bic_margin:
-            best_k = k
-    return fits[best_k - 1], criteria
+    fits = [fit_gmm(temperature, dn_per_s, k, seed=seed) for k in range(1, k_max + 1)]
+    best = 0
+    for i in range(1, len(fits)):
+        if fits[i].bic < fits[best].bic - bic_margin:
+            best = i
+    table = pd.DataFrame({"K": range(1, k_max + 1), "bic": [f.bic for f in fits], "loglik": [f.loglik for f in fits]})
+    return fits[best], table

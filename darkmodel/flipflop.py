@@ -56,105 +56,22 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .families import CONTAMINATION, REFERENCE_TEMPERATURE, MixtureFit, fit_mixreg, log_dark_current, scatter
+from .families import (REFERENCE_TEMPERATURE, Covariates, MixtureFit, check_monte_carlo, fit_mixreg, select_families,
+                       sequential_p)
+from .noise import robust_scale
+from .perfile import group_files
 
-__all__ = ["flipflop_test", "group_files", "VERDICTS"]
+__all__ = ["flipflop_test", "group_files", "verdict", "VERDICTS", "MIN_DRIFT", "MIN_RUNS_PER_STATE"]
 
-VERDICTS = ("single-state", "flip-flop", "change-point", "confounded", "insufficient-data")
-_EXCEED_STOP = 20          # sequential Monte-Carlo: stop after this many exceedances
+VERDICTS = ("single-state", "flip-flop", "change-point", "drift", "confounded", "families-without-memory",
+            "insufficient-data")
+#: Smallest aging over the fitted period (fraction of the dark current) called a drift.
+MIN_DRIFT = 0.01
+#: Fewest runs of every state for a flip-flop (each state entered at least this often).
+MIN_RUNS_PER_STATE = 2
 _CONFOUND_V = 0.9          # Cramér's V at or above which a variable "fully explains" the families
 _CONFOUND_AUC = 0.95       # same, for a continuous variable (AUC or 1 - AUC)
 _CV_BLOCKS = 5
-
-
-def group_files(calibrated: pd.DataFrame, offsets: dict) -> dict:
-    """Per-file summaries of every (XUV, INT_TIME) group, in time order.
-
-    Parameters
-    ----------
-    calibrated : pandas.DataFrame
-        Output of :func:`darkmodel.calibrate` (excluded rows are ignored).
-    offsets : dict of str to float
-        Read offset (DN/pixel per read) per channel, from the joint model.
-
-    Returns
-    -------
-    dict of (str, int) to pandas.DataFrame
-        Columns ``FILENAME``, ``Time``, ``T`` (mean DET_TEMP), ``y`` (median log dark current
-        of the file's integrations: one anomalous frame cannot move it), ``n`` (effective
-        number of integrations behind ``y``: ``n``, or ``2n/pi`` for a median of three or
-        more) and the recorded variables ``binning``, ``MCP_VOLT``,
-        ``CASE_TEMP``, ``SEGMENT``, ``N_INT``, ``MIR_DEG`` where the table has them.
-    """
-    frame = calibrated.reset_index() if calibrated.index.name == "Time" else calibrated.reset_index(drop=True)
-    ok = np.isfinite(frame["DN_per_s"].to_numpy(float)) & np.isfinite(frame["DET_TEMP"].to_numpy(float))
-    if "exclusion" in frame.columns:
-        ok &= frame["exclusion"].isna().to_numpy()
-    frame = frame[ok]
-    offset = frame["XUV"].map(offsets).astype(float)
-    frame = frame.assign(_y=log_dark_current(frame["DN_per_s"], frame["INT_TIME"], 0.0)
-                         if offset.isna().all() else
-                         np.log(np.maximum(frame["DN_per_s"] - offset / (frame["INT_TIME"] / 1000.0), 1e-6)))
-    if "FILENAME" not in frame.columns:
-        frame = frame.assign(FILENAME=np.arange(len(frame)).astype(str))
-    if {"SPE_OFS", "SPE_SIZE", "SPA_OFS", "SPA_SIZE"} <= set(frame.columns):
-        frame = frame.assign(binning=frame["SPE_OFS"].astype(str) + "/" + frame["SPE_SIZE"].astype(str) + "/"
-                             + frame["SPA_OFS"].astype(str) + "/" + frame["SPA_SIZE"].astype(str))
-    agg = {"Time": ("Time", "min"), "T": ("DET_TEMP", "mean"), "n": ("_y", "size"), "y": ("_y", "median")}
-    for col in ("binning", "MCP_VOLT", "SEGMENT", "N_INT", "MIR_DEG"):
-        if col in frame.columns:
-            agg[col] = (col, "first")
-    if "CASE_TEMP" in frame.columns:
-        agg["CASE_TEMP"] = ("CASE_TEMP", "mean")
-    out = {}
-    for (xuv, it), rows in frame.groupby(["XUV", "INT_TIME"], sort=True):
-        files = rows.groupby("FILENAME", sort=False).agg(**agg).reset_index()
-        # the median resists an anomalous frame; it is as precise as a mean of 2n/pi frames
-        files["n"] = np.where(files["n"] >= 3, files["n"] * 2.0 / np.pi, files["n"])
-        out[(str(xuv), int(it))] = files.sort_values(["Time", "FILENAME"], kind="stable").reset_index(drop=True)
-    return out
-
-
-# ------------------------------------------------------------------------------- step A
-def _fit_k(files: pd.DataFrame, k: int, seed: int) -> MixtureFit:
-    return fit_mixreg(files["T"], None, k, log_current=files["y"], counts=files["n"], n_init=4 if k > 1 else 1,
-                      seed=seed)
-
-
-def _lr_families(files: pd.DataFrame, seed: int) -> tuple[float, MixtureFit, MixtureFit]:
-    one, two = _fit_k(files, 1, seed), _fit_k(files, 2, seed)
-    return max(2.0 * (two.loglik - one.loglik), 0.0), one, two
-
-
-def _simulate_null(fit: MixtureFit, files: pd.DataFrame, rng) -> np.ndarray:
-    """Per-file log dark currents drawn from the fitted one-family model.
-
-    The noise is drawn where it arises, additive in DN/s, and then logged: at short
-    INT_TIMEs the log of a small, noisy dark current is skewed, and a null drawn in log space
-    would miss that and make the test too liberal.
-    """
-    mu = fit.mean_log_rate(files["T"].to_numpy())[:, 0]
-    current = np.exp(mu) + fit.noise / np.sqrt(files["n"].to_numpy()) * rng.standard_normal(len(mu))
-    y = np.log(np.maximum(current, 1e-6))
-    outlier = rng.random(len(mu)) < CONTAMINATION
-    span = np.exp(-fit.log_background)  # the uniform part's width
-    y[outlier] = rng.uniform(mu.min() - span / 2, mu.min() + span / 2, outlier.sum())
-    return y
-
-
-def _sequential_p(observed: float, draw, n_boot: int) -> tuple[float, float, int]:
-    """Monte-Carlo p-value, stopping after ``_EXCEED_STOP`` exceedances (Besag & Clifford 1991)."""
-    exceed = 0
-    done = 0
-    for b in range(n_boot):
-        done = b + 1
-        if draw(b) >= observed:
-            exceed += 1
-            if exceed >= _EXCEED_STOP:
-                p = exceed / done
-                return p, math.sqrt(p * (1 - p) / done), done
-    p = (exceed + 1) / (done + 1)
-    return p, math.sqrt(p * (1 - p) / max(done, 1)), done
 
 
 # ------------------------------------------------------------------------------- step B
@@ -206,7 +123,7 @@ def _memory_test(files, labels, n_boot, rng):
         sim_lag = np.concatenate([[first], sim[:-1]])
         return lr(sim, sim_lag)[0]
 
-    p, _, _ = _sequential_p(observed, draw, n_boot)
+    p, _, _ = sequential_p(observed, draw, n_boot)
     return p, observed, float(coef[-2]) if len(coef) >= 2 else float("nan")
 
 
@@ -288,10 +205,6 @@ def _segment_fits(y, t, bkps):
     return [np.array([a, coef[-1]]) for a in coef[:-1]]
 
 
-def _robust_scale(resid: np.ndarray) -> float:
-    return max(1.4826 * float(np.median(np.abs(resid - np.median(resid)))), 1e-6)
-
-
 def _cv_scores(y: np.ndarray, t: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
     """Mean log predictive density of held-out time blocks: (switching, change-point).
 
@@ -308,10 +221,11 @@ def _cv_scores(y: np.ndarray, t: np.ndarray, counts: np.ndarray) -> tuple[float,
         if len(train) < 8 or len(block) == 0:
             continue
         yt, tt = y[train], t[train]
-        two = fit_mixreg(tt, None, 2, log_current=yt, counts=counts[train], n_init=5)
+        two = fit_mixreg(tt, yt, 2, counts=counts[train], covariates=Covariates.for_data(tt, None), n_init=5,
+                         rng=np.random.default_rng(len(train)))
         mu = two.mean_log_rate(tt)
         nearest = np.abs(yt[:, None] - mu).argmin(axis=1)
-        s_mix = _robust_scale(yt - mu[np.arange(len(yt)), nearest])
+        s_mix = robust_scale(yt - mu[np.arange(len(yt)), nearest], 1e-6)
         mu_b = two.mean_log_rate(t[block])
         dens = sum(w * stats.t.pdf(y[block], 4, mu_b[:, k], s_mix) for k, w in enumerate(two.weights))
         mix_scores.append(np.log(np.maximum(dens, 1e-300)))
@@ -320,7 +234,7 @@ def _cv_scores(y: np.ndarray, t: np.ndarray, counts: np.ndarray) -> tuple[float,
         seg = np.searchsorted(np.asarray(bkps), np.arange(len(yt)), side="right")
         pred = np.array([np.polynomial.polynomial.polyval(tt[i] - REFERENCE_TEMPERATURE, fits[seg[i]])
                          for i in range(len(yt))])
-        s_cp = _robust_scale(yt - pred)
+        s_cp = robust_scale(yt - pred, 1e-6)
         before = np.searchsorted(train, block[0]) - 1  # the last training file before the block
         around = {int(seg[i]) for i in (before, before + 1) if 0 <= i < len(yt)}
         dens = sum(stats.t.pdf(y[block], 4, np.polynomial.polynomial.polyval(t[block] - REFERENCE_TEMPERATURE,
@@ -356,52 +270,142 @@ def _confounders(files: pd.DataFrame, labels: np.ndarray, alpha: float) -> tuple
     return "; ".join(findings), ", ".join(culprits)
 
 
+
+
 # ------------------------------------------------------------------------------- step E
-def _effect(fit: MixtureFit, files: pd.DataFrame, level: float = 0.95) -> tuple[float, float, float]:
-    """Ratio of the families' dark currents, exp(alpha_1 - alpha_0), with a Wald interval."""
-    t = files["T"].to_numpy()
-    y = files["y"].to_numpy()
-    post = fit.posterior(t, y)
-    mu = fit.mean_log_rate(t)
-    w = post / scatter(mu, fit.noise, files["n"].to_numpy()) ** 2
-    se = np.sqrt(1.0 / np.maximum(w.sum(axis=0), 1e-12))
+def _effect(fit: MixtureFit, level: float = 0.95) -> tuple[float, float, float]:
+    """Ratio of the families' dark currents, ``exp(alpha_1 - alpha_0)``, with a Wald interval."""
     diff = fit.intercepts[1] - fit.intercepts[0]
-    half = stats.norm.ppf(0.5 + level / 2) * math.sqrt(se[0] ** 2 + se[1] ** 2)
+    if fit.cov is None:
+        return math.exp(diff), float("nan"), float("nan")
+    var = fit.cov[0, 0] + fit.cov[1, 1] - 2.0 * fit.cov[0, 1]
+    half = stats.norm.ppf(0.5 + level / 2) * math.sqrt(max(var, 0.0))
     return math.exp(diff), math.exp(diff - half), math.exp(diff + half)
 
 
+# ------------------------------------------------------------------------------- drift
+def _drift(files: pd.DataFrame, one: MixtureFit, rng) -> tuple[float, float]:
+    """A smooth trend in time of one family: (likelihood-ratio p against no trend, amplitude).
+
+    The amplitude is the relative change of the dark current from the trend's lowest to its
+    highest point over the fitted files.
+    """
+    cov = one.covariates
+    if cov.time_degree == 0:
+        return float("nan"), 0.0
+    flat = fit_mixreg(files["T"], files["y"], 1, counts=files["n"], df=one.noise.df,
+                      covariates=Covariates(cov.temp_degree, 0), rng=rng)
+    lr = max(2.0 * (one.loglik - flat.loglik), 0.0)
+    p = float(stats.chi2.sf(lr, cov.time_degree))
+    trend = cov.time_columns(files["days"].to_numpy(float)) @ one.coef[cov.temp_degree:]
+    return p, float(math.exp(np.ptp(trend)) - 1.0)
+
+
+# ------------------------------------------------------------------------------- the rule
+def verdict(evidence: dict, *, alpha: float, min_drift: float = MIN_DRIFT,
+            min_runs_per_state: int = MIN_RUNS_PER_STATE) -> tuple[str, str]:
+    """The verdict and its reason from a group's evidence: a pure function of named thresholds.
+
+    Parameters
+    ----------
+    evidence : dict
+        ``n_files``, ``min_files``, ``n_families`` with ``family_reason``, ``p_drift`` and
+        ``drift_amplitude``; with two families also ``confounded_by``,
+        ``min_runs_per_state``, ``p_memory``, ``cv_score_switching`` and
+        ``cv_score_changepoint``.
+    alpha : float
+        Significance level of the memory and drift tests.
+    min_drift : float, optional
+        Smallest trend amplitude called a drift.
+    min_runs_per_state : int, optional
+        Fewest runs of each state for a flip-flop.
+
+    Returns
+    -------
+    verdict : str
+        One of :data:`VERDICTS`.
+    reason : str
+        Why, in words, consistent with the numbers.
+
+    Examples
+    --------
+    >>> verdict({"n_files": 5, "min_files": 12}, alpha=0.05)
+    ('insufficient-data', 'only 5 dark files (need 12)')
+    """
+    if evidence["n_files"] < evidence["min_files"]:
+        return "insufficient-data", f"only {evidence['n_files']} dark files (need {evidence['min_files']})"
+    if evidence["n_families"] < 2:
+        p_drift, amp = evidence.get("p_drift", np.nan), evidence.get("drift_amplitude", 0.0)
+        if np.isfinite(p_drift) and p_drift < alpha and amp >= min_drift:
+            return "drift", (f"one family ({evidence['family_reason']}); a smooth trend in time of {100 * amp:.1f} % "
+                             f"over the period (p={p_drift:.2g} < {alpha:g}, >= {100 * min_drift:g} %): aging, not states")
+        trend = "" if not np.isfinite(p_drift) else (
+            f"; no drift (trend {100 * amp:.1f} %, p={p_drift:.2g})")
+        return "single-state", f"{evidence['family_reason']}{trend}"
+    head = evidence["family_reason"]
+    if evidence.get("confounded_by"):
+        return "confounded", f"{head}; the families follow {evidence['confounded_by']}: a recorded variable, not a hidden state"
+    runs = evidence["min_runs_per_state"]
+    p_mem = evidence["p_memory"]
+    cv_s, cv_c = evidence["cv_score_switching"], evidence["cv_score_changepoint"]
+    recurs = runs >= min_runs_per_state
+    memory = np.isfinite(p_mem) and p_mem < alpha
+    switching_better = np.isfinite(cv_s) and np.isfinite(cv_c) and cv_s > cv_c
+    if recurs and memory and switching_better:
+        return "flip-flop", (f"{head}; every state recurs ({runs} runs or more), the state sequence has memory given "
+                             f"temperature (p={p_mem:.2g} < {alpha:g}) and switching predicts held-out time better "
+                             f"than epochs ({cv_s:.3f} > {cv_c:.3f})")
+    if not recurs or not switching_better:
+        why = (f"a state does not recur ({runs} run)" if not recurs else
+               f"epochs predict held-out time at least as well as switching ({cv_c:.3f} >= {cv_s:.3f})")
+        return "change-point", f"{head}; {why}: a step in time, not alternation"
+    return "families-without-memory", (f"{head}; the states recur but the sequence shows no memory given temperature "
+                                       f"(p={p_mem:.2g} >= {alpha:g}): not a persistent state")
+
+
 # ------------------------------------------------------------------------------- one group
-def _test_group(task: tuple) -> dict:
-    key, files, n_boot, alpha, min_files, seed_seq = task
+def _test_group(task: dict) -> dict:
+    key, files = task["key"], task["files"]
+    n_boot, alpha, min_files = task["n_boot"], task["alpha"], task["min_files"]
     xuv, int_time = key
-    rng = np.random.default_rng(seed_seq)
+    rng = np.random.default_rng(task["seed_seq"])
     seed = int(rng.integers(2**31))
-    row = {"XUV": xuv, "INT_TIME": int_time, "n_files": int(len(files)), "n_rows": int(files["n"].sum()),
-           "verdict": "insufficient-data", "n_families": pd.NA, "p_families": np.nan, "p_families_mc_se": np.nan,
-           "n_boot_used": 0, "lr_families": np.nan, "p_memory": np.nan, "lag_lr": np.nan, "lag_coef": np.nan,
+    row = {"XUV": xuv, "INT_TIME": int_time, "n_files": int(len(files)), "n_rows": int(files["n_int"].sum()),
+           "verdict": "insufficient-data", "reason": "", "n_families": pd.NA, "p_families": np.nan,
+           "p_families_mc_se": np.nan, "n_boot_used": 0, "lr_families": np.nan, "separation": np.nan,
+           "p_drift": np.nan, "drift_amplitude": np.nan, "noise_additive": np.nan, "noise_relative": np.nan,
+           "noise_df": np.nan, "p_memory": np.nan, "lag_lr": np.nan, "lag_coef": np.nan,
            "n_switches": pd.NA, "n_runs": pd.NA, "returns": pd.NA, "dwell_hours_0": np.nan, "dwell_hours_1": np.nan,
            "dwell_hours_median": np.nan, "ms_p00": np.nan, "ms_p11": np.nan, "ms_duration_hours_0": np.nan,
            "ms_duration_hours_1": np.nan, "cv_score_switching": np.nan, "cv_score_changepoint": np.nan,
            "changepoints": "", "effect_ratio": np.nan, "effect_ci_low": np.nan, "effect_ci_high": np.nan,
            "confounders": "", "confounded_by": ""}
+    evidence = {"n_files": len(files), "min_files": min_files}
     if len(files) < min_files:
-        row["confounders"] = f"only {len(files)} dark files (need {min_files})"
+        row["verdict"], row["reason"] = verdict(evidence, alpha=alpha)
+        return row
+    days = files["days"].to_numpy(float) if np.all(np.isfinite(files["days"])) else None
+    sel = select_families(files["T"], files["y"], counts=files["n"], days=days, k_max=2, alpha=alpha,
+                          n_boot=n_boot, min_separation=task["min_separation"], rng=rng)
+    one = sel.fits[1]
+    two_row = sel.table[sel.table["K"] == 2]
+    if len(two_row):
+        r = two_row.iloc[0]
+        row.update({"lr_families": r["lr"], "p_families": r["p_value"], "p_families_mc_se": r["p_mc_se"],
+                    "n_boot_used": int(r["n_boot_used"]), "separation": r["separation"]})
+    row.update({"noise_additive": one.noise.additive, "noise_relative": one.noise.relative, "noise_df": one.noise.df})
+    evidence.update({"n_families": sel.k, "family_reason": sel.reason})
+    row["n_families"] = sel.k
+    if sel.k < 2:
+        p_drift, amp = _drift(files, one, rng) if days is not None else (np.nan, 0.0)
+        row.update({"p_drift": p_drift, "drift_amplitude": amp, "n_switches": 0, "n_runs": 1, "returns": 0})
+        evidence.update({"p_drift": p_drift, "drift_amplitude": amp})
+        row["verdict"], row["reason"] = verdict(evidence, alpha=alpha)
         return row
 
-    observed, one, two = _lr_families(files, seed)
-
-    def draw(_):
-        boot = files.assign(y=_simulate_null(one, files, rng))
-        return _lr_families(boot, seed)[0]
-
-    p, se, used = _sequential_p(observed, draw, n_boot)
-    row.update({"lr_families": observed, "p_families": p, "p_families_mc_se": se, "n_boot_used": used})
-    if p >= alpha:
-        row.update({"verdict": "single-state", "n_families": 1, "n_switches": 0, "n_runs": 1, "returns": 0})
-        return row
-
-    labels = two.posterior(files["T"].to_numpy(), files["y"].to_numpy()).argmax(axis=1)
-    row["n_families"] = 2
+    two = sel.fit
+    labels = two.posterior(files["T"], files["y"], files["n"], days if two.covariates.time_degree else None
+                           ).argmax(axis=1)
     runs = _runs(files, labels)
     row.update({k: v for k, v in runs.items() if k != "min_runs_per_state"})
     p_mem, lag_lr, lag_coef = _memory_test(files, labels, n_boot, rng)
@@ -410,19 +414,17 @@ def _test_group(task: tuple) -> dict:
     y, t = files["y"].to_numpy(), files["T"].to_numpy()
     row["cv_score_switching"], row["cv_score_changepoint"] = _cv_scores(y, t, files["n"].to_numpy())
     row["changepoints"] = ", ".join(str(files["Time"].iloc[b]) for b in _changepoints(y, t)[:-1])
-    row["effect_ratio"], row["effect_ci_low"], row["effect_ci_high"] = _effect(two, files)
+    row["effect_ratio"], row["effect_ci_low"], row["effect_ci_high"] = _effect(two)
     row["confounders"], row["confounded_by"] = _confounders(files, labels, alpha)
-    if row["confounded_by"]:
-        row["verdict"] = "confounded"
-    elif runs["min_runs_per_state"] >= 2 and row["cv_score_switching"] > row["cv_score_changepoint"]:
-        row["verdict"] = "flip-flop"
-    else:
-        row["verdict"] = "change-point"
+    evidence.update({"confounded_by": row["confounded_by"], "min_runs_per_state": runs["min_runs_per_state"],
+                     "p_memory": p_mem, "cv_score_switching": row["cv_score_switching"],
+                     "cv_score_changepoint": row["cv_score_changepoint"]})
+    row["verdict"], row["reason"] = verdict(evidence, alpha=alpha)
     return row
 
 
-def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha: float = 0.01, seed: int = 0,
-                  n_jobs: int | None = None, min_files: int = 12) -> pd.DataFrame:
+def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha: float = 0.05, seed: int = 0,
+                  n_jobs: int | None = None, min_files: int = 12, min_separation: float | None = None) -> pd.DataFrame:
     """Answer the flip-flop question per channel and INT_TIME with calibrated tests.
 
     Parameters
@@ -433,41 +435,64 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
         A fitted model (its joint read offsets are used, and the result is stored in it so
         that :meth:`~darkmodel.DarkRateModel.save` writes it); fitted here if not given.
     n_boot : int, optional
-        Bootstrap replicates per test (fewer when the sequential stop applies).
+        Bootstrap replicates per test (fewer when the sequential stop applies); the floor
+        of the Monte-Carlo p-value, ``1/(n_boot+1)``, must be below ``alpha``.
     alpha : float, optional
-        Significance level of the family and memory tests.
+        Significance level of the family, memory and drift tests.
     seed : int, optional
         Seed; every group gets its own stream, so the result does not depend on ``n_jobs``.
     n_jobs : int, optional
         Worker processes (default: all cores; 1 runs in this process).
     min_files : int, optional
         Groups with fewer dark files get ``insufficient-data``.
+    min_separation : float, optional
+        Smallest gap between families in within-family standard deviations (default: the
+        model's, else :data:`~darkmodel.families.MIN_SEPARATION`).
 
     Returns
     -------
     pandas.DataFrame
-        One row per group: ``XUV``, ``INT_TIME``, ``verdict`` (see :data:`VERDICTS`), the
-        p-values (``p_families`` with ``p_families_mc_se``, ``p_memory``), ``n_switches``,
-        ``n_runs``, ``returns``, dwell times in hours, the Markov-switching transition
-        probabilities and expected durations, the held-out scores of the switching and
-        change-point models, change-point times, the effect size ``effect_ratio`` with its
-        95 % interval, and the confounder findings.
+        One row per group: ``XUV``, ``INT_TIME``, ``verdict`` (see :data:`VERDICTS`) with its
+        ``reason`` in words, the family test (``p_families`` with ``p_families_mc_se``,
+        ``separation``), the noise model, the drift test (``p_drift``, ``drift_amplitude``),
+        ``p_memory``, ``n_switches``, ``n_runs``, ``returns``, dwell times in hours, the
+        Markov-switching transition probabilities and expected durations, the held-out
+        scores of the switching and change-point models, change-point times, the effect
+        size ``effect_ratio`` with its 95 % interval, and the confounder findings.  The
+        settings are in ``.attrs``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_boot`` cannot reach ``alpha`` or the table has no usable rows.
     """
+    from .families import MIN_SEPARATION
     from .model import fit as fit_model
 
+    check_monte_carlo(n_boot, alpha)
     if model is None:
         model = fit_model(calibrated)
-    offsets = {ch: j.offset for ch, j in model.joint_.items()}
+    if min_separation is None:
+        min_separation = getattr(model, "min_separation", MIN_SEPARATION)
+    offsets = {ch: (j.offset if j.identified else 0.0) for ch, j in model.joint_.items()}
     groups = group_files(calibrated, offsets)
+    if not groups:
+        raise ValueError("no usable rows to test (every row is excluded, non-finite or non-positive)")
     children = np.random.SeedSequence(seed).spawn(len(groups))
-    tasks = [(key, files, n_boot, alpha, min_files, child) for (key, files), child in zip(groups.items(), children)]
+    tasks = [{"key": key, "files": files, "n_boot": n_boot, "alpha": alpha, "min_files": min_files,
+              "min_separation": min_separation, "seed_seq": child}
+             for (key, files), child in zip(groups.items(), children)]
     workers = n_jobs or os.cpu_count() or 1
     if workers == 1 or len(tasks) <= 1:
         rows = [_test_group(t) for t in tasks]
     else:
+        order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i]["files"]))  # largest first
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-            rows = list(pool.map(_test_group, tasks))
+            done = dict(zip(order, pool.map(_test_group, [tasks[i] for i in order])))
+        rows = [done[i] for i in range(len(tasks))]
     result = pd.DataFrame(rows)
-    result.attrs.update({"n_boot": n_boot, "alpha": alpha, "seed": seed})
+    result.attrs.update({"n_boot": n_boot, "alpha": alpha, "seed": seed, "min_files": min_files,
+                         "min_separation": min_separation, "min_drift": MIN_DRIFT,
+                         "min_runs_per_state": MIN_RUNS_PER_STATE})
     model.flipflop = result
     return result

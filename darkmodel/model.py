@@ -1,49 +1,61 @@
 """``DarkRateModel``: dark-rate families per channel and INT_TIME, fitted, saved, predicted.
 
-The model has three layers, fitted in this order by :meth:`DarkRateModel.fit`:
+The model has two layers, fitted in this order by :meth:`DarkRateModel.fit`:
 
 1. **The joint physical model per channel**, across integration times:
    ``DN_per_s = offset / t + exp(p + q (T - T0))`` -- the per-read offset ``offset``
    (DN/pixel) is why DN/s differs between INT_TIMEs at the same temperature (reference
    section 5.6).  Fitted by robust non-linear least squares (``scipy.optimize.least_squares``,
-   soft-L1 loss) on the lowest family of every group.
-2. **The families per group** (``XUV``, ``INT_TIME``): a mixture of parallel regressions of
-   the log dark current (see :mod:`darkmodel.families`), K chosen by BIC.
-3. **A robust regression per family** (statsmodels ``RLM``, Huber's T): three forms --
-   ``exponential`` (``log DN/s = a + b T``), ``offset-exponential``
-   (``log(DN/s - offset/t) = a + b T``) and ``linear`` (``DN/s = a + b T``) -- and the one
-   with the smallest robust scale (1.4826 MAD) of relative residuals is kept (the physical
-   offset-exponential form whenever it is within 5 % of the smallest).
+   soft-L1 loss) on the lowest family of every group.  It is *identified* only with at
+   least two INT_TIMEs (a factor of 1.5 apart) over a temperature span of at least
+   :data:`MIN_TEMPERATURE_SPAN`; otherwise the offset is not separable from the dark
+   current, the groups model ``log DN_per_s`` directly and no INT_TIME outside the fitted
+   ones can be predicted.
+2. **The families per group** (``XUV``, ``INT_TIME``) on per-file summaries: a mixture of
+   parallel regressions of the log dark current with its noise model, the number of families
+   chosen by bootstrap tests and separation (:mod:`darkmodel.families`).  A group is fitted
+   only with at least ``min_files`` files over ``min_temperature_span`` degC.
 
-Predictions come from the family regressions; an INT_TIME that was never fitted is predicted
-from the joint model and flagged.  Models are saved as JSON with a schema version, a
-checksum and provenance -- never as pickles.
+Predictions and their intervals come from the families and their noise model; an INT_TIME
+that was never fitted is predicted from the joint model and flagged; temperatures outside
+a group's fitted range warn (:class:`ExtrapolationWarning`) and their intervals widen with
+the parameter uncertainty.  Models are saved as JSON with a schema version, a checksum and
+provenance -- never as pickles.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 import warnings
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
+from .families import (FAMILY_ALPHA, MIN_FAMILY_FILES, MIN_FAMILY_WEIGHT, MIN_SEPARATION, REFERENCE_TEMPERATURE,
+                       MixtureFit, fit_mixreg, select_families, select_gmm)
+from .noise import robust_scale
+from .perfile import days_since_epoch, file_summaries, usable_mask, usable_rows
 from .storage import atomic_write
-from .families import REFERENCE_TEMPERATURE, MixtureFit, log_dark_current, select_families
 
-__all__ = ["DarkRateModel", "fit", "ModelFileError", "UnfittedIntTimeWarning", "SCHEMA_VERSION", "FORMS"]
+__all__ = ["DarkRateModel", "fit", "ModelFileError", "UnfittedIntTimeWarning", "ExtrapolationWarning",
+           "UnidentifiedModelError", "SCHEMA_VERSION", "MIN_TEMPERATURE_SPAN", "EXTRAPOLATION_MARGIN"]
 
-SCHEMA_VERSION = 1
-FORMS = ("exponential", "offset-exponential", "linear")
-#: Relative margin within which the physical offset-exponential form is preferred.
-FORM_TOLERANCE = 0.05
-_LN2 = np.log(2.0)
+SCHEMA_VERSION = 2
+#: Smallest temperature span (degC) over which a slope of the dark rate is identified.
+MIN_TEMPERATURE_SPAN = 2.0
+#: How far (degC) outside a group's fitted temperature range a prediction may go without a warning.
+EXTRAPOLATION_MARGIN = 1.0
+#: Smallest ratio of the longest to the shortest INT_TIME for the read offset to be identified.
+MIN_INT_TIME_RATIO = 1.5
+_LN2 = math.log(2.0)
 _GRID_ABOVE, _GRID_POINTS = 4096, 2048
 
 
@@ -53,6 +65,14 @@ class ModelFileError(ValueError):
 
 class UnfittedIntTimeWarning(UserWarning):
     """A prediction for an INT_TIME that was never fitted, taken from the joint model."""
+
+
+class ExtrapolationWarning(UserWarning):
+    """A prediction outside the temperature range the model was fitted on."""
+
+
+class UnidentifiedModelError(ValueError):
+    """A prediction the data behind the model cannot support (too few files, too short a span...)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -77,6 +97,12 @@ class JointModel:
     spread_explained : float
         Share of the between-INT_TIME spread of the no-offset model's residuals that the
         offset term removes (1 = all of it).
+    identified : bool
+        Whether the data identify the model (see the module docstring).
+    reason : str
+        Why not, in words (empty when identified).
+    temp_range : tuple of float
+        Fitted temperature range (degC).
     """
 
     offset: float
@@ -87,6 +113,9 @@ class JointModel:
     n_rows: int
     int_times: list
     spread_explained: float
+    identified: bool = True
+    reason: str = ""
+    temp_range: tuple = (float("nan"), float("nan"))
 
     @property
     def offset_err(self) -> float:
@@ -116,23 +145,30 @@ class JointModel:
         d = np.asarray(temperature, float) - REFERENCE_TEMPERATURE
         return self.offset / (np.asarray(int_time_ms, float) / 1000.0) + np.exp(self.p + self.q * d)
 
+    def predictive_sd(self, temperature, int_time_ms) -> np.ndarray:
+        """Standard deviation of a new integration's rate: scatter and parameter uncertainty."""
+        d = np.asarray(temperature, float) - REFERENCE_TEMPERATURE
+        e = np.exp(self.p + self.q * d)
+        grad = np.stack([np.broadcast_to(1000.0 / np.asarray(int_time_ms, float), d.shape), e, e * d], axis=-1)
+        var = np.einsum("...i,ij,...j->...", grad, np.nan_to_num(self.cov), grad)
+        return np.sqrt((self.scale * self.predict(temperature, int_time_ms)) ** 2 + np.maximum(var, 0.0))
+
     def to_dict(self) -> dict:
+        """Plain JSON-able data."""
         return {"offset": self.offset, "p": self.p, "q": self.q, "cov": np.asarray(self.cov).tolist(),
                 "scale": self.scale, "n_rows": self.n_rows, "int_times": [int(i) for i in self.int_times],
-                "spread_explained": self.spread_explained}
+                "spread_explained": self.spread_explained, "identified": self.identified, "reason": self.reason,
+                "temp_range": [float(v) for v in self.temp_range]}
 
     @classmethod
     def from_dict(cls, d: dict) -> "JointModel":
+        """Rebuild from :meth:`to_dict` data."""
         return cls(d["offset"], d["p"], d["q"], np.asarray(d["cov"], float), d["scale"], d["n_rows"],
-                   list(d["int_times"]), d["spread_explained"])
+                   list(d["int_times"]), d["spread_explained"], bool(d["identified"]), d["reason"],
+                   tuple(d["temp_range"]))
 
 
-def _mad(x) -> float:
-    x = np.asarray(x, float)
-    return float(1.4826 * np.median(np.abs(x - np.median(x)))) if len(x) else float("nan")
-
-
-def fit_joint(temperature, dn_per_s, int_time_ms) -> JointModel:
+def fit_joint(temperature, dn_per_s, int_time_ms, *, min_temperature_span: float = MIN_TEMPERATURE_SPAN) -> JointModel:
     """Fit the joint offset model of one channel by robust non-linear least squares.
 
     Parameters
@@ -143,17 +179,29 @@ def fit_joint(temperature, dn_per_s, int_time_ms) -> JointModel:
         Dark rate (DN/s/pixel), nominal state.
     int_time_ms : array_like
         Integration time of each row (ms).
+    min_temperature_span : float, optional
+        Smallest temperature span (degC) for the slope to be identified.
 
     Returns
     -------
     JointModel
-        Parameters, covariance (from the Jacobian and the robust residual scale) and the share
-        of the INT_TIME spread explained by the offset.
+        Parameters, covariance (from the Jacobian and the robust residual scale), the share
+        of the INT_TIME spread explained by the offset and whether the data identify it.
     """
     t = np.asarray(temperature, float)
     y = np.asarray(dn_per_s, float)
     secs = np.asarray(int_time_ms, float) / 1000.0
     d = t - REFERENCE_TEMPERATURE
+    int_times = sorted({int(round(s * 1000)) for s in secs})
+    problems = []
+    if len(int_times) < 2 or max(int_times) / min(int_times) < MIN_INT_TIME_RATIO:
+        problems.append(f"INT_TIME {', '.join(map(str, int_times))} ms only: the read offset is not separable "
+                        f"from the dark current (needs two INT_TIMEs a factor {MIN_INT_TIME_RATIO:g} apart)")
+    span = float(np.ptp(t)) if len(t) else 0.0
+    if span < min_temperature_span:
+        problems.append(f"temperature span {span:.2f} degC < {min_temperature_span:g} degC: the slope is not identified")
+    if len(y) < 10:
+        problems.append(f"{len(y)} rows (needs 10)")
 
     def model(theta):
         return theta[0] / secs + np.exp(theta[1] + theta[2] * d)
@@ -163,230 +211,131 @@ def fit_joint(temperature, dn_per_s, int_time_ms) -> JointModel:
 
     low = np.quantile(y, 0.2)
     start = np.array([0.5 * low * np.median(secs), np.log(max(0.5 * low, 1e-3)), 0.09])
-    first = optimize.least_squares(resid, start, loss="soft_l1", f_scale=0.05,
-                                   bounds=([0.0, -20.0, -1.0], [np.inf, 20.0, 1.0]))
-    scale = max(_mad(first.fun), 1e-4)
-    sol = optimize.least_squares(resid, first.x, loss="soft_l1", f_scale=scale,
-                                 bounds=([0.0, -20.0, -1.0], [np.inf, 20.0, 1.0]))
-    jac = sol.jac
-    scale = max(_mad(sol.fun), 1e-6)
+    bounds = ([0.0, -20.0, -1.0], [np.inf, 20.0, 1.0])
+    if len(y) >= 3:
+        first = optimize.least_squares(resid, start, loss="soft_l1", f_scale=0.05, bounds=bounds)
+        scale = max(robust_scale(first.fun), 1e-4)
+        sol = optimize.least_squares(resid, first.x, loss="soft_l1", f_scale=scale, bounds=bounds)
+        theta, jac, fun = sol.x, sol.jac, sol.fun
+    else:
+        theta, jac, fun = start, np.zeros((max(len(y), 1), 3)), np.zeros(max(len(y), 1))
+    scale = max(robust_scale(fun), 1e-6)
     try:
         cov = np.linalg.inv(jac.T @ jac) * scale**2
     except np.linalg.LinAlgError:
         cov = np.full((3, 3), np.nan)
 
-    # how much of the INT_TIME spread the offset explains
     def spread(res):
         frame = pd.DataFrame({"r": res, "t": secs})
         return float(frame.groupby("t")["r"].median().var(ddof=0)) if frame["t"].nunique() > 1 else float("nan")
 
-    no_offset = optimize.least_squares(lambda th: (y - np.exp(th[0] + th[1] * d)) / np.exp(th[0] + th[1] * d),
-                                       sol.x[1:], loss="soft_l1", f_scale=scale)
-    before, after = spread(no_offset.fun), spread(sol.fun)
-    explained = float(1.0 - after / before) if before and np.isfinite(before) and before > 0 else float("nan")
-    return JointModel(float(sol.x[0]), float(sol.x[1]), float(sol.x[2]), cov, float(scale), int(len(y)),
-                      sorted({int(round(s * 1000)) for s in secs}), explained)
+    explained = float("nan")
+    if len(int_times) > 1 and len(y) >= 3:
+        no_offset = optimize.least_squares(lambda th: (y - np.exp(th[0] + th[1] * d)) / np.exp(th[0] + th[1] * d),
+                                           theta[1:], loss="soft_l1", f_scale=scale)
+        before, after = spread(no_offset.fun), spread(fun)
+        explained = float(1.0 - after / before) if before and np.isfinite(before) and before > 0 else float("nan")
+    return JointModel(float(theta[0]), float(theta[1]), float(theta[2]), cov, float(scale), int(len(y)), int_times,
+                      explained, not problems, "; ".join(problems),
+                      (float(t.min()), float(t.max())) if len(t) else (float("nan"), float("nan")))
 
 
 # --------------------------------------------------------------------------------------
-# one family's robust regression
-# --------------------------------------------------------------------------------------
-@dataclass
-class FamilyCurve:
-    """A robust regression of one family's dark rate on temperature.
-
-    Attributes
-    ----------
-    form : str
-        One of :data:`FORMS`.
-    params : numpy.ndarray
-        ``(a, b)`` of the chosen form.
-    cov : numpy.ndarray
-        Their covariance (statsmodels ``bcov_scaled``).
-    scale : float
-        Robust residual scale in the fitted space.
-    offset_rate : float
-        ``offset / t`` (DN/s) subtracted for the offset-exponential form (else 0).
-    n_rows : int
-        Rows fitted.
-    weight : float
-        The family's mixture weight.
-    criterion : dict
-        Robust relative-residual scale of every form tried.
-    """
-
-    form: str
-    params: np.ndarray
-    cov: np.ndarray
-    scale: float
-    offset_rate: float
-    n_rows: int
-    weight: float
-    criterion: dict
-
-    @property
-    def doubling_temperature(self) -> float:
-        """``ln 2 / b`` for the exponential forms (NaN for the linear form)."""
-        return float(_LN2 / self.params[1]) if self.form != "linear" and self.params[1] else float("nan")
-
-    def _fit_space(self, temperature, *, with_se: bool = True):
-        d = np.asarray(temperature, float).ravel() - REFERENCE_TEMPERATURE
-        mean = self.params[0] + self.params[1] * d
-        if not with_se:
-            return mean, None
-        c = self.cov  # x' C x for x = (1, d)
-        se = np.sqrt(np.maximum(c[0, 0] + 2.0 * c[0, 1] * d + c[1, 1] * d * d, 0.0))
-        return mean, se
-
-    def _back(self, v):
-        if self.form == "linear":
-            return v
-        return np.exp(v) + (self.offset_rate if self.form == "offset-exponential" else 0.0)
-
-    def predict(self, temperature) -> np.ndarray:
-        """Expected dark rate (DN/s/pixel) at each temperature.
-
-        For the log forms this is the mean of the log-normal predictive, ``exp(m + s**2/2)``.
-
-        Parameters
-        ----------
-        temperature : array_like
-            Detector temperature (degC).
-
-        Returns
-        -------
-        numpy.ndarray
-            Expected DN/s.
-        """
-        mean, _ = self._fit_space(temperature, with_se=False)
-        if self.form == "linear":
-            return mean
-        return self._back(mean + 0.5 * self.scale**2)
-
-    def predictive_sd(self, temperature) -> tuple[np.ndarray, np.ndarray]:
-        """Centre and standard deviation of the predictive in the fitted space."""
-        mean, se = self._fit_space(temperature)
-        return mean, np.sqrt(self.scale**2 + se**2)
-
-    def cdf(self, value, temperature) -> np.ndarray:
-        """Predictive probability that the dark rate is below ``value`` (DN/s)."""
-        mean, sd = self.predictive_sd(temperature)
-        v = np.asarray(value, float)
-        if self.form == "exponential":
-            v = np.log(np.maximum(v, 1e-300))
-        elif self.form == "offset-exponential":
-            v = np.log(np.maximum(v - self.offset_rate, 1e-300))
-        return special.ndtr((v - mean) / sd)
-
-    def interval(self, temperature, level: float) -> tuple[np.ndarray, np.ndarray]:
-        """Central prediction interval (DN/s) at ``level``."""
-        mean, sd = self.predictive_sd(temperature)
-        z = special.ndtri(0.5 + level / 2.0)
-        return self._back(mean - z * sd), self._back(mean + z * sd)
-
-    def to_dict(self) -> dict:
-        return {"form": self.form, "params": np.asarray(self.params).tolist(), "cov": np.asarray(self.cov).tolist(),
-                "scale": self.scale, "offset_rate": self.offset_rate, "n_rows": self.n_rows, "weight": self.weight,
-                "criterion": self.criterion, "doubling_temperature": _finite_or_none(self.doubling_temperature)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FamilyCurve":
-        return cls(d["form"], np.asarray(d["params"], float), np.asarray(d["cov"], float), d["scale"],
-                   d["offset_rate"], d["n_rows"], d["weight"], d["criterion"])
-
-
-def _finite_or_none(x):
-    return None if x is None or not np.isfinite(x) else float(x)
-
-
-def fit_family_curve(temperature, dn_per_s, *, offset_rate: float, weight: float) -> FamilyCurve:
-    """Fit the three forms with statsmodels RLM and keep the best.
-
-    Parameters
-    ----------
-    temperature, dn_per_s : array_like
-        Detector temperature (degC) and dark rate (DN/s/pixel) of one family.
-    offset_rate : float
-        ``offset / t`` from the joint model (DN/s), for the offset-exponential form.
-    weight : float
-        The family's mixture weight (stored with the curve).
-
-    Returns
-    -------
-    FamilyCurve
-        The form with the smallest robust scale (1.4826 MAD) of the relative residuals
-        ``(DN/s - fit) / fit``; the physical offset-exponential form wins whenever its scale
-        is within :data:`FORM_TOLERANCE` (5 %) of the smallest.
-    """
-    t = np.asarray(temperature, float)
-    y = np.asarray(dn_per_s, float)
-    x = sm.add_constant(t - REFERENCE_TEMPERATURE, has_constant="add")
-    candidates = {}
-    spaces = {"exponential": (np.log(np.maximum(y, 1e-300)), y > 0),
-              "offset-exponential": (np.log(np.maximum(y - offset_rate, 1e-300)), y > offset_rate),
-              "linear": (y, np.ones_like(y, bool))}
-    for form, (target, usable) in spaces.items():
-        if usable.sum() < 3 or (form == "offset-exponential" and offset_rate <= 0):
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = sm.RLM(target[usable], x[usable], M=sm.robust.norms.HuberT()).fit()
-        curve = FamilyCurve(form, np.asarray(res.params), np.asarray(res.bcov_scaled), float(res.scale),
-                            float(offset_rate if form == "offset-exponential" else 0.0), int(usable.sum()),
-                            float(weight), {})
-        fitted = curve._back(x @ curve.params)
-        candidates[form] = (curve, _mad((y - fitted) / fitted))
-    if not candidates:
-        raise ValueError("a family needs at least 3 rows with positive dark rate")
-    criterion = {form: float(c[1]) for form, c in candidates.items()}
-    best = min(candidates, key=lambda f: candidates[f][1])
-    physical = "offset-exponential"
-    if physical in candidates and candidates[physical][1] <= (1.0 + FORM_TOLERANCE) * candidates[best][1]:
-        best = physical  # within tolerance of the best: keep the physical form
-    curve = candidates[best][0]
-    curve.criterion = criterion
-    return curve
-
-
-# --------------------------------------------------------------------------------------
-# the model
+# one group
 # --------------------------------------------------------------------------------------
 @dataclass
 class GroupFit:
-    """Everything fitted for one (XUV, INT_TIME) group."""
+    """Everything fitted for one (XUV, INT_TIME) group.
+
+    Attributes
+    ----------
+    xuv : str
+        Channel.
+    int_time : int
+        Integration time (ms).
+    n_rows, n_files : int
+        Integrations and dark files in the group.
+    status : str
+        ``'fitted'``, or why not (``'too small to fit: ...'``, ``'not identifiable: ...'``).
+    temp_range : tuple of float
+        Temperature range of the group's files (degC).
+    mixture : MixtureFit, optional
+        The families and their noise model.
+    selection : pandas.DataFrame, optional
+        The evidence for the number of families (see :class:`~darkmodel.families.FamilySelection`).
+    reason : str
+        Why this number of families, in words.
+    """
 
     xuv: str
     int_time: int
     n_rows: int
     n_files: int
     status: str
-    criteria: pd.DataFrame | None = None
+    temp_range: tuple = (float("nan"), float("nan"))
     mixture: MixtureFit | None = None
-    curves: list | None = None
+    selection: pd.DataFrame | None = None
+    reason: str = ""
 
     @property
     def fitted(self) -> bool:
+        """Whether the group has families to predict from."""
         return self.status == "fitted"
 
+    def to_dict(self) -> dict:
+        """Plain JSON-able data."""
+        entry = {"XUV": self.xuv, "INT_TIME": self.int_time, "n_rows": self.n_rows, "n_files": self.n_files,
+                 "status": self.status, "temp_range": [float(v) for v in self.temp_range], "reason": self.reason}
+        if self.fitted:
+            entry["mixture"] = self.mixture.to_dict()
+            entry["selection"] = json.loads(self.selection.to_json(orient="records"))
+        return entry
 
+    @classmethod
+    def from_dict(cls, entry: dict) -> "GroupFit":
+        """Rebuild from :meth:`to_dict` data."""
+        g = cls(entry["XUV"], int(entry["INT_TIME"]), entry["n_rows"], entry["n_files"], entry["status"],
+                tuple(entry["temp_range"]), reason=entry.get("reason", ""))
+        if g.fitted:
+            g.mixture = MixtureFit.from_dict(entry["mixture"])
+            g.selection = pd.DataFrame(entry["selection"])
+        return g
+
+
+# --------------------------------------------------------------------------------------
+# the model
+# --------------------------------------------------------------------------------------
 class DarkRateModel:
     """Dark-rate families per channel and integration time, in scikit-learn style.
 
     Parameters
     ----------
     method : {'mixreg', 'gmm'}, optional
-        Family finder: the mixture of parallel regressions (default) or the 2-D Gaussian
-        mixture baseline.
+        Family finder: the mixture of parallel regressions with its noise model (default) or
+        the 2-D Gaussian-mixture baseline (K by BIC).
     k_max : int, optional
         Largest number of families tried per group.
     min_files : int, optional
-        Groups with fewer dark files are reported as too small instead of fitted.
+        Groups with fewer dark files are not fitted.
+    min_temperature_span : float, optional
+        Groups (and joint models) spanning fewer degC are not identifiable.
+    alpha : float, optional
+        Significance level of the bootstrap test for one more family.
+    n_boot : int, optional
+        Most bootstrap replicates per test (``1/(n_boot+1)`` must be below ``alpha``).
+    min_separation : float, optional
+        Smallest gap between families in within-family standard deviations.
+    min_family_files : int, optional
+        Fewest files per family.
     min_weight : float, optional
-        Smallest admissible family weight.
+        Smallest family weight.
     n_init : int, optional
         EM starts per number of families.
     seed : int, optional
-        Random seed.
+        Random seed; every group gets its own stream, so results do not depend on ``n_jobs``.
+    n_jobs : int, optional
+        Worker processes for the groups (scikit-learn's convention: ``None`` one, ``-1`` all
+        cores).
 
     Attributes
     ----------
@@ -395,134 +344,207 @@ class DarkRateModel:
     groups_ : dict of (str, int) to GroupFit
         The fitted groups.
     provenance : dict
-        Package version, input, time and row counts (filled by :meth:`fit` and :func:`fit`).
+        Package version, input, time and row counts.
     """
 
-    def __init__(self, method: str = "mixreg", k_max: int = 3, min_files: int = 8, min_weight: float = 0.05,
-                 n_init: int = 6, seed: int = 0):
-        if method not in ("mixreg", "gmm"):
-            raise ValueError(f"method must be 'mixreg' or 'gmm', not {method!r}")
+    def __init__(self, method: str = "mixreg", k_max: int = 3, min_files: int = 8,
+                 min_temperature_span: float = MIN_TEMPERATURE_SPAN, alpha: float = FAMILY_ALPHA, n_boot: int = 99,
+                 min_separation: float = MIN_SEPARATION, min_family_files: int = MIN_FAMILY_FILES,
+                 min_weight: float = MIN_FAMILY_WEIGHT, n_init: int = 6, seed: int = 0, n_jobs: int | None = None):
         self.method = method
         self.k_max = k_max
         self.min_files = min_files
+        self.min_temperature_span = min_temperature_span
+        self.alpha = alpha
+        self.n_boot = n_boot
+        self.min_separation = min_separation
+        self.min_family_files = min_family_files
         self.min_weight = min_weight
         self.n_init = n_init
         self.seed = seed
-        self.joint_: dict = {}
-        self.groups_: dict = {}
+        self.n_jobs = n_jobs
         self.provenance: dict = {}
-        self.flipflop: pd.DataFrame | None = None
+        self.flipflop = None
+
+    def get_params(self) -> dict:
+        """The constructor's parameters (as saved in the model's ``settings``)."""
+        return {k: getattr(self, k) for k in ("method", "k_max", "min_files", "min_temperature_span", "alpha",
+                                              "n_boot", "min_separation", "min_family_files", "min_weight",
+                                              "n_init", "seed", "n_jobs")}
 
     # ---------------------------------------------------------------- fitting
     def fit(self, calibrated: pd.DataFrame) -> "DarkRateModel":
-        """Fit the joint models, the families and the family curves.
+        """Fit the joint models and the families.
 
         Parameters
         ----------
         calibrated : pandas.DataFrame
             Output of :func:`darkmodel.calibrate` (rows with an ``exclusion`` are ignored):
             ``XUV``, ``INT_TIME`` (ms), ``DET_TEMP`` (degC), ``DN_per_s`` and, if present,
-            ``FILENAME`` (integrations of one file share their family).
+            ``FILENAME`` (integrations of one file share their family) and ``Time``.
 
         Returns
         -------
         DarkRateModel
             ``self``.
+
+        Raises
+        ------
+        KeyError
+            If a needed column is missing.
+        ValueError
+            If the table has no usable row or the settings are invalid.
         """
-        data = _usable(calibrated)
+        if self.method not in ("mixreg", "gmm"):
+            raise ValueError(f"method must be 'mixreg' or 'gmm', not {self.method!r}")
+        from .families import check_monte_carlo
+
+        check_monte_carlo(self.n_boot, self.alpha)
+        data = usable_rows(calibrated)
+        if data.empty:
+            raise ValueError("no usable rows to fit (every row is excluded, non-finite or non-positive)")
+        rng = np.random.default_rng(self.seed)
         self.joint_, self.groups_ = {}, {}
+        tasks = []
         for channel, rows in data.groupby("XUV", sort=True):
-            joint = fit_joint(rows["DET_TEMP"], rows["DN_per_s"], rows["INT_TIME"])
-            groups = self._fit_groups(channel, rows, joint.offset, n_init=2)  # a first look
-            nominal = _nominal_rows(rows, groups)
-            if len(nominal) >= 10:  # refit on the lowest family only, then the families again
-                joint = fit_joint(nominal["DET_TEMP"], nominal["DN_per_s"], nominal["INT_TIME"])
-            groups = self._fit_groups(channel, rows, joint.offset, n_init=self.n_init)
+            joint = fit_joint(rows["DET_TEMP"], rows["DN_per_s"], rows["INT_TIME"],
+                              min_temperature_span=self.min_temperature_span)
+            if joint.identified:  # refit on the lowest family of every group
+                nominal = self._nominal_rows(rows, joint.offset, rng)
+                if len(nominal) >= 10:
+                    joint = fit_joint(nominal["DET_TEMP"], nominal["DN_per_s"], nominal["INT_TIME"],
+                                      min_temperature_span=self.min_temperature_span)
             self.joint_[str(channel)] = joint
-            for g in groups:
-                self.groups_[(g.xuv, g.int_time)] = g
+            offset = joint.offset if joint.identified else 0.0
+            for int_time, g in rows.groupby("INT_TIME", sort=True):
+                tasks.append((str(channel), int(int_time), g, offset))
+        streams = np.random.SeedSequence(self.seed).spawn(len(tasks))
+        jobs = [(self, *task, stream) for task, stream in zip(tasks, streams)]
+        workers = os.cpu_count() or 1 if self.n_jobs == -1 else (self.n_jobs or 1)
+        if workers > 1 and len(jobs) > 1:
+            order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][3]))  # largest first
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+                done = dict(zip(order, pool.map(_fit_group_task, [jobs[i] for i in order])))
+            fitted = [done[i] for i in range(len(jobs))]
+        else:
+            fitted = [_fit_group_task(job) for job in jobs]
+        for group in fitted:
+            self.groups_[(group.xuv, group.int_time)] = group
         self.provenance.update({
             "package_version": _version(), "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "n_rows_input": int(len(calibrated)), "n_rows_used": int(len(data)),
         })
         return self
 
-    def _fit_groups(self, channel, rows: pd.DataFrame, offset: float, n_init: int) -> list:
-        out = []
+    def _nominal_rows(self, rows: pd.DataFrame, offset: float, rng) -> pd.DataFrame:
+        """Rows of every group's lowest family, by a quick look (two families by BIC and separation)."""
+        parts = []
         for int_time, g in rows.groupby("INT_TIME", sort=True):
-            files = g["FILENAME"].to_numpy() if "FILENAME" in g.columns else None
-            n_files = int(pd.unique(files).size) if files is not None else len(g)
-            group = GroupFit(str(channel), int(int_time), int(len(g)), n_files, "fitted")
-            if n_files < self.min_files or len(g) < 10:
-                group.status = f"too small to fit ({n_files} files, {len(g)} rows; need {self.min_files} files)"
-                out.append(group)
-                continue
-            mixture, criteria = select_families(
-                g["DET_TEMP"], g["DN_per_s"], int_time=g["INT_TIME"], offset=offset,
-                files=files if self.method == "mixreg" else None, method=self.method, k_max=self.k_max,
-                min_weight=self.min_weight, n_init=n_init, seed=self.seed)
-            group.mixture, group.criteria = mixture, criteria
-            labels = self._labels(mixture, g)
-            offset_rate = offset / (int_time / 1000.0)
-            curves = []
-            for k in range(mixture.k):
-                member = labels == k
-                curves.append(fit_family_curve(g.loc[member, "DET_TEMP"], g.loc[member, "DN_per_s"],
-                                               offset_rate=offset_rate, weight=float(mixture.weights[k])))
-            group.curves = curves
-            out.append(group)
-        return out
+            files = file_summaries(g, offset)
+            keep = g
+            if len(files) >= max(self.min_files, 2 * self.min_family_files) and np.ptp(files["T"]) > 0:
+                try:
+                    one = fit_mixreg(files["T"], files["y"], 1, counts=files["n"], days=_days(files), rng=rng)
+                    two = fit_mixreg(files["T"], files["y"], 2, counts=files["n"], days=_days(files),
+                                     covariates=one.covariates, df=one.noise.df, n_init=3, rng=rng)
+                except ValueError:
+                    two = None
+                if two is not None and two.bic < one.bic - 10 and two.separation() >= self.min_separation:
+                    label = two.posterior(files["T"], files["y"], files["n"], _days(files)).argmax(axis=1)
+                    keep = g[g["FILENAME"].isin(files.loc[label == 0, "FILENAME"])]
+            parts.append(keep)
+        return pd.concat(parts) if parts else rows.iloc[0:0]
 
-    def _labels(self, mixture: MixtureFit, rows: pd.DataFrame) -> np.ndarray:
-        return _family_labels(mixture, rows)
+    def _fit_group(self, channel: str, int_time: int, g: pd.DataFrame, offset: float, rng) -> GroupFit:
+        files = file_summaries(g, offset)
+        temp_range = (float(files["T"].min()), float(files["T"].max()))
+        group = GroupFit(channel, int_time, int(len(g)), int(len(files)), "fitted", temp_range)
+        span = temp_range[1] - temp_range[0]
+        if len(files) < self.min_files:
+            group.status = f"too small to fit: {len(files)} dark files (need {self.min_files})"
+            return group
+        if span < self.min_temperature_span:
+            group.status = (f"not identifiable: temperature span {span:.2f} degC < {self.min_temperature_span:g} "
+                            "degC, too short for the slope")
+            return group
+        if self.method == "gmm":
+            mixture, table = select_gmm(g["DET_TEMP"], g["DN_per_s"], k_max=self.k_max, seed=self.seed)
+            mixture.offset = 0.0
+            group.mixture, group.selection = mixture, table
+            group.reason = f"{mixture.k} components by BIC (baseline)"
+            return group
+        sel = select_families(files["T"], files["y"], counts=files["n"], days=_days(files), k_max=self.k_max,
+                              alpha=self.alpha, n_boot=self.n_boot, min_separation=self.min_separation,
+                              min_files=self.min_family_files, min_weight=self.min_weight, n_init=self.n_init,
+                              rng=rng)
+        sel.fit.offset = float(offset)
+        group.mixture, group.selection, group.reason = sel.fit, sel.table, sel.reason
+        return group
 
     # ---------------------------------------------------------------- inspection
     def _check_fitted(self):
-        if not self.groups_:
+        if not hasattr(self, "groups_"):
             raise RuntimeError("this DarkRateModel is not fitted yet; call fit() or DarkRateModel.load()")
 
     @property
     def groups(self) -> pd.DataFrame:
-        """One row per (XUV, INT_TIME) group: sizes, number of families, criteria, parameters."""
+        """One row per (XUV, INT_TIME) group: sizes, status, families, the reason, the noise model."""
         self._check_fitted()
         rows = []
         for (xuv, it), g in sorted(self.groups_.items()):
             row = {"XUV": xuv, "INT_TIME": it, "n_rows": g.n_rows, "n_files": g.n_files,
                    "n_families": g.mixture.k if g.fitted else pd.NA, "status": g.status, "method": self.method,
-                   "criterion": "BIC, lower by > 6 per added family; every family >= min_weight and >= 5 files"}
+                   "reason": g.reason if g.fitted else g.status, "temp_min": g.temp_range[0],
+                   "temp_max": g.temp_range[1]}
             if g.fitted:
-                row.update({f"bic_K{int(k)}": float(b) for k, b in zip(g.criteria["K"], g.criteria["bic"])})
-                row["weights"] = tuple(round(float(w), 4) for w in g.mixture.weights)
-                row["form"] = tuple(c.form for c in g.curves)
-                row["rate_at_ref"] = tuple(float(c.predict([REFERENCE_TEMPERATURE])[0]) for c in g.curves)
-                row["doubling_temperature"] = tuple(c.doubling_temperature for c in g.curves)
-                rates = row["rate_at_ref"]
+                m = g.mixture
+                row["weights"] = tuple(round(float(w), 4) for w in m.weights)
+                rates = tuple(float(v) for v in self.predict([REFERENCE_TEMPERATURE], channel=xuv, int_time=it,
+                                                             family=None, _all_families=True))
+                row["rate_at_ref"] = rates
                 row["family_ratio"] = tuple(r / rates[0] for r in rates)
+                row["doubling_temperature"] = _LN2 / m.coef[0] if m.method == "mixreg" and m.coef[0] else np.nan
+                row["noise_additive"] = m.noise.additive
+                row["noise_relative"] = m.noise.relative
+                row["noise_df"] = m.noise.df
+                if m.method == "mixreg":
+                    row["p_two_families"] = float(g.selection.loc[g.selection["K"] == 2, "p_value"].iloc[0]) \
+                        if (g.selection["K"] == 2).any() else np.nan
+                    row["separation"] = m.separation()
+                    row["time_trend_degree"] = m.covariates.time_degree
+                    row["converged"] = m.converged
             rows.append(row)
         return pd.DataFrame(rows)
 
     @property
     def families(self) -> pd.DataFrame:
-        """One row per family: form, parameters with standard errors, scale, weight."""
+        """One row per family: weight, level and rate at the reference temperature with errors."""
         self._check_fitted()
         rows = []
         for (xuv, it), g in sorted(self.groups_.items()):
-            for k, c in enumerate(g.curves or []):
-                err = np.sqrt(np.diag(c.cov))
-                rows.append({"XUV": xuv, "INT_TIME": it, "family": k, "form": c.form, "weight": c.weight,
-                             "a": c.params[0], "a_err": err[0], "b": c.params[1], "b_err": err[1],
-                             "scale": c.scale, "doubling_temperature": c.doubling_temperature,
-                             "rate_at_ref": float(c.predict([REFERENCE_TEMPERATURE])[0]), "n_rows": c.n_rows})
+            if not g.fitted:
+                continue
+            m = g.mixture
+            for k in range(m.k):
+                se = float(m.mean_se([REFERENCE_TEMPERATURE], k)[0]) if m.cov is not None else np.nan
+                rows.append({"XUV": xuv, "INT_TIME": it, "family": k, "weight": float(m.weights[k]),
+                             "log_current_at_ref": float(m.intercepts[k]), "log_current_err": se,
+                             "rate_at_ref": float(self.predict([REFERENCE_TEMPERATURE], channel=xuv, int_time=it,
+                                                               family=k)[0]),
+                             "ratio_to_lowest": float(np.exp(m.intercepts[k] - m.intercepts[0])),
+                             "slope_per_degC": float(m.coef[0]),
+                             "doubling_temperature": _LN2 / float(m.coef[0]) if m.coef[0] else np.nan})
         return pd.DataFrame(rows)
 
     @property
     def joint(self) -> pd.DataFrame:
-        """The joint offset model per channel: offset with its error, doubling temperature, spread explained."""
+        """The joint offset model per channel: offset with its error, doubling temperature, identification."""
         self._check_fitted()
         return pd.DataFrame([{"XUV": ch, "offset": j.offset, "offset_err": j.offset_err, "p": j.p, "q": j.q,
                               "doubling_temperature": j.doubling_temperature, "scale": j.scale,
                               "int_time_spread_explained": j.spread_explained, "n_rows": j.n_rows,
-                              "int_times": tuple(j.int_times)} for ch, j in sorted(self.joint_.items())])
+                              "int_times": tuple(j.int_times), "identified": j.identified, "reason": j.reason}
+                             for ch, j in sorted(self.joint_.items())])
 
     def assign(self, calibrated: pd.DataFrame) -> pd.Series:
         """The family label of every row (-1 where a row's group was not fitted or the row is unusable).
@@ -535,17 +557,29 @@ class DarkRateModel:
         Returns
         -------
         pandas.Series
-            Integer labels aligned with ``calibrated``'s rows (0 = lowest family).
+            Integer labels aligned with ``calibrated``'s rows (0 = lowest family); all
+            integrations of a file get the file's family.
         """
         self._check_fitted()
         labels = np.full(len(calibrated), -1, dtype=np.int64)
-        frame = calibrated.reset_index(drop=True)
-        ok = _usable_mask(frame)
-        for (xuv, it), idx in frame[ok].groupby(["XUV", "INT_TIME"]).groups.items():
+        frame = calibrated.reset_index() if calibrated.index.name == "Time" else calibrated.reset_index(drop=True)
+        frame = frame.assign(_row=np.arange(len(frame)))
+        if "FILENAME" not in frame.columns:
+            frame = frame.assign(FILENAME=np.arange(len(frame)).astype(str))
+        ok = usable_mask(frame)
+        for (xuv, it), rows in frame[ok].groupby(["XUV", "INT_TIME"]):
             g = self.groups_.get((str(xuv), int(it)))
             if g is None or not g.fitted:
                 continue
-            labels[np.asarray(idx)] = self._labels(g.mixture, frame.loc[idx])
+            m = g.mixture
+            if m.method == "gmm":
+                y = np.log(rows["DN_per_s"].to_numpy(float))
+                labels[rows["_row"].to_numpy()] = m.posterior(rows["DET_TEMP"], y).argmax(axis=1)
+                continue
+            files = file_summaries(rows, m.offset)
+            label = m.posterior(files["T"], files["y"], files["n"], _days(files, m)).argmax(axis=1)
+            per_file = pd.Series(label, index=files["FILENAME"].to_numpy())
+            labels[rows["_row"].to_numpy()] = per_file.reindex(rows["FILENAME"].to_numpy()).to_numpy()
         return pd.Series(labels, index=calibrated.index, name="family")
 
     # ---------------------------------------------------------------- prediction
@@ -570,11 +604,62 @@ class DarkRateModel:
         Returns
         -------
         str
-            ``'families'`` for a fitted group, else ``'joint model (INT_TIME not fitted)'``.
+            ``'families'`` for a fitted group, ``'joint model (INT_TIME not fitted)'`` when
+            the joint model answers, or ``'none: ...'`` with the reason when nothing can.
         """
-        return "families" if self._group(channel, int_time) is not None else "joint model (INT_TIME not fitted)"
+        if self._group(channel, int_time) is not None:
+            return "families"
+        joint = self.joint_[str(channel).upper()]
+        if joint.identified:
+            return "joint model (INT_TIME not fitted)"
+        return f"none: {self._refusal(channel, int_time)}"
 
-    def predict(self, temperature, *, channel: str, int_time, family: int | None = None) -> np.ndarray:
+    def _refusal(self, channel, int_time) -> str:
+        g = self.groups_.get((str(channel).upper(), int(int_time)))
+        joint = self.joint_[str(channel).upper()]
+        why = f"group {channel} {int_time} ms: {g.status}" if g is not None else f"INT_TIME {int_time} ms was not fitted"
+        return f"{why}; the joint model cannot stand in ({joint.reason})"
+
+    def extrapolation(self, temperature, *, channel: str, int_time) -> np.ndarray:
+        """Whether each temperature lies outside the fitted range by more than :data:`EXTRAPOLATION_MARGIN`.
+
+        Parameters
+        ----------
+        temperature : array_like
+            Detector temperature(s) (degC).
+        channel : str
+            ``'FUV'`` or ``'MUV'``.
+        int_time : int
+            Integration time (ms).
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean flag per temperature (the group's range, or the joint model's for an
+            INT_TIME that was not fitted).
+        """
+        temps = np.atleast_1d(np.asarray(temperature, float))
+        g = self._group(channel, int_time)
+        lo, hi = g.temp_range if g is not None else self.joint_[str(channel).upper()].temp_range
+        return (temps < lo - EXTRAPOLATION_MARGIN) | (temps > hi + EXTRAPOLATION_MARGIN)
+
+    def _warn_range(self, temps, channel, int_time):
+        out = self.extrapolation(temps, channel=channel, int_time=int_time)
+        if out.any():
+            g = self._group(channel, int_time)
+            lo, hi = g.temp_range if g is not None else self.joint_[str(channel).upper()].temp_range
+            warnings.warn(f"{int(out.sum())} of {out.size} temperatures lie outside the fitted range of "
+                          f"{channel} {int_time} ms ({lo:.2f} to {hi:.2f} degC, margin {EXTRAPOLATION_MARGIN:g} degC):"
+                          " an extrapolation", ExtrapolationWarning, stacklevel=3)
+
+    def _days(self, g: GroupFit, time, n: int):
+        if time is None or g.mixture.covariates.time_degree == 0:
+            return None
+        days = days_since_epoch(pd.to_datetime(np.atleast_1d(time)))
+        return np.broadcast_to(days, (n,)) if days.size == 1 else days
+
+    def predict(self, temperature, *, channel: str, int_time, family: int | None = None, time=None,
+                _all_families: bool = False) -> np.ndarray:
         """Expected dark rate (DN/s/pixel) at each temperature.
 
         Parameters
@@ -586,31 +671,61 @@ class DarkRateModel:
         int_time : int
             Integration time (ms).
         family : int, optional
-            A single family (0 = lowest); ``None`` gives the mixture expectation
-            ``sum_k w_k E[DN/s | family k]``.
+            A single family (0 = lowest); ``None`` gives the mixture ``sum_k w_k rate_k``.
+        time : datetime-like or array_like, optional
+            When (for a group with a time trend: detector aging); ``None`` gives the
+            time-averaged level of the fitted period.
 
         Returns
         -------
         numpy.ndarray
-            Expected DN/s/pixel, one per temperature.
+            Expected DN/s/pixel, one per temperature: ``offset/t + exp(mean log current)``.
 
         Warns
         -----
         UnfittedIntTimeWarning
-            When the INT_TIME was never fitted and the joint model (nominal state) answers.
+            When the INT_TIME was not fitted and the joint model (nominal state) answers.
+        ExtrapolationWarning
+            For temperatures outside the fitted range.
+
+        Raises
+        ------
+        UnidentifiedModelError
+            When neither the group nor the joint model can support a prediction.
         """
         temps = np.atleast_1d(np.asarray(temperature, float))
         g = self._group(channel, int_time)
         if g is None:
-            return self._joint_fallback(temps, channel, int_time, family)
-        curves = self._curves(g, family)
-        if len(curves) == 1:
-            return curves[0].predict(temps)
-        return sum(c.weight * c.predict(temps) for c in curves)
+            return self._joint_fallback(temps, channel, int_time, family)[0]
+        self._warn_range(temps, channel, int_time)
+        m = g.mixture
+        rates = self._family_rates(g, temps, time)
+        if _all_families:
+            return rates[0]
+        if family is not None:
+            return rates[:, self._family_index(g, family)]
+        return rates @ m.weights
+
+    def _family_rates(self, g: GroupFit, temps, time) -> np.ndarray:
+        m = g.mixture
+        if m.method == "gmm":
+            shape = m.coef[0] * (temps - REFERENCE_TEMPERATURE) + m.coef[1] * (temps - REFERENCE_TEMPERATURE) ** 2
+            return np.exp(m.intercepts[None, :] + shape[:, None])
+        mu = m.mean_log_rate(temps, self._days(g, time, temps.size))
+        return m.offset / (g.int_time / 1000.0) + np.exp(mu)
+
+    @staticmethod
+    def _family_index(g: GroupFit, family) -> int:
+        if not 0 <= int(family) < g.mixture.k:
+            raise ValueError(f"{g.xuv} INT_TIME {g.int_time} has {g.mixture.k} families; no family {family}")
+        return int(family)
 
     def predict_interval(self, temperature, *, channel: str, int_time, level: float = 0.95,
-                         family: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                         family: int | None = None, time=None) -> tuple[np.ndarray, np.ndarray]:
         """Central prediction interval for a new dark integration.
+
+        The noise model of the families (additive and relative scatter, Student-t tails) with
+        the uncertainty of the fitted curve, which grows away from the fitted temperatures.
 
         Parameters
         ----------
@@ -625,88 +740,105 @@ class DarkRateModel:
         family : int, optional
             A single family; ``None`` gives the quantiles of the mixture predictive (solved
             by bisection; for more than 4096 temperatures on 2048 grid points across their
-            range and interpolated, which changes the bounds by less than 1e-6 relative).
+            range and interpolated).
+        time : datetime-like, optional
+            As in :meth:`predict`.
 
         Returns
         -------
         lower, upper : numpy.ndarray
             Interval bounds (DN/s/pixel).
+
+        Warns
+        -----
+        UnfittedIntTimeWarning, ExtrapolationWarning
+            As :meth:`predict`.
+
+        Raises
+        ------
+        UnidentifiedModelError
+            As :meth:`predict`.
         """
         if not 0 < level < 1:
             raise ValueError("level must lie between 0 and 1")
         temps = np.atleast_1d(np.asarray(temperature, float))
         g = self._group(channel, int_time)
         if g is None:
-            centre = self._joint_fallback(temps, channel, int_time, family)
-            z = stats.norm.ppf(0.5 + level / 2.0) * self.joint_[str(channel).upper()].scale
-            return centre * (1 - z), centre * (1 + z)
-        curves = self._curves(g, family)
-        if len(curves) == 1:
-            return curves[0].interval(temps, level)
+            centre, sd = self._joint_fallback(temps, channel, int_time, family, with_sd=True)
+            z = special.ndtri(0.5 + level / 2.0)
+            return np.maximum(centre - z * sd, 0.0), centre + z * sd
+        self._warn_range(temps, channel, int_time)
+        m = g.mixture
+        if m.method == "gmm":
+            rates = self._family_rates(g, temps, time)
+            z = special.ndtri(0.5 + level / 2.0) * m.noise.relative
+            return rates.min(axis=1) * np.exp(-z), rates.max(axis=1) * np.exp(z)
+        families = range(m.k) if family is None else [self._family_index(g, family)]
+        if len(families) == 1:
+            mu, sd = self._log_predictive(g, temps, families[0], time)
+            q = m.noise.ppf(0.5 + level / 2.0)
+            base = m.offset / (g.int_time / 1000.0)
+            return base + np.exp(mu - q * sd), base + np.exp(mu + q * sd)
         if temps.size > _GRID_ABOVE:  # quantiles vary smoothly with T: solve on a grid, interpolate
+            order = np.argsort(temps)
             grid = np.linspace(temps.min(), temps.max(), _GRID_POINTS)
-            lo, hi = self._mixture_interval(curves, grid, level)
+            lo, hi = self._mixture_interval(g, grid, level, time)
             return (np.exp(np.interp(temps, grid, np.log(lo))), np.exp(np.interp(temps, grid, np.log(hi))))
-        return self._mixture_interval(curves, temps, level)
+        return self._mixture_interval(g, temps, level, time)
 
-    @staticmethod
-    def _mixture_interval(curves, temps, level):
-        bounds = [c.interval(temps, min(level + (1 - level) * 0.9, 0.9999)) for c in curves]
-        lo = np.min([b[0] for b in bounds], axis=0)
-        hi = np.max([b[1] for b in bounds], axis=0)
-        total = sum(c.weight for c in curves)
+    def _log_predictive(self, g: GroupFit, temps, k: int, time):
+        """Centre and scale of a new integration's log dark current in family ``k``."""
+        m = g.mixture
+        days = self._days(g, time, temps.size)
+        mu = m.mean_log_rate(temps, days)[:, k]
+        se = m.mean_se(temps, k, days)
+        return mu, np.sqrt(m.noise.variance(mu, 1.0) + se**2)
+
+    def _mixture_interval(self, g: GroupFit, temps, level, time):
+        m = g.mixture
+        base = m.offset / (g.int_time / 1000.0)
+        parts = [self._log_predictive(g, temps, k, time) for k in range(m.k)]
+        q = m.noise.ppf(0.5 + min(level + (1 - level) * 0.9, 0.9999) / 2.0)
+        lo = np.min([mu - q * sd for mu, sd in parts], axis=0)
+        hi = np.max([mu + q * sd for mu, sd in parts], axis=0)
 
         def cdf(v):
-            return sum(c.weight * c.cdf(v, temps) for c in curves) / total
+            return sum(w * m.noise.cdf((v - mu) / sd) for w, (mu, sd) in zip(m.weights, parts))
 
-        return _bisect(cdf, lo, hi, (1 - level) / 2), _bisect(cdf, lo, hi, (1 + level) / 2)
+        return (base + np.exp(_bisect(cdf, lo, hi, (1 - level) / 2)),
+                base + np.exp(_bisect(cdf, lo, hi, (1 + level) / 2)))
 
-    def _curves(self, g: GroupFit, family):
-        if family is None:
-            return g.curves
-        if not 0 <= int(family) < len(g.curves):
-            raise ValueError(f"{g.xuv} INT_TIME {g.int_time} has {len(g.curves)} families; no family {family}")
-        return [g.curves[int(family)]]
-
-    def _joint_fallback(self, temps, channel, int_time, family):
+    def _joint_fallback(self, temps, channel, int_time, family, with_sd: bool = False):
+        joint = self.joint_[str(channel).upper()]
+        if not joint.identified:
+            raise UnidentifiedModelError(f"cannot predict {channel} {int_time} ms: {self._refusal(channel, int_time)}")
         if family not in (None, 0):
             raise ValueError(f"{channel} INT_TIME {int_time} was not fitted: only the nominal family (0) "
                              "can be predicted, from the joint model")
         warnings.warn(f"{channel} INT_TIME {int_time} ms was not fitted; predicting the nominal state from the "
                       "joint offset model", UnfittedIntTimeWarning, stacklevel=3)
-        return self.joint_[str(channel).upper()].predict(temps, int_time)
+        self._warn_range(temps, channel, int_time)
+        centre = joint.predict(temps, int_time)
+        return centre, (joint.predictive_sd(temps, int_time) if with_sd else None)
 
     # ---------------------------------------------------------------- persistence
     def to_dict(self) -> dict:
         """The model as plain JSON-able data (see :meth:`save`)."""
         self._check_fitted()
-        groups = []
-        for (xuv, it), g in sorted(self.groups_.items()):
-            entry = {"XUV": xuv, "INT_TIME": it, "n_rows": g.n_rows, "n_files": g.n_files, "status": g.status}
-            if g.fitted:
-                m = g.mixture
-                entry["criteria"] = g.criteria.to_dict(orient="records")
-                entry["mixture"] = {"method": m.method, "intercepts": m.intercepts.tolist(),
-                                    "slopes": np.asarray(m.slopes).tolist(), "noise": m.noise,
-                                    "weights": m.weights.tolist(), "loglik": m.loglik, "n_obs": m.n_obs,
-                                    "log_background": m.log_background, "offset": m.offset,
-                                    "extra": {k: np.asarray(v).tolist() if isinstance(v, np.ndarray) else v
-                                              for k, v in m.extra.items()}}
-                entry["families"] = [c.to_dict() for c in g.curves]
-            groups.append(entry)
         flip = None
         if self.flipflop is not None:
-            flip = json.loads(self.flipflop.to_json(orient="records", default_handler=str))
+            flip = {"settings": _jsonable(dict(self.flipflop.attrs)),
+                    "rows": json.loads(self.flipflop.to_json(orient="records", default_handler=str))}
         return {
             "schema": "darkmodel.DarkRateModel", "schema_version": SCHEMA_VERSION,
             "provenance": _jsonable(self.provenance),
-            "settings": {"method": self.method, "k_max": self.k_max, "min_files": self.min_files,
-                         "min_weight": self.min_weight, "n_init": self.n_init, "seed": self.seed,
-                         "reference_temperature": REFERENCE_TEMPERATURE},
+            "settings": {**self.get_params(), "reference_temperature": REFERENCE_TEMPERATURE,
+                         "extrapolation_margin": EXTRAPOLATION_MARGIN},
             "units": {"DN_per_s": "DN/s/pixel", "temperature": "degC", "INT_TIME": "ms",
-                      "offset": "DN/pixel per read"},
+                      "offset": "DN/pixel per read", "noise_additive": "DN/s/pixel per integration",
+                      "noise_relative": "fraction of the dark current"},
             "joint": {ch: j.to_dict() for ch, j in sorted(self.joint_.items())},
-            "groups": groups,
+            "groups": [g.to_dict() for _, g in sorted(self.groups_.items())],
             "flipflop": flip,
         }
 
@@ -715,22 +847,16 @@ class DarkRateModel:
         """Rebuild a model from :meth:`to_dict` data (validated against the schema first)."""
         _validate(doc)
         s = doc["settings"]
-        model = cls(s["method"], s["k_max"], s["min_files"], s["min_weight"], s["n_init"], s["seed"])
+        model = cls(**{k: s[k] for k in cls().get_params() if k in s})
         model.provenance = doc["provenance"]
         model.joint_ = {ch: JointModel.from_dict(j) for ch, j in doc["joint"].items()}
+        model.groups_ = {}
         for entry in doc["groups"]:
-            g = GroupFit(entry["XUV"], int(entry["INT_TIME"]), entry["n_rows"], entry["n_files"], entry["status"])
-            if g.fitted:
-                m = entry["mixture"]
-                extra = {k: np.asarray(v) if isinstance(v, list) else v for k, v in m["extra"].items()}
-                g.mixture = MixtureFit(np.asarray(m["intercepts"], float), np.asarray(m["slopes"], float),
-                                       float(m["noise"]), np.asarray(m["weights"], float), m["loglik"], m["n_obs"],
-                                       m["log_background"], method=m["method"], offset=m["offset"], extra=extra)
-                g.criteria = pd.DataFrame(entry["criteria"])
-                g.curves = [FamilyCurve.from_dict(c) for c in entry["families"]]
+            g = GroupFit.from_dict(entry)
             model.groups_[(g.xuv, g.int_time)] = g
         if doc.get("flipflop") is not None:
-            model.flipflop = pd.DataFrame(doc["flipflop"])
+            model.flipflop = pd.DataFrame(doc["flipflop"]["rows"])
+            model.flipflop.attrs.update(doc["flipflop"]["settings"])
         return model
 
     def save(self, path) -> Path:
@@ -791,44 +917,34 @@ class DarkRateModel:
             raise ModelFileError(f"{path}: {exc}") from None
         if _checksum(doc) != recorded:
             raise ModelFileError(f"{path}: checksum mismatch: the file was edited or corrupted after it was saved")
-        return cls.from_dict(doc)
+        try:
+            return cls.from_dict(doc)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: inconsistent model content ({exc})") from None
 
 
-def _usable_mask(frame: pd.DataFrame) -> np.ndarray:
-    ok = np.isfinite(frame["DN_per_s"].to_numpy(float)) & np.isfinite(frame["DET_TEMP"].to_numpy(float))
-    ok &= frame["DN_per_s"].to_numpy(float) > 0
-    if "exclusion" in frame.columns:
-        ok &= frame["exclusion"].isna().to_numpy()
-    return ok
+def _fit_group_task(job) -> GroupFit:
+    model, channel, int_time, rows, offset, stream = job
+    return model._fit_group(channel, int_time, rows, offset, np.random.default_rng(stream))
 
 
-def _usable(calibrated: pd.DataFrame) -> pd.DataFrame:
-    missing = sorted({"XUV", "INT_TIME", "DET_TEMP", "DN_per_s"} - set(calibrated.columns))
-    if missing:
-        raise KeyError(f"fit needs a calibrated table (darkmodel.calibrate); missing column(s) {missing}")
-    frame = calibrated.reset_index(drop=calibrated.index.name != "Time")
-    return frame[_usable_mask(frame)]
-
-
-def _family_labels(mixture: MixtureFit, rows: pd.DataFrame) -> np.ndarray:
-    """Most probable family of every row (integrations of one file together, for mixreg)."""
-    files = rows["FILENAME"].to_numpy() if ("FILENAME" in rows.columns and mixture.method == "mixreg") else None
-    y = mixture.transform(rows["DN_per_s"].to_numpy(), rows["INT_TIME"].to_numpy())
-    return mixture.posterior(rows["DET_TEMP"].to_numpy(), y, files).argmax(axis=1)
-
-
-def _nominal_rows(rows: pd.DataFrame, groups: list) -> pd.DataFrame:
-    """Rows of the lowest family of every fitted group (all rows of groups too small to fit)."""
-    parts = []
-    for g in groups:
-        sub = rows[rows["INT_TIME"] == g.int_time]
-        if g.fitted and g.mixture.k > 1:
-            sub = sub[_family_labels(g.mixture, sub) == 0]
-        parts.append(sub)
-    return pd.concat(parts) if parts else rows.iloc[0:0]
+def _days(files: pd.DataFrame, mixture: MixtureFit | None = None):
+    days = files["days"].to_numpy(float)
+    if not np.all(np.isfinite(days)):
+        return None
+    if mixture is not None and mixture.covariates.time_degree == 0:
+        return None
+    return days
 
 
 def _bisect(cdf, lo, hi, target, iterations: int = 50):
+    """Vectorised bisection: where the increasing ``cdf`` crosses ``target`` between ``lo`` and ``hi``.
+
+    Examples
+    --------
+    >>> float(_bisect(lambda v: v / 10.0, np.array([0.0]), np.array([10.0]), 0.25)[0])
+    2.5
+    """
     lo, hi = np.array(lo, float), np.array(hi, float)
     for _ in range(iterations):
         mid = 0.5 * (lo + hi)
@@ -860,21 +976,24 @@ _SCHEMA = {
         "schema": {"const": "darkmodel.DarkRateModel"},
         "schema_version": {"const": SCHEMA_VERSION},
         "provenance": {"type": "object"},
-        "settings": {"type": "object", "required": ["method", "k_max", "min_files", "min_weight", "n_init", "seed"]},
+        "settings": {"type": "object", "required": ["method", "k_max", "min_files", "alpha", "n_boot",
+                                                    "min_separation", "min_family_files", "min_weight", "seed"]},
         "joint": {"type": "object", "additionalProperties": {
-            "type": "object", "required": ["offset", "p", "q", "cov", "scale", "n_rows", "int_times"]}},
+            "type": "object", "required": ["offset", "p", "q", "cov", "scale", "n_rows", "int_times", "identified",
+                                           "reason", "temp_range"]}},
         "groups": {"type": "array", "items": {
-            "type": "object", "required": ["XUV", "INT_TIME", "n_rows", "n_files", "status"],
+            "type": "object", "required": ["XUV", "INT_TIME", "n_rows", "n_files", "status", "temp_range"],
             "properties": {
                 "XUV": {"enum": ["FUV", "MUV"]},
                 "INT_TIME": {"type": "integer", "minimum": 1},
-                "families": {"type": "array", "minItems": 1, "items": {
-                    "type": "object", "required": ["form", "params", "cov", "scale", "offset_rate", "weight"],
-                    "properties": {"form": {"enum": list(FORMS)},
-                                   "params": {"type": "array", "minItems": 2, "maxItems": 2}}}},
+                "mixture": {"type": "object", "required": ["method", "intercepts", "coef", "covariates", "noise",
+                                                           "weights", "offset"],
+                            "properties": {"intercepts": {"type": "array", "minItems": 1},
+                                           "noise": {"type": "object",
+                                                     "required": ["additive", "relative", "df"]}}},
             },
             "if": {"properties": {"status": {"const": "fitted"}}},
-            "then": {"required": ["mixture", "families", "criteria"]},
+            "then": {"required": ["mixture", "selection", "reason"]},
         }},
     },
 }

@@ -45,7 +45,26 @@ from .temperature import (case_celsius_to_dn, case_dn_to_celsius, det_celsius_to
 
 __all__ = ["simulate_archive", "quantise", "dark_current", "SEGMENTS", "SCENARIOS"]
 
-SCENARIOS = ("stable", "flipflop", "changepoint", "confounded")
+SCENARIOS = ("stable", "flipflop", "changepoint", "confounded", "drift")
+
+_NOISE_DEFAULTS = {"frame_jitter": 0.05, "jitter_df": None, "relative_scatter": 0.0, "temperature_error": 0.0,
+                   "cosmic_ray_rate": 0.03, "particle_size": 0.0}
+#: Named scatter structures (``simulate --noise``), each a set of the simulator's settings:
+#: ``frame_jitter`` (relative sd of the frame's read offset: additive in DN/s), ``jitter_df``
+#: (Student-t degrees of freedom of that jitter; ``None``: Gaussian), ``relative_scatter``
+#: (per-file gain scatter, proportional to the level), ``temperature_error`` (sd of the
+#: detector's true temperature around the recorded one, degC, per file),
+#: ``cosmic_ray_rate`` (particle hits per second per frame) and ``particle_size`` (mean
+#: one-sided excess of a hit as a fraction of the frame's dark rate; 0 keeps the physical
+#: single-pixel hits, which barely move a frame's mean).
+NOISE_STRUCTURES = {
+    "additive": {},
+    "proportional": {"frame_jitter": 0.01, "relative_scatter": 0.01},
+    "mixed": {"frame_jitter": 0.05, "relative_scatter": 0.01},
+    "heavy": {"frame_jitter": 0.04, "jitter_df": 3.0, "relative_scatter": 0.003},
+    "temperature": {"frame_jitter": 0.02, "temperature_error": 0.25},
+    "particles": {"frame_jitter": 0.05, "cosmic_ray_rate": 0.1, "particle_size": 0.02},
+}
 
 
 @dataclass(frozen=True)
@@ -179,11 +198,114 @@ def _hot_pattern(rng, channel: str, shape: tuple, fraction: float) -> np.ndarray
     return pattern
 
 
+def _plan(rng, *, n_files, scenario, start, days, orbit_period_hours, channels, segments, flip_groups,
+          mean_dwell_hours, changepoint_groups, changepoint_time, confound_groups, det_temp_mean, det_temp_swing,
+          orbit_temp_swing, fuv_warmer_by, mcp_on_fraction) -> dict:
+    """The observing plan (which file, when, channel, segment, temperature) and the state history."""
+    seg_names = list(segments)
+    seg_w = np.array([segments[s].weight for s in seg_names])
+    seg_idx = rng.choice(len(seg_names), n_files, p=seg_w / seg_w.sum())
+    chan = rng.choice(list(channels), n_files)
+    period = orbit_period_hours * 3600.0
+    n_orbits = max(int(days * 86400.0 / period), 1)
+    orbit_idx = np.sort(rng.integers(0, n_orbits, n_files))
+    phase = np.array([segments[seg_names[i]].orbit_phase for i in seg_idx])
+    t0 = pd.Timestamp(start)
+    offsets = (orbit_idx + phase) * period + rng.uniform(-300, 0, n_files) + (chan == "MUV") * 4.0
+    order = np.argsort(offsets, kind="stable")
+    seg_idx, chan, orbit_idx, phase, offsets = (a[order] for a in (seg_idx, chan, orbit_idx, phase, offsets))
+    # file names carry whole seconds: give every file its own second so no name repeats
+    rank = np.arange(n_files)
+    seconds = np.maximum.accumulate(np.floor(offsets) - rank) + rank
+    offsets = seconds + (offsets - np.floor(offsets))
+    times = t0 + pd.to_timedelta(np.round(offsets, 3), unit="s")
+    temp_c = _temperature_history(times, rng, mean=det_temp_mean, swing=det_temp_swing,
+                                  orbit_phase=phase, orbit_swing=orbit_temp_swing)
+    temp_c = temp_c + (chan == "FUV") * fuv_warmer_by
+    int_times = np.array([segments[seg_names[i]].int_time for i in seg_idx])
+    mcp_gain = np.where(rng.random(n_files) < mcp_on_fraction, rng.choice(_MCP_ON_GAINS, n_files), 0)
+
+    # --- instrument state per file ------------------------------------------------------
+    state = np.zeros(n_files, dtype=int)
+    if scenario == "flipflop":
+        for ch, it in flip_groups:
+            sel = np.flatnonzero((chan == ch) & (int_times == it))
+            s = int(rng.integers(0, 2))
+            last = None
+            for i in sel:
+                if last is not None:
+                    dt_h = (offsets[i] - offsets[last]) / 3600.0
+                    if rng.random() < 1.0 - np.exp(-dt_h / mean_dwell_hours):
+                        s = 1 - s
+                state[i] = s
+                last = i
+    elif scenario == "changepoint":
+        cp = pd.Timestamp(changepoint_time) if changepoint_time else t0 + pd.Timedelta(days=days / 2)
+        groups = changepoint_groups
+        in_group = np.ones(n_files, bool) if groups is None else np.isin(
+            [f"{c}/{i}" for c, i in zip(chan, int_times)], [f"{c}/{i}" for c, i in groups])
+        state = ((times >= cp) & in_group).astype(int)
+    elif scenario == "confounded":
+        for ch, it in confound_groups:  # the brighter state comes with a second binning set
+            sel = (chan == ch) & (int_times == it)
+            state[sel] = rng.random(int(sel.sum())) < 0.5
+
+    frac = (offsets - offsets.min()) / max(offsets.max() - offsets.min(), 1.0)
+    return {"seg_names": seg_names, "seg_idx": seg_idx, "chan": chan, "orbit_idx": orbit_idx, "times": times,
+            "temp_c": temp_c, "int_times": int_times, "mcp_gain": mcp_gain, "state": state, "frac": frac}
+
+
+def noise_knobs(noise: str | dict | None = None, **overrides) -> dict:
+    """The simulator's scatter settings for a named noise structure.
+
+    Parameters
+    ----------
+    noise : str or dict, optional
+        A key of :data:`NOISE_STRUCTURES` (default ``'additive'``) or a dict of settings.
+    **overrides
+        Settings that replace the structure's (``None`` values are ignored).
+
+    Returns
+    -------
+    dict
+        ``frame_jitter``, ``jitter_df``, ``relative_scatter``, ``temperature_error``,
+        ``cosmic_ray_rate``, ``particle_size``.
+
+    Examples
+    --------
+    >>> noise_knobs("temperature")["temperature_error"]
+    0.25
+    """
+    if noise is None:
+        noise = "additive"
+    if isinstance(noise, str):
+        if noise not in NOISE_STRUCTURES:
+            raise ValueError(f"noise must be one of {tuple(NOISE_STRUCTURES)}, not {noise!r}")
+        knobs = {**_NOISE_DEFAULTS, **NOISE_STRUCTURES[noise]}
+    else:
+        unknown = set(noise) - set(_NOISE_DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown noise settings {sorted(unknown)}; known: {sorted(_NOISE_DEFAULTS)}")
+        knobs = {**_NOISE_DEFAULTS, **noise}
+    knobs.update({k: v for k, v in overrides.items() if v is not None})
+    return knobs
+
+
+def _drift_factor(frac, scenario: str, amplitude: float) -> np.ndarray:
+    """Detector aging in the ``drift`` scenario: a smooth, saturating rise by ``amplitude``."""
+    frac = np.asarray(frac, float)
+    if scenario != "drift":
+        return np.ones_like(frac)
+    return 1.0 + amplitude * (1.0 - np.exp(-2.0 * frac)) / (1.0 - np.exp(-2.0))
+
+
 def simulate_archive(
     outdir,
     *,
     n_files: int = 400,
     scenario: str = "stable",
+    noise: str | dict = "additive",
+    drift_amplitude: float = 0.08,
     start: str = "2014-11-01",
     days: float = 120.0,
     orbit_period_hours: float = 4.6,
@@ -203,11 +325,11 @@ def simulate_archive(
     det_temp_swing: float = 3.0,
     orbit_temp_swing: float = 1.0,
     fuv_warmer_by: float = 2.7,
-    frame_jitter: float = 0.05,
+    frame_jitter: float | None = None,
     first_frame_excess: float = 0.02,
     read_noise: dict | None = None,
     hot_bin_fraction: float = 0.003,
-    cosmic_ray_rate: float = 0.03,
+    cosmic_ray_rate: float | None = None,
     mcp_on_fraction: float = 0.04,
     missing_frame_fraction: float = 0.01,
     anomaly_fraction: float = 0.002,
@@ -306,62 +428,28 @@ def simulate_archive(
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     segments = SEGMENTS if segments is None else segments
-    noise = {"FUV": 5.5, "MUV": 2.5} if read_noise is None else read_noise
+    read_noise_by_channel = {"FUV": 5.5, "MUV": 2.5} if read_noise is None else read_noise
     layouts = {layout: 1.0} if isinstance(layout, str) else dict(layout)
     for name in layouts:
         if name not in ("v01", "v02", "v13"):
             raise ValueError(f"unknown layout {name!r}; use 'v01', 'v02' or 'v13'")
 
-    # --- the observing plan: which file, when, which channel and segment ---------------
-    seg_names = list(segments)
-    seg_w = np.array([segments[s].weight for s in seg_names])
-    seg_idx = rng.choice(len(seg_names), n_files, p=seg_w / seg_w.sum())
-    chan = rng.choice(list(channels), n_files)
-    period = orbit_period_hours * 3600.0
-    n_orbits = max(int(days * 86400.0 / period), 1)
-    orbit_idx = np.sort(rng.integers(0, n_orbits, n_files))
-    phase = np.array([segments[seg_names[i]].orbit_phase for i in seg_idx])
-    t0 = pd.Timestamp(start)
-    offsets = (orbit_idx + phase) * period + rng.uniform(-300, 0, n_files) + (chan == "MUV") * 4.0
-    order = np.argsort(offsets, kind="stable")
-    seg_idx, chan, orbit_idx, phase, offsets = (a[order] for a in (seg_idx, chan, orbit_idx, phase, offsets))
-    # file names carry whole seconds: give every file its own second so no name repeats
-    rank = np.arange(n_files)
-    seconds = np.maximum.accumulate(np.floor(offsets) - rank) + rank
-    offsets = seconds + (offsets - np.floor(offsets))
-    times = t0 + pd.to_timedelta(np.round(offsets, 3), unit="s")
+    plan = _plan(rng, n_files=n_files, scenario=scenario, start=start, days=days,
+                 orbit_period_hours=orbit_period_hours, channels=channels, segments=segments,
+                 flip_groups=flip_groups, mean_dwell_hours=mean_dwell_hours,
+                 changepoint_groups=changepoint_groups, changepoint_time=changepoint_time,
+                 confound_groups=confound_groups, det_temp_mean=det_temp_mean, det_temp_swing=det_temp_swing,
+                 orbit_temp_swing=orbit_temp_swing, fuv_warmer_by=fuv_warmer_by, mcp_on_fraction=mcp_on_fraction)
+    knobs = noise_knobs(noise, frame_jitter=frame_jitter, cosmic_ray_rate=cosmic_ray_rate)
+    seg_names, seg_idx, chan, orbit_idx = plan["seg_names"], plan["seg_idx"], plan["chan"], plan["orbit_idx"]
+    times, temp_c, state, mcp_gain = plan["times"], plan["temp_c"], plan["state"], plan["mcp_gain"]
     first_orbit = 100
-    temp_c = _temperature_history(times, rng, mean=det_temp_mean, swing=det_temp_swing,
-                                  orbit_phase=phase, orbit_swing=orbit_temp_swing)
-    temp_c = temp_c + (chan == "FUV") * fuv_warmer_by
-    int_times = np.array([segments[seg_names[i]].int_time for i in seg_idx])
-    mcp_gain = np.where(rng.random(n_files) < mcp_on_fraction, rng.choice(_MCP_ON_GAINS, n_files), 0)
-
-    # --- instrument state per file ------------------------------------------------------
-    state = np.zeros(n_files, dtype=int)
-    if scenario == "flipflop":
-        for ch, it in flip_groups:
-            sel = np.flatnonzero((chan == ch) & (int_times == it))
-            s = int(rng.integers(0, 2))
-            last = None
-            for i in sel:
-                if last is not None:
-                    dt_h = (offsets[i] - offsets[last]) / 3600.0
-                    if rng.random() < 1.0 - np.exp(-dt_h / mean_dwell_hours):
-                        s = 1 - s
-                state[i] = s
-                last = i
-    elif scenario == "changepoint":
-        cp = pd.Timestamp(changepoint_time) if changepoint_time else t0 + pd.Timedelta(days=days / 2)
-        groups = changepoint_groups
-        in_group = np.ones(n_files, bool) if groups is None else np.isin(
-            [f"{c}/{i}" for c, i in zip(chan, int_times)], [f"{c}/{i}" for c, i in groups])
-        state = ((times >= cp) & in_group).astype(int)
-    elif scenario == "confounded":
-        for ch, it in confound_groups:  # the brighter state comes with a second binning set
-            sel = (chan == ch) & (int_times == it)
-            state[sel] = rng.random(int(sel.sum())) < 0.5
-
+    # per-file scatter: drawn only when switched on, so the default archive stays the same
+    temp_error = (knobs["temperature_error"] * rng.standard_normal(n_files) if knobs["temperature_error"]
+                  else np.zeros(n_files))
+    gain = (1.0 + knobs["relative_scatter"] * rng.standard_normal(n_files) if knobs["relative_scatter"]
+            else np.ones(n_files))
+    aging = _drift_factor(plan["frac"], scenario, drift_amplitude)
     lay_names = list(layouts)
     lay_p = np.array([layouts[k] for k in lay_names], dtype=float)
     file_layout = np.array(lay_names)[rng.choice(len(lay_names), n_files, p=lay_p / lay_p.sum())]
@@ -386,8 +474,10 @@ def simulate_archive(
             layout=str(file_layout[i]), hot=hot[key], read_offset=read_offset,
             rate_law=dict(rate_at_minus18=rate_at_minus18, doubling_temperature=doubling_temperature,
                           state_contrast=state_contrast),
-            frame_jitter=frame_jitter, first_frame_excess=first_frame_excess, read_noise=noise[ch],
-            cosmic_ray_rate=cosmic_ray_rate, missing_frame=rng.random() < missing_frame_fraction,
+            temp_error=float(temp_error[i]), gain=float(gain[i]), aging=float(aging[i]), jitter_df=knobs["jitter_df"],
+            particle_size=knobs["particle_size"],
+            frame_jitter=knobs["frame_jitter"], first_frame_excess=first_frame_excess, read_noise=read_noise_by_channel[ch],
+            cosmic_ray_rate=knobs["cosmic_ray_rate"], missing_frame=rng.random() < missing_frame_fraction,
             anomaly_fraction=anomaly_fraction, drop_binning_keys=rng.random() < missing_binning_keys_fraction,
             bscale=rng.random() < bscale_fraction, gzip=gzip))
     table = pd.concat(truth, ignore_index=True)
@@ -445,7 +535,7 @@ def _shifted_binning(binning: tuple) -> tuple:
 
 def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, binning: tuple, channel, n_int, temp_c, state,
                 mcp_gain, layout, hot, read_offset, rate_law, frame_jitter, first_frame_excess, read_noise,
-                cosmic_ray_rate, missing_frame, anomaly_fraction, drop_binning_keys, bscale, gzip) -> pd.DataFrame:
+                cosmic_ray_rate, missing_frame, temp_error=0.0, gain=1.0, aging=1.0, jitter_df=None, particle_size=0.0, anomaly_fraction, drop_binning_keys, bscale, gzip) -> pd.DataFrame:
     spe_ofs, spe_size, spa_ofs, spa_size, n_spe, n_spa = binning
     int_ms = seg.int_time
     t_s = int_ms / 1000.0
@@ -470,13 +560,15 @@ def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, binnin
     case_c = case_dn_to_celsius(case_dn)
 
     # --- the physics ------------------------------------------------------------------
-    rate = dark_current(det_c, state, **rate_law)                        # DN/s/pixel
+    # the detector's true temperature differs from the recorded one by temp_error
+    rate = dark_current(det_c + temp_error, state, **rate_law) * gain * aging    # DN/s/pixel
     mcp_volt = float(mcp_gain_to_volt(mcp_gain))
     signal = npix * rate * t_s                                           # dark current, DN per bin
     if mcp_gain:
         signal = signal + npix * t_s * 5.0 * 2.0 ** ((mcp_volt - 700.0) / 50.0)
     # the frame common-mode jitter is a fluctuation of the read offset (reference 5.6 a, d)
-    offset = npix * read_offset * (1.0 + frame_jitter * rng.standard_normal(n_int))
+    jitter = rng.standard_normal(n_int) if jitter_df is None else rng.standard_t(jitter_df, n_int)
+    offset = npix * read_offset * (1.0 + frame_jitter * jitter)
     offset[0] *= 1.0 + first_frame_excess
     level = offset + signal
     anomalous = rng.random(n_int) < anomaly_fraction
@@ -487,6 +579,9 @@ def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, binnin
     for k in np.flatnonzero(n_hits):
         idx = rng.integers(0, n_spa * n_spe, n_hits[k])
         cube[k].flat[idx] += rng.lognormal(np.log(1500.0), 0.8, n_hits[k])
+    if particle_size:  # hits that spread over the frame: a one-sided excess of its mean
+        excess = np.array([rng.exponential(particle_size, h).sum() for h in n_hits])
+        cube += (excess * level)[:, None, None]
     values = quantise(np.floor(np.maximum(cube, 0.0)), channel).astype(np.int32)
     missing = np.zeros(n_int, bool)
     if missing_frame and n_int > 1:
@@ -602,10 +697,154 @@ def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, binnin
         ("Observation", _records(1, obs), None),
     ])
 
-    dn_per_s = np.where(mcp_gain == 0, read_offset / t_s + rate, np.nan)
+    # the expectation given what is recorded: the law at the recorded temperature (aging included)
+    expected = dark_current(det_c, state, **rate_law) * aging
+    dn_per_s = np.where(mcp_gain == 0, read_offset / t_s + expected, np.nan)
     return pd.DataFrame({
         "FILENAME": product_id + ".fits", "INTEGRATION": np.arange(n_int), "Time": ts.to_numpy(),
         "XUV": channel, "INT_TIME": int_ms, "SEGMENT": segment, "MCP_VOLT": float(f"{mcp_volt:.3f}"),
         "DET_TEMP_C": det_c, "state": state, "rate_true": rate, "DN_per_s_true": dn_per_s,
         "missing": missing, "anomalous": anomalous, "LAYOUT": layout,
     })
+
+
+def simulate_table(
+    *,
+    n_files: int = 2000,
+    scenario: str = "stable",
+    noise: str | dict = "additive",
+    start: str = "2014-11-01",
+    days: float = 120.0,
+    channels: tuple = ("FUV", "MUV"),
+    segments: dict | None = None,
+    read_offset: float = 1.29,
+    rate_at_minus18: float = 0.33,
+    doubling_temperature: float = 7.5,
+    state_contrast: float = 0.15,
+    flip_groups: tuple = (("MUV", 4200), ("FUV", 14400)),
+    mean_dwell_hours: float = 36.0,
+    changepoint_groups: tuple | None = None,
+    changepoint_time: str | None = None,
+    confound_groups: tuple = (("MUV", 14400),),
+    drift_amplitude: float = 0.08,
+    det_temp_mean: float = -18.0,
+    det_temp_swing: float = 3.0,
+    orbit_temp_swing: float = 1.0,
+    fuv_warmer_by: float = 2.7,
+    read_noise: dict | None = None,
+    anomaly_fraction: float = 0.002,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A calibrated table (one row per dark integration) drawn from the simulator's physics.
+
+    The same observing plan, temperature history, state histories and noise structures as
+    :func:`simulate_archive`, without writing FITS files: the frame mean of every integration
+    is drawn directly (read offset with its frame jitter, dark current at the detector's true
+    temperature with per-file gain scatter and aging, the read noise of the frame mean,
+    one-sided particle excess, rare light-like frames).  Thousands of archives can be drawn
+    in the time one archive takes to write, for studies of the statistics.
+
+    Parameters
+    ----------
+    n_files : int, optional
+        Number of dark files.
+    scenario : {'stable', 'flipflop', 'changepoint', 'confounded', 'drift'}, optional
+        State history (see the module docstring; ``drift`` ages the detector smoothly by
+        ``drift_amplitude`` over the period, one state).
+    noise : str or dict, optional
+        A key of :data:`NOISE_STRUCTURES` or a dict of its settings.
+    start, days, channels, segments : optional
+        As in :func:`simulate_archive`.
+    read_offset, rate_at_minus18, doubling_temperature, state_contrast : float, optional
+        The physics, as in :func:`simulate_archive`.
+    flip_groups, mean_dwell_hours, changepoint_groups, changepoint_time, confound_groups : optional
+        The state histories, as in :func:`simulate_archive`.
+    drift_amplitude : float, optional
+        Fractional aging over the period in the ``drift`` scenario.
+    det_temp_mean, det_temp_swing, orbit_temp_swing, fuv_warmer_by : float, optional
+        The temperature history, as in :func:`simulate_archive`.
+    read_noise : dict, optional
+        Read noise per pixel (DN) by channel.
+    anomaly_fraction : float, optional
+        Share of light-like frames (3-8 times brighter).
+    seed : int, optional
+        Random seed.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Like the output of :func:`darkmodel.calibrate`: index ``Time``; ``FILENAME``,
+        ``XUV``, ``INT_TIME`` (ms), ``DET_TEMP`` and ``CASE_TEMP`` (degC), ``MCP_VOLT``,
+        ``SEGMENT``, ``SPE_OFS``/``SPE_SIZE``/``SPA_OFS``/``SPA_SIZE``, ``NAXIS3``,
+        ``DN_per_s`` and an empty ``exclusion``.
+    truth : pandas.DataFrame
+        Aligned with ``table``'s rows: ``state``, ``rate_true`` (the detector's dark
+        current), ``DN_per_s_true`` (the expectation given the recorded temperature:
+        ``read_offset/t + r(T_recorded, state) * aging``) and ``anomalous``.
+    """
+    if scenario not in SCENARIOS:
+        raise ValueError(f"scenario must be one of {SCENARIOS}, not {scenario!r}")
+    if n_files < 1:
+        raise ValueError("n_files must be at least 1")
+    rng = np.random.default_rng(seed)
+    segments = SEGMENTS if segments is None else segments
+    knobs = noise_knobs(noise)
+    read_noise = {"FUV": 5.5, "MUV": 2.5} if read_noise is None else read_noise
+    plan = _plan(rng, n_files=n_files, scenario=scenario, start=start, days=days, orbit_period_hours=4.6,
+                 channels=channels, segments=segments, flip_groups=flip_groups, mean_dwell_hours=mean_dwell_hours,
+                 changepoint_groups=changepoint_groups, changepoint_time=changepoint_time,
+                 confound_groups=confound_groups, det_temp_mean=det_temp_mean, det_temp_swing=det_temp_swing,
+                 orbit_temp_swing=orbit_temp_swing, fuv_warmer_by=fuv_warmer_by, mcp_on_fraction=0.0)
+    seg_names = plan["seg_names"]
+    seg_of_file = [seg_names[i] for i in plan["seg_idx"]]
+    chan, state = plan["chan"], plan["state"]
+    n_int = np.array([rng.choice(segments[s].n_int, p=segments[s].n_int_p) for s in seg_of_file])
+    # recorded temperature: the telemetry's DN grid (0.075 degC per DN)
+    recorded = det_dn_to_celsius(np.round(det_celsius_to_dn(plan["temp_c"])))
+    temp_error = knobs["temperature_error"] * rng.standard_normal(n_files)
+    gain = 1.0 + knobs["relative_scatter"] * rng.standard_normal(n_files)
+    aging = _drift_factor(plan["frac"], scenario, drift_amplitude)
+    binning = [segments[s].binning[str(c)] for s, c in zip(seg_of_file, chan)]
+    binning = [_shifted_binning(b) if scenario == "confounded" and st else b for b, st in zip(binning, state)]
+    case = 5.3 + 0.15 * rng.standard_normal(n_files)
+
+    rows = np.repeat(np.arange(n_files), n_int)
+    k = np.concatenate([np.arange(n) for n in n_int])
+    n = len(rows)
+    t_s = plan["int_times"][rows] / 1000.0
+    spe = np.array([b[1] for b in binning])[rows]
+    spa = np.array([b[3] for b in binning])[rows]
+    n_bins = np.array([b[4] * b[5] for b in binning])[rows]
+    npix = spe * spa
+    law = dict(rate_at_minus18=rate_at_minus18, doubling_temperature=doubling_temperature,
+               state_contrast=state_contrast)
+    rate = dark_current(recorded[rows] + temp_error[rows], state[rows], **law) * gain[rows] * aging[rows]
+    jitter = rng.standard_normal(n) if knobs["jitter_df"] is None else rng.standard_t(knobs["jitter_df"], n)
+    offset = read_offset * (1.0 + knobs["frame_jitter"] * jitter)
+    level = offset / t_s + rate
+    sigma_mean = np.array([read_noise[c] for c in chan])[rows] / np.sqrt(npix * n_bins) / t_s
+    value = level + sigma_mean * rng.standard_normal(n)
+    if knobs["particle_size"]:
+        hits = rng.poisson(knobs["cosmic_ray_rate"] * t_s)
+        excess = np.zeros(n)
+        has = np.flatnonzero(hits)
+        excess[has] = [rng.exponential(knobs["particle_size"], h).sum() for h in hits[has]]
+        value = value + excess * level
+    anomalous = rng.random(n) < anomaly_fraction
+    value = np.where(anomalous, value * rng.uniform(3.0, 8.0, n), value)
+    times = plan["times"][rows] + pd.to_timedelta(k * np.array([segments[s].cadence for s in seg_of_file])[rows],
+                                                  unit="ms")
+    names = [f"mvn_iuv_l1a_{s}-orbit{100 + o:05d}-{c.lower()}dark_{t:%Y%m%dT%H%M%S}_v02_r01.fits"
+             for s, o, c, t in zip(seg_of_file, plan["orbit_idx"], chan, plan["times"])]
+    table = pd.DataFrame({
+        "FILENAME": np.array(names)[rows], "XUV": chan[rows], "INT_TIME": plan["int_times"][rows],
+        "SEGMENT": np.array(seg_of_file)[rows], "MCP_VOLT": 0.0, "DET_TEMP": recorded[rows],
+        "CASE_TEMP": case[rows], "SPE_OFS": np.array([b[0] for b in binning])[rows], "SPE_SIZE": spe,
+        "SPA_OFS": np.array([b[2] for b in binning])[rows], "SPA_SIZE": spa,
+        "NAXIS3": np.where(n_int[rows] > 1, n_int[rows], np.nan), "INTEGRATION": k, "DN_per_s": value,
+        "exclusion": pd.array([pd.NA] * n, dtype="string"),
+    }, index=pd.DatetimeIndex(times, name="Time"))
+    expected = read_offset / t_s + dark_current(recorded[rows], state[rows], **law) * aging[rows]
+    truth = pd.DataFrame({"state": state[rows], "rate_true": rate, "DN_per_s_true": expected,
+                          "anomalous": anomalous}, index=table.index)
+    return table, truth
