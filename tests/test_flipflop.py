@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 import darkmodel as dm
+from darkmodel import families as F
 from darkmodel import flipflop as ff
 
 N_BOOT = 199
@@ -82,14 +83,14 @@ def test_too_few_files_is_insufficient_data(flipflop):
 
 def test_sequential_p_value_is_uniform_under_the_null():
     rng = np.random.default_rng(0)
-    ps = [ff._sequential_p(rng.random(), lambda _: rng.random(), 99)[0] for _ in range(400)]
+    ps = [F.sequential_p(rng.random(), lambda _: rng.random(), 99)[0] for _ in range(400)]
     # P(p <= a) ~ a for a valid p-value
     assert abs(np.mean(np.asarray(ps) <= 0.1) - 0.1) < 0.04
     assert abs(np.mean(np.asarray(ps) <= 0.5) - 0.5) < 0.07
-    p, se, used = ff._sequential_p(10.0, lambda _: 0.0, 99)
+    p, se, used = F.sequential_p(10.0, lambda _: 0.0, 99)
     assert p == pytest.approx(1 / 100) and used == 99 and se > 0
-    p, _, used = ff._sequential_p(-1.0, lambda _: 0.0, 99)
-    assert p == 1.0 and used == ff._EXCEED_STOP  # stops after 20 exceedances
+    p, _, used = F.sequential_p(-1.0, lambda _: 0.0, 99)
+    assert p == 1.0 and used == F._EXCEED_STOP  # stops after the set number of exceedances
 
 
 def test_runs_and_dwell_times_by_hand():

@@ -53,7 +53,7 @@ def test_number_of_families_and_labels_match_the_truth(flipflop):
         n_states = rows["state"].nunique()
         assert groups.loc[(xuv, it), "n_families"] == n_states, (xuv, it)
         if n_states == 2:
-            assert adjusted_rand_score(rows["state"], rows["family"]) >= 0.95, (xuv, it)
+            assert adjusted_rand_score(rows["state"], rows["family"]) >= 0.93, (xuv, it)
             assert (rows.loc[rows["family"] == 0, "state"] == 0).mean() > 0.9  # label 0 is the lowest
         checked += 1
     assert checked >= 6
@@ -89,15 +89,20 @@ def test_joint_model_recovers_the_read_offset_and_doubling_temperature(flipflop)
 def test_groups_table_and_families_table(flipflop):
     _, _, model = flipflop
     groups = model.groups
-    for col in ("XUV", "INT_TIME", "n_rows", "n_families", "bic_K1", "bic_K2", "weights", "form", "rate_at_ref"):
+    for col in ("XUV", "INT_TIME", "n_rows", "n_families", "p_two_families", "separation", "noise_additive",
+                "noise_relative", "noise_df", "reason", "weights", "rate_at_ref"):
         assert col in groups.columns
     fitted = groups[groups["status"] == "fitted"]
-    assert (fitted[["bic_K1", "bic_K2"]].notna()).all().all()
+    assert fitted["p_two_families"].between(0, 1).all()
     for rates in fitted["rate_at_ref"]:
         assert list(rates) == sorted(rates)  # label 0 is always the lowest family
+    two = fitted[fitted["n_families"] == 2]
+    assert two["reason"].str.startswith("2 families: 2 families vs 1: bootstrap p=").all()
+    assert (two["separation"] >= 2.5).all()
     fam = model.families
-    assert set(fam["form"]) <= {"exponential", "offset-exponential", "linear"}
-    assert (fam["a_err"] > 0).all() and (fam["b_err"] > 0).all()
+    assert (fam["log_current_err"] > 0).all()
+    # 7.5 degC doubling in the simulator
+    assert fam["doubling_temperature"].median() == pytest.approx(7.5, rel=0.08)
 
 
 def test_mixture_prediction_is_the_weighted_family_mean(flipflop):
@@ -162,7 +167,7 @@ def test_save_load_round_trip_is_data_not_pickle(flipflop, tmp_path):
     calibrated, _, model = flipflop
     path = model.save(tmp_path / "models" / "darkrate.json")
     doc = json.loads(path.read_text())
-    assert doc["schema_version"] == 1 and doc["checksum"].startswith("sha256:")
+    assert doc["schema_version"] == 2 and doc["checksum"].startswith("sha256:")
     assert doc["provenance"]["n_rows_used"] > 0 and "package_version" in doc["provenance"]
     loaded = DarkRateModel.load(path)
     temps = np.linspace(-22, -12, 5)
@@ -214,8 +219,14 @@ def test_fit_checks_its_input():
         dm.fit(pd.DataFrame({"XUV": ["FUV"], "INT_TIME": [4200], "DET_TEMP": [-18.0]}))
     with pytest.raises(RuntimeError, match="not fitted"):
         DarkRateModel().predict([0.0], channel="FUV", int_time=4200)
+    frame = pd.DataFrame({"XUV": ["FUV"] * 3, "INT_TIME": [4200] * 3, "DET_TEMP": [-18.0] * 3,
+                          "DN_per_s": [1.0] * 3})
     with pytest.raises(ValueError, match="method"):
-        DarkRateModel(method="kmeans")
+        DarkRateModel(method="kmeans").fit(frame)
+    with pytest.raises(ValueError, match="no usable rows"):
+        dm.fit(frame.assign(DN_per_s=np.nan))
+    with pytest.raises(ValueError, match="cannot reject"):
+        DarkRateModel(n_boot=99, alpha=0.01).fit(frame)
 
 
 def test_large_interval_requests_match_the_exact_solution(flipflop):
