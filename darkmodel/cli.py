@@ -20,9 +20,9 @@ from . import __version__
 from .calibrate import calibrate
 from .flipflop import flipflop_test
 from .report import report as write_report
-from .model import DarkRateModel, ModelFileError, UnfittedIntTimeWarning
+from .model import DarkRateModel, ExtrapolationWarning, ModelFileError, UnfittedIntTimeWarning
 from .scan import find_files, scan
-from .simulate import SCENARIOS, simulate_archive
+from .simulate import NOISE_STRUCTURES, SCENARIOS, simulate_archive
 from .storage import errors_path, read_table, write_table
 
 log = logging.getLogger("darkmodel")
@@ -59,12 +59,15 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
               help="Fractional excess of the second state's dark current.")
 @click.option("--layout", type=click.Choice(["v01", "v02", "v13"]), default="v02", show_default=True,
               help="L1A file layout.")
+@click.option("--noise", type=click.Choice(list(NOISE_STRUCTURES)), default="additive", show_default=True,
+              help="Scatter structure: additive read-offset jitter, proportional (per-file gain), mixed, heavy "
+                   "(Student-t jitter), temperature (detector vs recorded temperature), particles (one-sided).")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
 def simulate(outdir: Path, n_files: int, scenario: str, days: float, state_contrast: float, layout: str,
-             seed: int) -> None:
+             noise: str, seed: int) -> None:
     """Write a simulated archive of L1A dark files (and truth.parquet) to OUTDIR."""
     truth = simulate_archive(outdir, n_files=n_files, scenario=scenario, days=days,
-                             state_contrast=state_contrast, layout=layout, seed=seed)
+                             state_contrast=state_contrast, layout=layout, noise=noise, seed=seed)
     click.echo(f"wrote {n_files} dark files ({len(truth)} integrations) to {outdir}; "
                f"ground truth in {outdir / 'truth.parquet'}")
 
@@ -166,17 +169,26 @@ def calibrate_command(input_path: Path, output: Path, keep_excluded: bool, singl
 @click.option("--method", type=click.Choice(["mixreg", "gmm"]), default="mixreg", show_default=True,
               help="Family finder: mixture of regressions, or the Gaussian-mixture baseline.")
 @click.option("--k-max", default=3, show_default=True, help="Most families per group.")
+@click.option("--alpha", default=0.02, show_default=True, help="Significance level of the test for one more family.")
+@click.option("--n-boot", default=99, show_default=True, help="Most bootstrap replicates per test.")
+@click.option("--min-separation", default=2.5, show_default=True,
+              help="Smallest gap between families, in within-family standard deviations.")
 @click.option("--seed", default=0, show_default=True)
-def fit_command(input_path: Path, output: Path, method: str, k_max: int, seed: int) -> None:
+@click.option("--jobs", type=int, default=-1, show_default=True, help="Worker processes (-1: all cores).")
+def fit_command(input_path: Path, output: Path, method: str, k_max: int, alpha: float, n_boot: int,
+                min_separation: float, seed: int, jobs: int) -> None:
     """Fit dark-rate families to a table IN (calibrated, or a scan table: calibrated first)."""
     table = _read_input(input_path)
     if "DN_per_s" not in table.columns:
         table = calibrate(table)
-    model = DarkRateModel(method=method, k_max=k_max, seed=seed)
+    model = DarkRateModel(method=method, k_max=k_max, alpha=alpha, n_boot=n_boot, min_separation=min_separation,
+                          seed=seed, n_jobs=jobs)
     try:
         model.fit(table)
     except KeyError as exc:
         raise click.ClickException(f"{input_path}: {exc.args[0]}") from None
+    except ValueError as exc:
+        raise click.ClickException(f"{input_path}: {exc}") from None
     model.provenance.update({"input": str(input_path.resolve()), "input_sha256": _sha256(input_path)})
     model.save(output)
     _echo_groups(model)
@@ -185,14 +197,11 @@ def fit_command(input_path: Path, output: Path, method: str, k_max: int, seed: i
 
 def _echo_groups(model: DarkRateModel) -> None:
     groups = model.groups
-    cols = ["XUV", "INT_TIME", "n_files", "n_rows", "n_families", "form", "doubling_temperature"]
-    shown = groups[[c for c in cols if c in groups.columns]].copy()
-    if "doubling_temperature" in shown:
-        shown["doubling_temperature"] = shown["doubling_temperature"].map(
-            lambda v: tuple(round(x, 2) for x in v) if isinstance(v, tuple) else v)
-    click.echo(shown.to_string(index=False))
-    click.echo(model.joint[["XUV", "offset", "offset_err", "doubling_temperature",
-                            "int_time_spread_explained"]].to_string(index=False))
+    cols = ["XUV", "INT_TIME", "n_files", "n_families", "noise_relative", "doubling_temperature", "reason"]
+    shown = groups[[c for c in cols if c in groups.columns]]
+    click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}", max_colwidth=90))
+    click.echo(model.joint[["XUV", "offset", "offset_err", "doubling_temperature", "int_time_spread_explained",
+                            "identified", "reason"]].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 
 
 @main.command("predict")
@@ -212,16 +221,21 @@ def predict_command(model_path: Path, channel: str, int_time: int, temps, family
     channel = channel.upper()
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UnfittedIntTimeWarning)  # reported in the 'source' column
+            # reported in the 'source' and 'extrapolated' columns (and once on stderr)
+            warnings.simplefilter("ignore", UnfittedIntTimeWarning)
+            warnings.simplefilter("ignore", ExtrapolationWarning)
             mean = model.predict(temps, channel=channel, int_time=int_time, family=family)
             lower, upper = model.predict_interval(temps, channel=channel, int_time=int_time, level=level,
                                                   family=family)
+            outside = model.extrapolation(temps, channel=channel, int_time=int_time)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    if outside.any():
+        click.echo(f"warning: {int(outside.sum())} temperature(s) outside the fitted range: extrapolated", err=True)
     table = pd.DataFrame({"XUV": channel, "INT_TIME": int_time, "DET_TEMP": np.asarray(temps, float),
                           "family": "mixture" if family is None else family, "DN_per_s": mean,
                           "lower": lower, "upper": upper, "level": level,
-                          "source": model.prediction_source(channel, int_time)})
+                          "source": model.prediction_source(channel, int_time), "extrapolated": outside})
     if as_json:
         click.echo(json.dumps(table.to_dict(orient="records"), indent=1))
     else:
@@ -229,12 +243,15 @@ def predict_command(model_path: Path, channel: str, int_time: int, temps, family
 
 
 def _echo_verdicts(result: pd.DataFrame) -> None:
-    shown = result[["XUV", "INT_TIME", "n_files", "verdict", "p_families", "p_memory", "n_switches",
+    shown = result[["XUV", "INT_TIME", "n_files", "verdict", "p_families", "p_memory", "p_drift", "n_switches",
                     "dwell_hours_median", "effect_ratio", "effect_ci_low", "effect_ci_high", "confounded_by"]].copy()
     shown["effect (95% CI)"] = [
         "" if not np.isfinite(r) else f"{r:.3f} [{lo:.3f}, {hi:.3f}]"
         for r, lo, hi in zip(shown.pop("effect_ratio"), shown.pop("effect_ci_low"), shown.pop("effect_ci_high"))]
     click.echo(shown.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3g}"))
+    click.echo("\nwhy:")
+    for r in result.itertuples():
+        click.echo(f"  {r.XUV} {r.INT_TIME} ms: {r.verdict}: {r.reason}")
 
 
 @main.command("flipflop")
@@ -244,7 +261,7 @@ def _echo_verdicts(result: pd.DataFrame) -> None:
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A saved model: its offsets are used and the verdicts are stored in it.")
 @click.option("--n-boot", default=199, show_default=True, help="Bootstrap replicates per test.")
-@click.option("--alpha", default=0.01, show_default=True, help="Significance level.")
+@click.option("--alpha", default=0.05, show_default=True, help="Significance level.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--jobs", type=int, default=None, help="Worker processes (default: all cores).")
 def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, alpha: float, seed: int, jobs) -> None:
@@ -258,7 +275,10 @@ def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, al
             model = DarkRateModel.load(model_path)
         except ModelFileError as exc:
             raise click.ClickException(str(exc)) from None
-    result = flipflop_test(table, model=model, n_boot=n_boot, alpha=alpha, seed=seed, n_jobs=jobs)
+    try:
+        result = flipflop_test(table, model=model, n_boot=n_boot, alpha=alpha, seed=seed, n_jobs=jobs)
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(f"{input_path}: {exc}") from None
     write_table(result, output)
     _echo_verdicts(result)
     click.echo(f"\nverdicts -> {output}")
@@ -327,7 +347,7 @@ def demo(ctx, outdir: Path, model_path: Path, n_files: int, scenario: str, seed:
     calibrated_path = write_table(calibrated_all.reset_index(), outdir / "calibrated.parquet")
     for reason, count in calibrated_all["exclusion"].value_counts().items():
         click.echo(f"  excluded {count} integrations: {reason}")
-    model = DarkRateModel(seed=seed).fit(calibrated)
+    model = DarkRateModel(seed=seed, n_jobs=-1).fit(calibrated)
     verdicts = flipflop_test(calibrated, model=model, seed=seed)
     verdict_path = write_table(verdicts, outdir / "flipflop.csv")
     model.provenance.update({"input": str(summary.resolve()), "input_sha256": _sha256(summary),
@@ -339,7 +359,7 @@ def demo(ctx, outdir: Path, model_path: Path, n_files: int, scenario: str, seed:
     t3 = time.perf_counter()
     click.echo(f"calibrated, fitted, tested and reported in {t3 - t2:.1f} s\n")
     _echo_groups(model)
-    click.echo("\nDo we have some flip-flopping state the instrument is in? (alpha = 0.01)")
+    click.echo("\nDo we have some flip-flopping state the instrument is in? (alpha = 0.05)")
     _echo_verdicts(verdicts)
     temps = [-20.0, -15.0]
     click.echo("\nexpected dark rate, MUV INT_TIME 4200 ms (mixture of the families, 95 % interval):")

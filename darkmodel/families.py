@@ -521,6 +521,19 @@ def fit_mixreg(temperature, log_current, k: int, *, counts=None, days=None, cova
             lead = _em(x, y, cnt, lead.alpha, lead.coef, lead.noise, lead.weights, log_bg)
         if best is None or lead.loglik > best.loglik:
             best = lead
+    if k > 1 and covariates.time_degree > 0:
+        # a step in time that the smooth trend half absorbs traps EM in a poor optimum: start also
+        # from the families found without the trend (its coefficients at zero)
+        xf = x[:, :covariates.temp_degree]
+        starts = _starts(resid, k, min(n_init, 3), rng)
+        runs = [_em(xf, y, cnt, base[0] + np.asarray(s), base[1:covariates.temp_degree + 1],
+                    NoiseModel(0.0, spread / k, best.noise.df), None, log_bg, max_iter=12) for s in starts]
+        lead = max(runs, key=lambda r: r.loglik)
+        if np.isfinite(lead.loglik):
+            coef0 = np.r_[lead.coef, np.zeros(covariates.time_degree)]
+            alt = _em(x, y, cnt, lead.alpha, coef0, lead.noise, lead.weights, log_bg)
+            if alt.loglik > best.loglik:
+                best = alt
     if not np.isfinite(best.loglik):
         raise ValueError(f"the {k}-family fit diverged from every start")
     order = np.argsort(best.alpha)

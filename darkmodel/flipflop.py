@@ -135,7 +135,10 @@ def _runs(files: pd.DataFrame, labels: np.ndarray) -> dict:
     dwell = np.r_[hours[ends[:-1]] - hours[starts[:-1]], np.nan]  # the last run is censored
     out = {"n_switches": int(len(starts) - 1), "n_runs": int(len(starts)),
            "returns": int(len(starts) - len(np.unique(labels))),
-           "min_runs_per_state": int(min(np.sum(run_labels == k) for k in np.unique(labels)))}
+           "min_runs_per_state": int(min(np.sum(run_labels == k) for k in np.unique(labels))),
+           # runs of two or more files: one misassigned file near a step is not a return
+           "min_long_runs_per_state": int(min(np.sum((run_labels == k) & (ends - starts >= 2))
+                                              for k in np.unique(labels)))}
     for k in (0, 1):
         d = dwell[(run_labels == k) & np.isfinite(dwell)]
         out[f"dwell_hours_{k}"] = float(np.mean(d)) if len(d) else float("nan")
@@ -352,11 +355,11 @@ def verdict(evidence: dict, *, alpha: float, min_drift: float = MIN_DRIFT,
     memory = np.isfinite(p_mem) and p_mem < alpha
     switching_better = np.isfinite(cv_s) and np.isfinite(cv_c) and cv_s > cv_c
     if recurs and memory and switching_better:
-        return "flip-flop", (f"{head}; every state recurs ({runs} runs or more), the state sequence has memory given "
+        return "flip-flop", (f"{head}; every state recurs ({runs} runs of two or more files), the state sequence has memory given "
                              f"temperature (p={p_mem:.2g} < {alpha:g}) and switching predicts held-out time better "
                              f"than epochs ({cv_s:.3f} > {cv_c:.3f})")
     if not recurs or not switching_better:
-        why = (f"a state does not recur ({runs} run)" if not recurs else
+        why = (f"a state does not recur ({runs} run of two or more files)" if not recurs else
                f"epochs predict held-out time at least as well as switching ({cv_c:.3f} >= {cv_s:.3f})")
         return "change-point", f"{head}; {why}: a step in time, not alternation"
     return "families-without-memory", (f"{head}; the states recur but the sequence shows no memory given temperature "
@@ -407,7 +410,7 @@ def _test_group(task: dict) -> dict:
     labels = two.posterior(files["T"], files["y"], files["n"], days if two.covariates.time_degree else None
                            ).argmax(axis=1)
     runs = _runs(files, labels)
-    row.update({k: v for k, v in runs.items() if k != "min_runs_per_state"})
+    row.update({k: v for k, v in runs.items() if not k.startswith("min_")})
     p_mem, lag_lr, lag_coef = _memory_test(files, labels, n_boot, rng)
     row.update({"p_memory": p_mem, "lag_lr": lag_lr, "lag_coef": lag_coef})
     row.update(_markov_view(files, seed))
@@ -416,7 +419,7 @@ def _test_group(task: dict) -> dict:
     row["changepoints"] = ", ".join(str(files["Time"].iloc[b]) for b in _changepoints(y, t)[:-1])
     row["effect_ratio"], row["effect_ci_low"], row["effect_ci_high"] = _effect(two)
     row["confounders"], row["confounded_by"] = _confounders(files, labels, alpha)
-    evidence.update({"confounded_by": row["confounded_by"], "min_runs_per_state": runs["min_runs_per_state"],
+    evidence.update({"confounded_by": row["confounded_by"], "min_runs_per_state": runs["min_long_runs_per_state"],
                      "p_memory": p_mem, "cv_score_switching": row["cv_score_switching"],
                      "cv_score_changepoint": row["cv_score_changepoint"]})
     row["verdict"], row["reason"] = verdict(evidence, alpha=alpha)

@@ -101,6 +101,7 @@ def test_runs_and_dwell_times_by_hand():
     assert runs["dwell_hours_0"] == pytest.approx(5.0)   # 00:00 -> 05:00 (the last run is censored)
     assert runs["dwell_hours_1"] == pytest.approx(5.0)   # 05:00 -> 10:00
     assert runs["min_runs_per_state"] == 1
+    assert runs["min_long_runs_per_state"] == 1  # the last run of state 0 is a single file
 
 
 def test_changepoints_and_held_out_scores():

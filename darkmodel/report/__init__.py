@@ -173,12 +173,17 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
                             if len(findings) else [])
         sections.insert(1, {"id": "verdicts", "title": "Do we have some flip-flopping state the instrument is in?",
                             "text": "", "tables": tables, "figures": []})
-    groups = model.groups.drop(columns=["criterion", "method"], errors="ignore")
-    sections.append({"id": "parameters", "title": "Model parameters", "text": model.groups["criterion"].iloc[0]
-                     if len(model.groups) else "",
+    groups = model.groups.drop(columns=["method"], errors="ignore")
+    settings = model.get_params()
+    sections.append({"id": "parameters", "title": "Model parameters",
+                     "text": (f"Families per group: one more family only if its bootstrap likelihood ratio is "
+                              f"significant at alpha {settings['alpha']:g} ({settings['n_boot']} replicates at most), "
+                              f"the families are at least {settings['min_separation']:g} within-family standard "
+                              f"deviations apart and each holds at least {settings['min_family_files']} files; the "
+                              "scatter is the noise model (additive, relative, Student-t tails) fitted with them."),
                      "tables": [_table(model.joint, "Joint offset model per channel."),
-                                _table(groups, "Groups: BIC per number of families and fitted parameters."),
-                                _table(model.families, "Family curves (statsmodels RLM) with standard errors.")],
+                                _table(groups, "Groups: number of families with the reason, the noise model and the fitted levels."),
+                                _table(model.families, "Families: levels at the reference temperature with standard errors.")],
                      "figures": []})
     sections.append({"id": "provenance", "title": "Provenance", "text": "",
                      "tables": [_table(pd.DataFrame({"item": list(prov_rows), "value": [str(v) for v in
