@@ -304,6 +304,39 @@ def _drift(files: pd.DataFrame, one: MixtureFit, rng) -> tuple[float, float]:
     return p, float(math.exp(np.ptp(trend)) - 1.0)
 
 
+def _step_or_trend(files: pd.DataFrame, one: MixtureFit) -> tuple[float, str]:
+    """Is a trend in time a smooth drift or steps?  BIC of steps against the smooth trend.
+
+    Both models share the temperature shape; the steps are ruptures' change-points of the
+    piecewise regression (at most three), each step costing a level and a location.
+
+    Returns
+    -------
+    delta_bic : float
+        BIC(steps) - BIC(smooth trend): negative when the steps fit better (NaN when there
+        is no step).
+    when : str
+        Times of the steps.
+    """
+    y, t = files["y"].to_numpy(), files["T"].to_numpy()
+    n = len(y)
+    bkps = _changepoints(y, t)
+    if len(bkps) < 2:
+        return float("nan"), ""
+    cov = one.covariates
+    temp = cov.matrix(t)[:, :cov.temp_degree]
+    seg = np.searchsorted(np.asarray(bkps), np.arange(n), side="right")
+    levels = (seg[:, None] == np.arange(len(bkps))[None, :]).astype(float)
+    trend = np.column_stack([np.ones(n), temp, cov.time_columns(files["days"].to_numpy(float))])
+
+    def bic(x, extra):
+        resid = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
+        return n * math.log(max(float(resid @ resid) / n, 1e-300)) + (x.shape[1] + extra) * math.log(n)
+
+    delta = bic(np.column_stack([levels, temp]), len(bkps) - 1) - bic(trend, 0)
+    return float(delta), ", ".join(str(files["Time"].iloc[b]) for b in bkps[:-1])
+
+
 # ------------------------------------------------------------------------------- the rule
 def verdict(evidence: dict, *, alpha: float, min_drift: float = MIN_DRIFT,
             min_runs_per_state: int = MIN_RUNS_PER_STATE) -> tuple[str, str]:
@@ -339,6 +372,11 @@ def verdict(evidence: dict, *, alpha: float, min_drift: float = MIN_DRIFT,
         return "insufficient-data", f"only {evidence['n_files']} dark files (need {evidence['min_files']})"
     if evidence["n_families"] < 2:
         p_drift, amp = evidence.get("p_drift", np.nan), evidence.get("drift_amplitude", 0.0)
+        step = evidence.get("step_delta_bic", np.nan)
+        if np.isfinite(p_drift) and p_drift < alpha and amp >= min_drift and np.isfinite(step) and step < 0:
+            return "change-point", (f"one family level at a time ({evidence['family_reason']}); the trend in time "
+                                    f"(p={p_drift:.2g}) is a step: steps at {evidence.get('steps', '?')} fit better "
+                                    f"than a smooth trend (BIC lower by {-step:.1f})")
         if np.isfinite(p_drift) and p_drift < alpha and amp >= min_drift:
             return "drift", (f"one family ({evidence['family_reason']}); a smooth trend in time of {100 * amp:.1f} % "
                              f"over the period (p={p_drift:.2g} < {alpha:g}, >= {100 * min_drift:g} %): aging, not states")
@@ -376,7 +414,7 @@ def _test_group(task: dict) -> dict:
     row = {"XUV": xuv, "INT_TIME": int_time, "n_files": int(len(files)), "n_rows": int(files["n_int"].sum()),
            "verdict": "insufficient-data", "reason": "", "n_families": pd.NA, "p_families": np.nan,
            "p_families_mc_se": np.nan, "n_boot_used": 0, "lr_families": np.nan, "separation": np.nan,
-           "p_drift": np.nan, "drift_amplitude": np.nan, "noise_additive": np.nan, "noise_relative": np.nan,
+           "p_drift": np.nan, "drift_amplitude": np.nan, "step_delta_bic": np.nan, "noise_additive": np.nan, "noise_relative": np.nan,
            "noise_df": np.nan, "p_memory": np.nan, "lag_lr": np.nan, "lag_coef": np.nan,
            "n_switches": pd.NA, "n_runs": pd.NA, "returns": pd.NA, "dwell_hours_0": np.nan, "dwell_hours_1": np.nan,
            "dwell_hours_median": np.nan, "ms_p00": np.nan, "ms_p11": np.nan, "ms_duration_hours_0": np.nan,
@@ -403,6 +441,9 @@ def _test_group(task: dict) -> dict:
         p_drift, amp = _drift(files, one, rng) if days is not None else (np.nan, 0.0)
         row.update({"p_drift": p_drift, "drift_amplitude": amp, "n_switches": 0, "n_runs": 1, "returns": 0})
         evidence.update({"p_drift": p_drift, "drift_amplitude": amp})
+        if np.isfinite(p_drift) and p_drift < alpha:
+            evidence["step_delta_bic"], evidence["steps"] = _step_or_trend(files, one)
+            row["step_delta_bic"], row["changepoints"] = evidence["step_delta_bic"], evidence["steps"]
         row["verdict"], row["reason"] = verdict(evidence, alpha=alpha)
         return row
 

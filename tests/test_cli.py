@@ -104,12 +104,15 @@ def test_calibrate_fit_predict_chain(simulated, tmp_path):
     result = runner.invoke(main, ["predict", str(model_path), "--channel", "muv", "--int-time", "4000",
                                   "--temp", "-5", "--temp", "0"])
     assert result.exit_code == 0, result.output
-    lines = result.output.strip().splitlines()
+    lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("XUV,INT_TIME,DET_TEMP") and len(lines) == 3
     assert "joint model (INT_TIME not fitted)" in lines[1]
+    # -5 and 0 degC lie far above the simulated -24 to -10 degC: flagged, and said on stderr
+    assert lines[0].endswith(",extrapolated") and lines[1].endswith(",True") and lines[2].endswith(",True")
+    assert "outside the fitted range" in result.stderr
     result = runner.invoke(main, ["predict", str(model_path), "--channel", "MUV", "--int-time", "4000",
                                   "--temp", "-5", "--json"])
-    rows = json.loads(result.output)
+    rows = json.loads(result.stdout)
     assert rows[0]["lower"] < rows[0]["DN_per_s"] < rows[0]["upper"]
 
 
@@ -128,11 +131,16 @@ def test_flipflop_command_writes_verdicts_and_stores_them_in_the_model(simulated
     assert runner.invoke(main, ["fit", str(summary), "-o", str(model_path)]).exit_code == 0
     out = tmp_path / "flipflop.csv"
     result = runner.invoke(main, ["flipflop", str(summary), "-o", str(out), "--model", str(model_path),
-                                  "--n-boot", "19", "--jobs", "1"])
+                                  "--n-boot", "39", "--jobs", "1"])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)
-    assert set(table["verdict"]) <= {"single-state", "flip-flop", "change-point", "confounded", "insufficient-data"}
+    assert table["reason"].str.len().gt(10).all()  # every verdict says why
+    for r in table.itertuples():
+        assert f"{r.XUV} {r.INT_TIME} ms: {r.verdict}: " in result.output
     assert "verdict" in result.output and "stored in" in result.output
+    refused = runner.invoke(main, ["flipflop", str(summary), "-o", str(out), "--n-boot", "99", "--alpha", "0.01"])
+    assert refused.exit_code == 1 and "cannot reject at alpha=0.01" in refused.output
+    assert "Traceback" not in refused.output
     import json
 
     assert json.loads(model_path.read_text())["flipflop"] is not None

@@ -22,7 +22,7 @@ def fitted(tmp_path_factory):
     scanned = dm.scan(out, workers=1)
     calibrated = dm.calibrate(scanned.table, keep_excluded=True)
     model = dm.fit(calibrated)
-    dm.flipflop_test(calibrated, model, n_boot=19, n_jobs=1)
+    dm.flipflop_test(calibrated, model, n_boot=39, n_jobs=1)
     return calibrated, model, scanned.errors
 
 

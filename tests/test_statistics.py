@@ -204,6 +204,8 @@ BASE = {"n_files": 200, "min_files": 12, "n_families": 2, "family_reason": "2 fa
     ({"cv_score_changepoint": 2.0}, "change-point"),
     ({"confounded_by": "binning"}, "confounded"),
     ({"n_families": 1, "p_drift": 0.001, "drift_amplitude": 0.05}, "drift"),
+    ({"n_families": 1, "p_drift": 0.001, "drift_amplitude": 0.05, "step_delta_bic": 4.0}, "drift"),
+    ({"n_families": 1, "p_drift": 0.001, "drift_amplitude": 0.05, "step_delta_bic": -9.0}, "change-point"),
     ({"n_families": 1, "p_drift": 0.001, "drift_amplitude": 0.004}, "single-state"),
     ({"n_families": 1, "p_drift": 0.3, "drift_amplitude": 0.05}, "single-state"),
     ({"n_files": 3}, "insufficient-data"),
@@ -214,3 +216,25 @@ def test_verdict_rule_uses_all_its_evidence(change, expected):
     assert reason and (expected != "flip-flop" or "memory" in reason)
     if expected == "families-without-memory":
         assert "p=0.4" in reason
+
+
+def _series(shape, n=300, seed=3):
+    rng = np.random.default_rng(seed)
+    times = pd.date_range("2015-01-01", periods=n, freq="9h")
+    frac = np.linspace(0, 1, n)
+    t = -18 + 3 * np.sin(np.arange(n) / 7.0) + rng.normal(0, 0.3, n)
+    level = {"step": 0.12 * (frac > 0.5), "smooth": 0.08 * (1 - np.exp(-2 * frac)) / (1 - np.exp(-2))}[shape]
+    y = math.log(0.33) + math.log(2) / 7.5 * (t + 18) + np.log1p(level) + rng.normal(0, 0.01, n)
+    files = pd.DataFrame({"T": t, "y": y, "n": 1.0, "Time": times,
+                          "days": (times - pd.Timestamp("1970-01-01")).total_seconds() / 86400.0})
+    one = F.fit_mixreg(files["T"], files["y"], 1, counts=files["n"], days=files["days"])
+    return files, one
+
+
+def test_a_step_in_time_is_told_from_a_smooth_drift():
+    files, one = _series("step")
+    delta, when = ff._step_or_trend(files, one)
+    assert delta < 0 and when == "2015-02-26 06:00:00"  # file 150: 1350 h after the first
+    files, one = _series("smooth")
+    delta, _ = ff._step_or_trend(files, one)
+    assert not delta < 0
