@@ -24,7 +24,7 @@ def main():
         truth = dm.simulate_archive(tmp, n_files=n_files, scenario="flipflop", seed=7, days=240)
         calibrated = dm.calibrate(dm.scan(tmp).table)
     t0 = time.perf_counter()
-    model = dm.fit(calibrated)
+    model = dm.fit(calibrated, n_jobs=-1)
     t1 = time.perf_counter()
     result = dm.flipflop_test(calibrated, model, n_boot=args.n_boot)
     t2 = time.perf_counter()
@@ -32,6 +32,7 @@ def main():
     print(f"fit {t1 - t0:.1f} s + flip-flop test {t2 - t1:.1f} s = {t2 - t0:.1f} s (n_boot={args.n_boot})")
     print(result[["XUV", "INT_TIME", "n_files", "verdict", "p_families", "n_boot_used", "p_memory",
                   "n_switches", "effect_ratio"]].to_string(index=False))
+    print(model.groups[["XUV", "INT_TIME", "n_files", "n_families", "reason"]].to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -11,11 +11,12 @@ from importlib.metadata import PackageNotFoundError, version
 from .calibrate import calibrate
 from .filenames import IUVSFilename, parse_filename, select_current
 from .flipflop import flipflop_test
-from .model import DarkRateModel, ModelFileError, UnfittedIntTimeWarning, fit
+from .model import (DarkRateModel, ExtrapolationWarning, ModelFileError, UnfittedIntTimeWarning,
+                    UnidentifiedModelError, fit)
 from .report import report
 from .read import DarkFileError, read_dark
 from .scan import ScanResult, deduplicate, find_files, per_file_summary, scan
-from .simulate import simulate_archive
+from .simulate import simulate_archive, simulate_table
 from .storage import read_table, write_table
 
 try:
@@ -27,7 +28,8 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "__version__", "read_dark", "DarkFileError", "scan", "ScanResult", "find_files", "deduplicate",
-    "per_file_summary", "simulate_archive", "parse_filename", "select_current", "IUVSFilename",
+    "per_file_summary", "simulate_archive", "simulate_table", "parse_filename", "select_current", "IUVSFilename",
     "read_table", "write_table", "calibrate", "fit", "DarkRateModel", "ModelFileError", "UnfittedIntTimeWarning",
+    "ExtrapolationWarning", "UnidentifiedModelError",
     "flipflop_test", "report",
 ]

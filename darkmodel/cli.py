@@ -193,6 +193,9 @@ def fit_command(input_path: Path, output: Path, method: str, k_max: int, alpha: 
     model.save(output)
     _echo_groups(model)
     click.echo(f"model -> {output}")
+    if not any(g.fitted for g in model.groups_.values()) and not any(j.identified for j in model.joint_.values()):
+        click.echo("warning: the data identify no group and no joint model (see the reasons above): this model "
+                   "will refuse every prediction", err=True)
 
 
 def _echo_groups(model: DarkRateModel) -> None:
