@@ -371,7 +371,31 @@ class _EMState:
     normal: np.ndarray | None = None
 
 
+#: Which EM runs: ``'compiled'`` (numba, the default where numba imports) or ``'numpy'`` (the reference).
+EM_BACKEND = "compiled"
+
+
 def _em(x, y, counts, alpha, coef, noise: NoiseModel, weights, log_bg, *, max_iter=300, tol=1e-3) -> _EMState:
+    """EM from one start, by the compiled kernel or the NumPy reference (:data:`EM_BACKEND`)."""
+    from . import em_compiled
+
+    if EM_BACKEND != "compiled" or not em_compiled.AVAILABLE:
+        return _em_numpy(x, y, counts, alpha, coef, noise, weights, log_bg, max_iter=max_iter, tol=tol)
+    k = len(alpha)
+    w0 = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, float)
+    out = em_compiled.em_kernel(np.ascontiguousarray(x, float), np.ascontiguousarray(y, float),
+                                np.ascontiguousarray(np.broadcast_to(np.asarray(counts, float), y.shape)),
+                                np.array(alpha, float), np.array(coef, float), float(noise.additive) ** 2,
+                                float(noise.relative) ** 2, float(noise.df), float(noise.contamination), w0,
+                                float(log_bg), SCALE_FLOOR, int(max_iter), float(tol))
+    a, c, add_sq, rel_sq, w, loglik, n_iter, converged, normal, ok = out
+    fitted = NoiseModel(math.sqrt(add_sq), math.sqrt(rel_sq), noise.df, noise.contamination)
+    return _EMState(a, c, fitted, w, loglik if ok else -np.inf, int(n_iter), bool(converged),
+                    normal if n_iter else None)
+
+
+def _em_numpy(x, y, counts, alpha, coef, noise: NoiseModel, weights, log_bg, *, max_iter=300,
+              tol=1e-3) -> _EMState:
     """EM for the contaminated Student-t mixture of parallel regressions, from one start.
 
     Location by weighted least squares (intercepts and shared shape together), the two
