@@ -492,7 +492,7 @@ def _prepare(temperature, log_current, counts, days, covariates):
 
 
 def fit_mixreg(temperature, log_current, k: int, *, counts=None, days=None, covariates: Covariates | None = None,
-               df: float | None = None, n_init: int = 6, seed: int = 0, rng=None) -> MixtureFit:
+               df: float | None = None, n_init: int = 6, seed: int = 0, rng=None, max_iter: int = 300) -> MixtureFit:
     """Fit a mixture of ``k`` parallel regressions of the log dark current.
 
     Parameters
@@ -518,6 +518,8 @@ def fit_mixreg(temperature, log_current, k: int, *, counts=None, days=None, cova
         Seed of the random starts (unless ``rng`` is given).
     rng : numpy.random.Generator, optional
         Random generator for the starts.
+    max_iter : int, optional
+        Most EM iterations of the final run.
 
     Returns
     -------
@@ -541,10 +543,10 @@ def fit_mixreg(temperature, log_current, k: int, *, counts=None, days=None, cova
         starts = _starts(resid, k, n_init, rng) if k > 1 else [np.zeros(1)]
         noise0 = NoiseModel(0.0, spread / k, nu)
         runs = [_em(x, y, cnt, base[0] + np.asarray(s), base[1:], noise0, None, log_bg,
-                    max_iter=12 if len(starts) > 1 else 500) for s in starts]
+                    max_iter=12 if len(starts) > 1 else max_iter) for s in starts]
         lead = max(runs, key=lambda r: r.loglik)
         if len(starts) > 1 and np.isfinite(lead.loglik):
-            lead = _em(x, y, cnt, lead.alpha, lead.coef, lead.noise, lead.weights, log_bg)
+            lead = _em(x, y, cnt, lead.alpha, lead.coef, lead.noise, lead.weights, log_bg, max_iter=max_iter)
         if best is None or lead.loglik > best.loglik:
             best = lead
     if k > 1 and covariates.time_degree > 0:
@@ -557,7 +559,7 @@ def fit_mixreg(temperature, log_current, k: int, *, counts=None, days=None, cova
         lead = max(runs, key=lambda r: r.loglik)
         if np.isfinite(lead.loglik):
             coef0 = np.r_[lead.coef, np.zeros(covariates.time_degree)]
-            alt = _em(x, y, cnt, lead.alpha, coef0, lead.noise, lead.weights, log_bg)
+            alt = _em(x, y, cnt, lead.alpha, coef0, lead.noise, lead.weights, log_bg, max_iter=max_iter)
             if alt.loglik > best.loglik:
                 best = alt
     if not np.isfinite(best.loglik):

@@ -82,7 +82,7 @@ def _logistic_loglik(x: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray]:
         return 0.0, np.zeros(x.shape[1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clf = LogisticRegression(C=1e4, max_iter=500).fit(x, s)
+        clf = LogisticRegression(C=1e4, max_iter=500, solver="newton-cholesky").fit(x, s)
     p = np.clip(clf.predict_proba(x)[:, 1], 1e-12, 1 - 1e-12)
     return float(np.sum(s * np.log(p) + (1 - s) * np.log(1 - p))), clf.coef_[0]
 
@@ -113,7 +113,7 @@ def _memory_test(files, labels, n_boot, rng):
         return 1.0, float("nan"), float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        null = LogisticRegression(C=1e4, max_iter=500).fit(base, s)
+        null = LogisticRegression(C=1e4, max_iter=500, solver="newton-cholesky").fit(base, s)
     # the first label and the no-memory probabilities of the rest
     p_null = null.predict_proba(base)[:, 1]
 
