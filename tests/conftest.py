@@ -6,7 +6,7 @@ import pytest
 
 import darkmodel as dm
 
-REAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "real"
+REAL_DIR = Path(__file__).resolve().parent / "data" / "real"
 
 
 def _real_files():
@@ -15,10 +15,9 @@ def _real_files():
 
 @pytest.fixture(scope="session")
 def real_files():
-    """The nine real v13 L1B files of orbit 18001 (skips where shared/ is absent)."""
+    """The nine real v13 L1B files of orbit 18001 (shipped in tests/data/real)."""
     files = _real_files()
-    if len(files) != 9:
-        pytest.skip(f"the real IUVS files are not at {REAL_DIR}")
+    assert len(files) == 9, f"the nine real IUVS files are missing from {REAL_DIR}"
     return files
 
 

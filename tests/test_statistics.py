@@ -238,3 +238,15 @@ def test_a_step_in_time_is_told_from_a_smooth_drift():
     files, one = _series("smooth")
     delta, _ = ff._step_or_trend(files, one)
     assert not delta < 0
+
+
+def test_the_nine_real_files_give_no_confident_prediction(real_files):
+    calibrated = dm.calibrate(dm.scan(real_files, workers=1).table)
+    model = dm.fit(calibrated, n_boot=59)
+    assert not model.joint["identified"].any()
+    assert model.joint["reason"].str.contains("INT_TIME 400 ms only").all()
+    assert model.groups["status"].str.startswith("too small to fit: 2 dark files").all()
+    for channel in ("FUV", "MUV"):
+        for temp in (-30.0, 0.0):
+            with pytest.raises(UnidentifiedModelError, match="cannot predict"):
+                model.predict([temp], channel=channel, int_time=400)
