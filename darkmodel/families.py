@@ -208,7 +208,7 @@ class MixtureFit:
         """Free parameters: intercepts, shape, two noise components and weights."""
         if self.method == "gmm":
             return int(self.extra["n_params"])
-        return self.k + len(self.coef) + 2 + (self.k - 1)
+        return self.k + len(self.coef) + 2 + (self.k - 1) + (2 if self.noise.excess > 0 else 0)
 
     @property
     def bic(self) -> float:
@@ -349,13 +349,22 @@ def log_dark_current(dn_per_s, int_time_ms, offset: float) -> np.ndarray:
 
 
 def _row_log_density(y, mu, noise: NoiseModel, counts, log_bg):
-    """``log[(1-eps) t + eps U]`` per file and family, with the Student-t part and z."""
+    """``log[(1-eps)((1-pi) t + pi EMG) + eps U]`` per file and family, with its parts.
+
+    Returns the total, the Student-t (core) part, z, the squared scale and the particle-excess
+    part (``None`` when the noise model has none).
+    """
     v = noise.variance(mu, counts)
     s = np.sqrt(v)
     z = (y - mu) / s
     eps = noise.contamination
     main = noise.logpdf(z) - np.log(s) + math.log1p(-eps)
-    return np.logaddexp(main, math.log(eps) + log_bg), main, z, v
+    out = math.log(eps) + log_bg
+    if noise.excess <= 0:
+        return np.logaddexp(main, out), main, z, v, None
+    main = main + math.log1p(-noise.excess)
+    extra = math.log1p(-eps) + math.log(noise.excess) + noise.excess_logpdf(y - mu, s)
+    return np.logaddexp(np.logaddexp(main, extra), out), main, z, v, extra
 
 
 # ------------------------------------------------------------------------------------- EM
@@ -379,7 +388,7 @@ def _em(x, y, counts, alpha, coef, noise: NoiseModel, weights, log_bg, *, max_it
     """EM from one start, by the compiled kernel or the NumPy reference (:data:`EM_BACKEND`)."""
     from . import em_compiled
 
-    if EM_BACKEND != "compiled" or not em_compiled.AVAILABLE:
+    if EM_BACKEND != "compiled" or not em_compiled.AVAILABLE or noise.excess > 0:
         return _em_numpy(x, y, counts, alpha, coef, noise, weights, log_bg, max_iter=max_iter, tol=tol)
     k = len(alpha)
     w0 = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, float)
@@ -415,7 +424,7 @@ def _em_numpy(x, y, counts, alpha, coef, noise: NoiseModel, weights, log_bg, *, 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         for it in range(max_iter):
             mu = alpha[None, :] + (x @ coef)[:, None]
-            row, main, z, v = _row_log_density(yy, mu, noise, cnt, log_bg)
+            row, main, z, v, extra = _row_log_density(yy, mu, noise, cnt, log_bg)
             per = row + np.log(weights)
             norm = np.logaddexp.reduce(per, axis=1)
             loglik = float(norm.sum())
@@ -426,6 +435,12 @@ def _em_numpy(x, y, counts, alpha, coef, noise: NoiseModel, weights, log_bg, *, 
             tau = resp * np.exp(main - row)                  # member of k and not an outlier
             u = noise.tail_weights(z)
             ws = tau * u / v
+            wy = ws * yy
+            if extra is not None:  # files with a particle excess: their level is y minus the excess
+                tau_x = resp * np.exp(extra - row)
+                ex = noise.excess_given(yy - mu, np.sqrt(v))
+                ws = ws + tau_x / v
+                wy = wy + tau_x / v * (yy - ex)
             a = np.zeros((k + m, k + m))
             b = np.zeros(k + m)
             a[:k, :k] = np.diag(ws.sum(axis=0))
@@ -433,8 +448,8 @@ def _em_numpy(x, y, counts, alpha, coef, noise: NoiseModel, weights, log_bg, *, 
             a[k:, :k], a[:k, k:] = cross, cross.T
             wsum = ws.sum(axis=1)
             a[k:, k:] = (x * wsum[:, None]).T @ x
-            b[:k] = (ws * yy).sum(axis=0)
-            b[k:] = x.T @ (ws * yy).sum(axis=1)
+            b[:k] = wy.sum(axis=0)
+            b[k:] = x.T @ wy.sum(axis=1)
             try:
                 theta = np.linalg.solve(a, b)
             except np.linalg.LinAlgError:
@@ -445,7 +460,12 @@ def _em_numpy(x, y, counts, alpha, coef, noise: NoiseModel, weights, log_bg, *, 
             aa = np.exp(np.minimum(-2.0 * mu, 700.0)) / cnt
             e = u * (yy - mu) ** 2
             add_sq, rel_sq = variance_step(aa.ravel(), e.ravel(), (tau / v**2).ravel())
-            noise = NoiseModel(math.sqrt(add_sq), math.sqrt(rel_sq), noise.df, noise.contamination)
+            pi, lam = noise.excess, noise.excess_scale
+            if extra is not None:
+                tx, tc = float(tau_x.sum()), float(tau.sum())
+                pi = min(max(tx / max(tx + tc, 1e-300), 1e-4), 0.5)
+                lam = max(float((tau_x * ex).sum()) / max(tx, 1e-300), 1e-4)
+            noise = NoiseModel(math.sqrt(add_sq), math.sqrt(rel_sq), noise.df, noise.contamination, pi, lam)
             weights = np.clip(resp.sum(axis=0) / n, 1e-6, None)
             weights /= weights.sum()
             state = _EMState(alpha, coef, noise, weights, loglik, it + 1, False, a)
@@ -492,7 +512,8 @@ def _prepare(temperature, log_current, counts, days, covariates):
 
 
 def fit_mixreg(temperature, log_current, k: int, *, counts=None, days=None, covariates: Covariates | None = None,
-               df: float | None = None, n_init: int = 6, seed: int = 0, rng=None, max_iter: int = 300) -> MixtureFit:
+               df: float | None = None, excess: bool | None = None, n_init: int = 6, seed: int = 0, rng=None,
+               max_iter: int = 300) -> MixtureFit:
     """Fit a mixture of ``k`` parallel regressions of the log dark current.
 
     Parameters
@@ -511,6 +532,9 @@ def fit_mixreg(temperature, log_current, k: int, *, counts=None, days=None, cova
         The shape's design; by default :meth:`Covariates.for_data`.
     df : float, optional
         Student-t degrees of freedom; ``None`` picks the best of :data:`~darkmodel.noise.DF_GRID`.
+    excess : bool, optional
+        Whether the noise model has a one-sided particle excess; ``None`` fits both and keeps
+        the excess where it lowers BIC (its two parameters cost ``2 log n``).
     n_init : int, optional
         EM starts for ``k > 1`` (even quantiles, k-means, three spacings, then random
         residual draws); each runs 20 iterations and the best continues to convergence.
@@ -538,16 +562,19 @@ def fit_mixreg(temperature, log_current, k: int, *, counts=None, days=None, cova
     spread = max(mad, np.std(resid) / 3.0, 3 * SCALE_FLOOR)
     log_bg = -math.log(np.ptp(y) + 1.0) if n > 1 else 0.0
     dfs = DF_GRID if df is None else (df,)
+    options = (False, True) if excess is None else (bool(excess),)
     best = None
-    for nu in dfs:
+    for nu, with_excess in ((nu, ex) for ex in options for nu in dfs):
         starts = _starts(resid, k, n_init, rng) if k > 1 else [np.zeros(1)]
-        noise0 = NoiseModel(0.0, spread / k, nu)
+        noise0 = (NoiseModel(0.0, spread / k, nu, CONTAMINATION, 0.1, 2.0 * spread) if with_excess
+                  else NoiseModel(0.0, spread / k, nu))
         runs = [_em(x, y, cnt, base[0] + np.asarray(s), base[1:], noise0, None, log_bg,
                     max_iter=12 if len(starts) > 1 else max_iter) for s in starts]
         lead = max(runs, key=lambda r: r.loglik)
         if len(starts) > 1 and np.isfinite(lead.loglik):
             lead = _em(x, y, cnt, lead.alpha, lead.coef, lead.noise, lead.weights, log_bg, max_iter=max_iter)
-        if best is None or lead.loglik > best.loglik:
+        penalty = math.log(n) if lead.noise.excess > 0 else 0.0  # BIC: two more parameters
+        if best is None or lead.loglik - penalty > best.loglik - (math.log(n) if best.noise.excess > 0 else 0.0):
             best = lead
     if k > 1 and covariates.time_degree > 0:
         # a step in time that the smooth trend half absorbs traps EM in a poor optimum: start also
@@ -606,6 +633,9 @@ def simulate_files(fit: MixtureFit, temperature, counts, days, rng) -> np.ndarra
     mu = mu_all[np.arange(len(t)), fam]
     s = fit.noise.scale(mu, counts)
     y = mu + s * fit.noise.sample(len(t), rng)
+    if fit.noise.excess > 0:
+        hit = rng.random(len(t)) < fit.noise.excess
+        y[hit] += rng.exponential(fit.noise.excess_scale, int(hit.sum()))
     outlier = rng.random(len(t)) < fit.noise.contamination
     if outlier.any():
         width = math.exp(-fit.log_background) - 1.0
@@ -772,6 +802,7 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
                 "min_weight": min_weight, "k_max": k_max}
     one = fit_mixreg(t, y, 1, counts=cnt, days=d, covariates=covariates, rng=rng)
     df = one.noise.df
+    excess = one.noise.excess > 0
     fits = {1: one}
     rows = [{"K": 1, "loglik": one.loglik, "bic": one.bic, "df": _df_text(df), "lr": np.nan, "p_value": np.nan,
              "p_mc_se": np.nan, "n_boot_used": 0, "separation": np.inf, "smallest_family": len(y),
@@ -784,7 +815,8 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
                       f"{min_files} files")
             break
         try:
-            bigger = fit_mixreg(t, y, k, counts=cnt, days=d, covariates=covariates, df=df, n_init=n_init, rng=rng)
+            bigger = fit_mixreg(t, y, k, counts=cnt, days=d, covariates=covariates, df=df, excess=excess,
+                                n_init=n_init, rng=rng)
         except ValueError as exc:
             reason = f"{chosen.k} {_families(chosen.k)}: the {k}-family fit failed ({exc})"
             break
@@ -795,8 +827,10 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
         def draw(_, smaller=smaller, k=k):
             ys = simulate_files(smaller, t, cnt, d, rng)
             try:
-                a = fit_mixreg(t, ys, k - 1, counts=cnt, days=d, covariates=covariates, df=df, n_init=3, rng=rng)
-                b = fit_mixreg(t, ys, k, counts=cnt, days=d, covariates=covariates, df=df, n_init=3, rng=rng)
+                a = fit_mixreg(t, ys, k - 1, counts=cnt, days=d, covariates=covariates, df=df, excess=excess,
+                               n_init=3, rng=rng)
+                b = fit_mixreg(t, ys, k, counts=cnt, days=d, covariates=covariates, df=df, excess=excess,
+                               n_init=3, rng=rng)
             except ValueError:
                 return 0.0
             return max(2.0 * (b.loglik - a.loglik), 0.0)

@@ -224,7 +224,8 @@ def _cv_scores(y: np.ndarray, t: np.ndarray, counts: np.ndarray) -> tuple[float,
         if len(train) < 8 or len(block) == 0:
             continue
         yt, tt = y[train], t[train]
-        two = fit_mixreg(tt, yt, 2, counts=counts[train], covariates=Covariates.for_data(tt, None), n_init=5,
+        two = fit_mixreg(tt, yt, 2, counts=counts[train], covariates=Covariates.for_data(tt, None), excess=False,
+                         n_init=5,
                          rng=np.random.default_rng(len(train)))
         mu = two.mean_log_rate(tt)
         nearest = np.abs(yt[:, None] - mu).argmin(axis=1)
@@ -296,7 +297,7 @@ def _drift(files: pd.DataFrame, one: MixtureFit, rng) -> tuple[float, float]:
     cov = one.covariates
     if cov.time_degree == 0:
         return float("nan"), 0.0
-    flat = fit_mixreg(files["T"], files["y"], 1, counts=files["n"], df=one.noise.df,
+    flat = fit_mixreg(files["T"], files["y"], 1, counts=files["n"], df=one.noise.df, excess=one.noise.excess > 0,
                       covariates=Covariates(cov.temp_degree, 0), rng=rng)
     lr = max(2.0 * (one.loglik - flat.loglik), 0.0)
     p = float(stats.chi2.sf(lr, cov.time_degree))

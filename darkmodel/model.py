@@ -446,6 +446,7 @@ class DarkRateModel:
                 try:
                     one = fit_mixreg(files["T"], files["y"], 1, counts=files["n"], days=_days(files), rng=rng)
                     two = fit_mixreg(files["T"], files["y"], 2, counts=files["n"], days=_days(files),
+                                     excess=one.noise.excess > 0,
                                      covariates=one.covariates, df=one.noise.df, n_init=3, rng=rng)
                 except ValueError:
                     two = None
@@ -774,7 +775,7 @@ class DarkRateModel:
             z = special.ndtri(0.5 + level / 2.0) * m.noise.relative
             return rates.min(axis=1) * np.exp(-z), rates.max(axis=1) * np.exp(z)
         families = range(m.k) if family is None else [self._family_index(g, family)]
-        if len(families) == 1:
+        if len(families) == 1 and m.noise.excess <= 0:
             mu, sd = self._log_predictive(g, temps, families[0], time)
             q = m.noise.ppf(0.5 + level / 2.0)
             base = m.offset / (g.int_time / 1000.0)
@@ -782,9 +783,9 @@ class DarkRateModel:
         if temps.size > _GRID_ABOVE:  # quantiles vary smoothly with T: solve on a grid, interpolate
             order = np.argsort(temps)
             grid = np.linspace(temps.min(), temps.max(), _GRID_POINTS)
-            lo, hi = self._mixture_interval(g, grid, level, time)
+            lo, hi = self._mixture_interval(g, grid, level, time, families)
             return (np.exp(np.interp(temps, grid, np.log(lo))), np.exp(np.interp(temps, grid, np.log(hi))))
-        return self._mixture_interval(g, temps, level, time)
+        return self._mixture_interval(g, temps, level, time, families)
 
     def _log_predictive(self, g: GroupFit, temps, k: int, time):
         """Centre and scale of a new integration's log dark current in family ``k``."""
@@ -794,16 +795,19 @@ class DarkRateModel:
         se = m.mean_se(temps, k, days)
         return mu, np.sqrt(m.noise.variance(mu, 1.0) + se**2)
 
-    def _mixture_interval(self, g: GroupFit, temps, level, time):
+    def _mixture_interval(self, g: GroupFit, temps, level, time, families):
         m = g.mixture
         base = m.offset / (g.int_time / 1000.0)
-        parts = [self._log_predictive(g, temps, k, time) for k in range(m.k)]
+        parts = [self._log_predictive(g, temps, k, time) for k in families]
+        weights = np.asarray(m.weights)[list(families)]
+        weights = weights / weights.sum()
         q = m.noise.ppf(0.5 + min(level + (1 - level) * 0.9, 0.9999) / 2.0)
+        reach = 20.0 * m.noise.excess_scale if m.noise.excess > 0 else 0.0
         lo = np.min([mu - q * sd for mu, sd in parts], axis=0)
-        hi = np.max([mu + q * sd for mu, sd in parts], axis=0)
+        hi = np.max([mu + q * sd + reach for mu, sd in parts], axis=0)
 
         def cdf(v):
-            return sum(w * m.noise.cdf((v - mu) / sd) for w, (mu, sd) in zip(m.weights, parts))
+            return sum(w * m.noise.predictive_cdf(v - mu, sd) for w, (mu, sd) in zip(weights, parts))
 
         return (base + np.exp(_bisect(cdf, lo, hi, (1 - level) / 2)),
                 base + np.exp(_bisect(cdf, lo, hi, (1 + level) / 2)))

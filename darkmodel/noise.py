@@ -7,7 +7,9 @@ A dark file's rate scatters around its family curve for several reasons at once:
 * temperature error (DET_TEMP is quantised at 0.075 degC per DN, the detector lags its
   thermistor) and gain wander: at about 8 % per degC a scatter ``relative`` proportional to
   the level, the same for every integration of a file;
-* anomalous frames and particle hits: heavier tails than a Gaussian.
+* anomalous frames: heavier tails than a Gaussian;
+* particle hits: a one-sided positive excess in a share ``excess`` of the files,
+  exponential with mean ``excess_scale`` (in the log dark current) on top of the scatter.
 
 In the log dark current ``y = log(DN_per_s - offset/t)`` fitted by
 :mod:`darkmodel.families`, a file with mean log current ``mu`` and ``n`` integrations
@@ -18,7 +20,8 @@ therefore scatters with squared scale
     s^2 = \\frac{\\text{additive}^2 e^{-2\\mu}}{n} + \\text{relative}^2
 
 (delta method), and its standardised residual follows a Student-t with ``df`` degrees of
-freedom (``inf``: Gaussian).  A small ``contamination`` share of files is uniform over the
+freedom (``inf``: Gaussian); the files with a particle excess follow an exponentially
+modified Gaussian (the Gaussian scatter plus the exponential excess).  A small ``contamination`` share of files is uniform over the
 data range (gross outliers that must not form a family of their own).  One
 :class:`NoiseModel` drives the family fit, the choice of the number of families, the
 bootstrap nulls of the flip-flop test and the prediction intervals.
@@ -58,6 +61,10 @@ class NoiseModel:
         Student-t degrees of freedom of the standardised residuals (``inf``: Gaussian).
     contamination : float
         Share of files drawn from the uniform outlier part.
+    excess : float
+        Share of files with a one-sided (particle) excess; 0 switches the part off.
+    excess_scale : float
+        Mean of that excess in the log dark current.
 
     Examples
     --------
@@ -70,6 +77,8 @@ class NoiseModel:
     relative: float
     df: float = math.inf
     contamination: float = CONTAMINATION
+    excess: float = 0.0
+    excess_scale: float = 0.0
 
     def variance(self, mu, counts=1.0) -> np.ndarray:
         """Squared scale of the log dark current ``s**2``.
@@ -158,6 +167,57 @@ class NoiseModel:
         """
         return rng.standard_normal(size) if not math.isfinite(self.df) else rng.standard_t(self.df, size)
 
+    def excess_logpdf(self, r, s) -> np.ndarray:
+        """Log density of residual ``r`` of a file with a particle excess (exponentially modified Gaussian).
+
+        Parameters
+        ----------
+        r : array_like
+            Residual ``y - mu``.
+        s : array_like
+            Scale of the Gaussian scatter.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``-log(lam) + s**2/(2 lam**2) - r/lam + log Phi(r/s - s/lam)``.
+        """
+        lam = max(self.excess_scale, 1e-6)
+        r, s = np.asarray(r, float), np.asarray(s, float)
+        return -math.log(lam) + s * s / (2 * lam * lam) - r / lam + special.log_ndtr(r / s - s / lam)
+
+    def excess_given(self, r, s) -> np.ndarray:
+        """Expected excess of a file with residual ``r``, given it has one (truncated-normal mean)."""
+        lam = max(self.excess_scale, 1e-6)
+        r, s = np.asarray(r, float), np.asarray(s, float)
+        m = r - s * s / lam
+        x = m / s
+        mills = np.exp(-0.5 * x * x - 0.5 * math.log(2 * math.pi) - special.log_ndtr(x))
+        return np.maximum(m + s * mills, 0.0)
+
+    def predictive_cdf(self, r, s) -> np.ndarray:
+        """Probability that a new file's residual is below ``r``, particle excess included.
+
+        Parameters
+        ----------
+        r : array_like
+            Residual ``y - mu``.
+        s : array_like
+            Scale of the scatter.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(1 - excess) F_t(r/s) + excess F_EMG(r; s, excess_scale)``.
+        """
+        r, s = np.asarray(r, float), np.asarray(s, float)
+        core = self.cdf(r / s)
+        if self.excess <= 0:
+            return core
+        lam = max(self.excess_scale, 1e-6)
+        emg = special.ndtr(r / s) - np.exp(-r / lam + s * s / (2 * lam * lam) + special.log_ndtr(r / s - s / lam))
+        return (1.0 - self.excess) * core + self.excess * np.clip(emg, 0.0, 1.0)
+
     def to_dict(self) -> dict:
         """Plain JSON-able data (``df`` infinite is stored as ``None``)."""
         d = asdict(self)
@@ -168,7 +228,8 @@ class NoiseModel:
     def from_dict(cls, d: dict) -> "NoiseModel":
         """Rebuild from :meth:`to_dict` data."""
         return cls(float(d["additive"]), float(d["relative"]), math.inf if d.get("df") is None else float(d["df"]),
-                   float(d.get("contamination", CONTAMINATION)))
+                   float(d.get("contamination", CONTAMINATION)), float(d.get("excess", 0.0)),
+                   float(d.get("excess_scale", 0.0)))
 
 
 def variance_step(a, e, w, floor: float = SCALE_FLOOR) -> tuple[float, float]:

@@ -250,3 +250,26 @@ def test_the_nine_real_files_give_no_confident_prediction(real_files):
         for temp in (-30.0, 0.0):
             with pytest.raises(UnidentifiedModelError, match="cannot predict"):
                 model.predict([temp], channel=channel, int_time=400)
+
+
+def test_a_one_sided_particle_excess_is_neither_a_family_nor_a_shift_of_the_level():
+    rng = np.random.default_rng(21)
+    n = 800
+    t = rng.uniform(-24, -12, n)
+    truth = math.log(0.33) + math.log(2) / 7.5 * (t + 18)
+    hit = rng.random(n) < 0.2
+    y = truth + 0.01 * rng.standard_normal(n) + np.where(hit, rng.exponential(0.05, n), 0.0)
+    sel = F.select_families(t, y, n_boot=59, alpha=0.02, seed=2)
+    assert sel.k == 1, sel.reason
+    noise = sel.fit.noise
+    assert noise.excess == pytest.approx(0.2, abs=0.06)
+    assert noise.excess_scale == pytest.approx(0.05, rel=0.3)
+    # the level is the hit-free one: a plain fit would sit pi * lam = 1 % higher
+    level = sel.fit.mean_log_rate(t)[:, 0]
+    assert abs(np.median(level - truth)) < 0.002
+    # the predictive distribution of the residuals against a Monte-Carlo draw of the model
+    draws = 0.01 * rng.standard_normal(200_000) + np.where(rng.random(200_000) < 0.2,
+                                                           rng.exponential(0.05, 200_000), 0.0)
+    model = NoiseModel(0.0, 0.01, math.inf, 0.01, 0.2, 0.05)
+    for r in (-0.01, 0.0, 0.02, 0.08):
+        assert float(model.predictive_cdf(r, 0.01)) == pytest.approx(np.mean(draws <= r), abs=0.004)
