@@ -43,6 +43,7 @@ from .families import (FAMILY_ALPHA, MIN_FAMILY_FILES, MIN_FAMILY_WEIGHT, MIN_SE
                        MixtureFit, fit_mixreg, select_families, select_gmm)
 from .noise import robust_scale
 from .perfile import days_since_epoch, file_summaries, usable_mask, usable_rows
+from .states import fit_dwell, smooth_posterior
 from .storage import atomic_write
 
 __all__ = ["DarkRateModel", "fit", "ModelFileError", "UnfittedIntTimeWarning", "ExtrapolationWarning",
@@ -55,6 +56,8 @@ MIN_TEMPERATURE_SPAN = 2.0
 EXTRAPOLATION_MARGIN = 1.0
 #: Smallest ratio of the longest to the shortest INT_TIME for the read offset to be identified.
 MIN_INT_TIME_RATIO = 1.5
+#: Log-likelihood gain over no memory from which the families' dwell time smooths the labels.
+DWELL_MIN_GAIN = 5.0
 _LN2 = math.log(2.0)
 _GRID_ABOVE, _GRID_POINTS = 4096, 2048
 
@@ -265,6 +268,9 @@ class GroupFit:
         The evidence for the number of families (see :class:`~darkmodel.families.FamilySelection`).
     reason : str
         Why this number of families, in words.
+    dwell_hours : float
+        Dwell scale of the families in time (hours; 0: no memory), for the labels of
+        :meth:`DarkRateModel.assign` (see :mod:`darkmodel.states`).
     """
 
     xuv: str
@@ -276,6 +282,7 @@ class GroupFit:
     mixture: MixtureFit | None = None
     selection: pd.DataFrame | None = None
     reason: str = ""
+    dwell_hours: float = 0.0
 
     @property
     def fitted(self) -> bool:
@@ -285,7 +292,8 @@ class GroupFit:
     def to_dict(self) -> dict:
         """Plain JSON-able data."""
         entry = {"XUV": self.xuv, "INT_TIME": self.int_time, "n_rows": self.n_rows, "n_files": self.n_files,
-                 "status": self.status, "temp_range": [float(v) for v in self.temp_range], "reason": self.reason}
+                 "status": self.status, "temp_range": [float(v) for v in self.temp_range], "reason": self.reason,
+                 "dwell_hours": self.dwell_hours}
         if self.fitted:
             entry["mixture"] = self.mixture.to_dict()
             entry["selection"] = json.loads(self.selection.to_json(orient="records"))
@@ -295,7 +303,8 @@ class GroupFit:
     def from_dict(cls, entry: dict) -> "GroupFit":
         """Rebuild from :meth:`to_dict` data."""
         g = cls(entry["XUV"], int(entry["INT_TIME"]), entry["n_rows"], entry["n_files"], entry["status"],
-                tuple(entry["temp_range"]), reason=entry.get("reason", ""))
+                tuple(entry["temp_range"]), reason=entry.get("reason", ""),
+                dwell_hours=float(entry.get("dwell_hours", 0.0)))
         if g.fitted:
             g.mixture = MixtureFit.from_dict(entry["mixture"])
             g.selection = pd.DataFrame(entry["selection"])
@@ -480,6 +489,11 @@ class DarkRateModel:
                               rng=rng)
         sel.fit.offset = float(offset)
         group.mixture, group.selection, group.reason = sel.fit, sel.table, sel.reason
+        days = _days(files)
+        if sel.k > 1 and days is not None:
+            emission = sel.fit.log_density(files["T"], files["y"], files["n"], _days(files, sel.fit))
+            tau, gain = fit_dwell(emission, days * 24.0, sel.fit.weights)
+            group.dwell_hours = tau if gain > DWELL_MIN_GAIN else 0.0
         return group
 
     # ---------------------------------------------------------------- inspection
@@ -578,7 +592,12 @@ class DarkRateModel:
                 labels[rows["_row"].to_numpy()] = m.posterior(rows["DET_TEMP"], y).argmax(axis=1)
                 continue
             files = file_summaries(rows, m.offset)
-            label = m.posterior(files["T"], files["y"], files["n"], _days(files, m)).argmax(axis=1)
+            days = _days(files)
+            if g.dwell_hours > 0 and days is not None:  # neighbours in time inform an uncertain file
+                emission = m.log_density(files["T"], files["y"], files["n"], _days(files, m))
+                label = smooth_posterior(emission, days * 24.0, m.weights, g.dwell_hours).argmax(axis=1)
+            else:
+                label = m.posterior(files["T"], files["y"], files["n"], _days(files, m)).argmax(axis=1)
             per_file = pd.Series(label, index=files["FILENAME"].to_numpy())
             labels[rows["_row"].to_numpy()] = per_file.reindex(rows["FILENAME"].to_numpy()).to_numpy()
         return pd.Series(labels, index=calibrated.index, name="family")
