@@ -965,7 +965,7 @@ def _bisect(cdf, lo, hi, target, iterations: int = 50):
 
     Examples
     --------
-    >>> float(_bisect(lambda v: v / 10.0, np.array([0.0]), np.array([10.0]), 0.25)[0])
+    >>> round(float(_bisect(lambda v: v / 10.0, np.array([0.0]), np.array([10.0]), 0.25)[0]), 9)
     2.5
     """
     lo, hi = np.array(lo, float), np.array(hi, float)
