@@ -67,6 +67,8 @@ VERDICTS = ("single-state", "flip-flop", "change-point", "drift", "confounded", 
             "insufficient-data")
 #: Smallest aging over the fitted period (fraction of the dark current) called a drift.
 MIN_DRIFT = 0.01
+#: Shortest epoch, in files and as a share of the group, for a step in time to count.
+MIN_EPOCH_FILES, MIN_EPOCH_SHARE = 10, 0.1
 #: Fewest runs of every state for a flip-flop (each state entered at least this often).
 MIN_RUNS_PER_STATE = 2
 _CONFOUND_V = 0.9          # Cramér's V at or above which a variable "fully explains" the families
@@ -321,7 +323,10 @@ def _step_or_trend(files: pd.DataFrame, one: MixtureFit) -> tuple[float, str]:
     """
     y, t = files["y"].to_numpy(), files["T"].to_numpy()
     n = len(y)
-    bkps = _changepoints(y, t)
+    # an epoch is long: a short run of odd files (a burst, a bad week) is not a change-point
+    shortest = max(MIN_EPOCH_FILES, int(MIN_EPOCH_SHARE * n))
+    bkps = [b for b in _changepoints(y, t)[:-1] if b >= shortest and n - b >= shortest]
+    bkps = [b for i, b in enumerate(bkps) if i == 0 or b - bkps[i - 1] >= shortest] + [n]
     if len(bkps) < 2:
         return float("nan"), ""
     cov = one.covariates

@@ -273,3 +273,14 @@ def test_a_one_sided_particle_excess_is_neither_a_family_nor_a_shift_of_the_leve
     model = NoiseModel(0.0, 0.01, math.inf, 0.01, 0.2, 0.05)
     for r in (-0.01, 0.0, 0.02, 0.08):
         assert float(model.predictive_cdf(r, 0.01)) == pytest.approx(np.mean(draws <= r), abs=0.004)
+
+
+def test_a_short_burst_in_a_smooth_drift_is_not_a_change_point(monkeypatch):
+    files, one = _series("smooth")
+    files.loc[200:205, "y"] += 0.05  # six odd files in a row
+    one = F.fit_mixreg(files["T"], files["y"], 1, counts=files["n"], days=files["days"])
+    # the segmentation finds the burst (200 -> 206): too short (< 30 files) to be an epoch
+    monkeypatch.setattr(ff, "_changepoints", lambda y, t: [200, 206, len(y)])
+    delta, when = ff._step_or_trend(files, one)
+    assert when == files["Time"].iloc[200].isoformat(sep=" ") or np.isnan(delta)
+    assert "2015-03-19" not in when  # file 206 is not a step
