@@ -49,6 +49,9 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
     z = np.empty((n, k))
     tau = np.empty((n, k))
     u = np.empty((n, k))
+    aa_all = np.empty((n, k))
+    e_all = np.empty((n, k))
+    w_all = np.empty((n, k))
     resp_sum = np.empty(k)
     xb = np.empty(n)
     per = np.empty(k)
@@ -145,6 +148,7 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
                 aa = math.exp(min(-2.0 * mui, 700.0)) / cnt[i]
                 e = u[i, kk] * (y[i] - mui) ** 2
                 w = tau[i, kk] / (v[i, kk] * v[i, kk])
+                aa_all[i, kk], e_all[i, kk], w_all[i, kk] = aa, e, w
                 sw += w
                 swa += w * aa
                 swaa += w * aa * aa
@@ -164,16 +168,9 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
             o1 = 0.0
             o2 = 0.0
             for i in range(n):
-                s = 0.0
-                for j in range(m):
-                    s += x[i, j] * coef[j]
                 for kk in range(k):
-                    mui = alpha[kk] + s
-                    aa = math.exp(min(-2.0 * mui, 700.0)) / cnt[i]
-                    e = u[i, kk] * (y[i] - mui) ** 2
-                    w = tau[i, kk] / (v[i, kk] * v[i, kk])
-                    o1 += w * (0.0 * aa + r1 - e) ** 2
-                    o2 += w * (a2 * aa + low - e) ** 2
+                    o1 += w_all[i, kk] * (r1 - e_all[i, kk]) ** 2
+                    o2 += w_all[i, kk] * (a2 * aa_all[i, kk] + low - e_all[i, kk]) ** 2
             if o2 < o1:
                 add_sq, rel_sq = a2, low
             else:

@@ -514,8 +514,7 @@ class DarkRateModel:
             if g.fitted:
                 m = g.mixture
                 row["weights"] = tuple(round(float(w), 4) for w in m.weights)
-                rates = tuple(float(v) for v in self.predict([REFERENCE_TEMPERATURE], channel=xuv, int_time=it,
-                                                             family=None, _all_families=True))
+                rates = tuple(float(v) for v in self._family_rates(g, np.array([REFERENCE_TEMPERATURE]), None)[0])
                 row["rate_at_ref"] = rates
                 row["family_ratio"] = tuple(r / rates[0] for r in rates)
                 row["doubling_temperature"] = _LN2 / m.coef[0] if m.method == "mixreg" and m.coef[0] else np.nan
@@ -678,8 +677,8 @@ class DarkRateModel:
         days = days_since_epoch(pd.to_datetime(np.atleast_1d(time)))
         return np.broadcast_to(days, (n,)) if days.size == 1 else days
 
-    def predict(self, temperature, *, channel: str, int_time, family: int | None = None, time=None,
-                _all_families: bool = False) -> np.ndarray:
+    def predict(self, temperature, *, channel: str, int_time, family: int | None = None,
+                time=None) -> np.ndarray:
         """Expected dark rate (DN/s/pixel) at each temperature.
 
         Parameters
@@ -720,8 +719,6 @@ class DarkRateModel:
         self._warn_range(temps, channel, int_time)
         m = g.mixture
         rates = self._family_rates(g, temps, time)
-        if _all_families:
-            return rates[0]
         if family is not None:
             return rates[:, self._family_index(g, family)]
         return rates @ m.weights
@@ -800,7 +797,6 @@ class DarkRateModel:
             base = m.offset / (g.int_time / 1000.0)
             return base + np.exp(mu - q * sd), base + np.exp(mu + q * sd)
         if temps.size > _GRID_ABOVE:  # quantiles vary smoothly with T: solve on a grid, interpolate
-            order = np.argsort(temps)
             grid = np.linspace(temps.min(), temps.max(), _GRID_POINTS)
             lo, hi = self._mixture_interval(g, grid, level, time, families)
             return (np.exp(np.interp(temps, grid, np.log(lo))), np.exp(np.interp(temps, grid, np.log(hi))))
