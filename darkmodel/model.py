@@ -40,7 +40,8 @@ import pandas as pd
 from scipy import optimize, special
 
 from .families import (FAMILY_ALPHA, MIN_FAMILY_FILES, MIN_FAMILY_WEIGHT, MIN_SEPARATION, REFERENCE_TEMPERATURE,
-                       MixtureFit, fit_mixreg, select_families, select_gmm)
+                       MixtureFit, fit_mixreg, log_dark_current, select_families, select_gmm)
+from .intervals import PitCalibration, bisect
 from .noise import robust_scale
 from .perfile import days_since_epoch, file_summaries, usable_mask, usable_rows
 from .states import fit_dwell, smooth_posterior
@@ -271,6 +272,10 @@ class GroupFit:
     dwell_hours : float
         Dwell scale of the families in time (hours; 0: no memory), for the labels of
         :meth:`DarkRateModel.assign` (see :mod:`darkmodel.states`).
+    pit : dict
+        Recalibration maps of the prediction intervals (:mod:`darkmodel.intervals`):
+        ``'mixture'`` from the mixture predictive, ``'family'`` from each integration's own
+        family; ``None`` where the group has too few integrations.
     """
 
     xuv: str
@@ -283,6 +288,7 @@ class GroupFit:
     selection: pd.DataFrame | None = None
     reason: str = ""
     dwell_hours: float = 0.0
+    pit: dict = field(default_factory=lambda: {"mixture": None, "family": None})
 
     @property
     def fitted(self) -> bool:
@@ -293,7 +299,8 @@ class GroupFit:
         """Plain JSON-able data."""
         entry = {"XUV": self.xuv, "INT_TIME": self.int_time, "n_rows": self.n_rows, "n_files": self.n_files,
                  "status": self.status, "temp_range": [float(v) for v in self.temp_range], "reason": self.reason,
-                 "dwell_hours": self.dwell_hours}
+                 "dwell_hours": self.dwell_hours,
+                 "pit": {k: (None if v is None else v.to_dict()) for k, v in self.pit.items()}}
         if self.fitted:
             entry["mixture"] = self.mixture.to_dict()
             entry["selection"] = json.loads(self.selection.to_json(orient="records"))
@@ -305,6 +312,8 @@ class GroupFit:
         g = cls(entry["XUV"], int(entry["INT_TIME"]), entry["n_rows"], entry["n_files"], entry["status"],
                 tuple(entry["temp_range"]), reason=entry.get("reason", ""),
                 dwell_hours=float(entry.get("dwell_hours", 0.0)))
+        pit = entry.get("pit") or {}
+        g.pit = {k: PitCalibration.from_dict(pit.get(k)) for k in ("mixture", "family")}
         if g.fitted:
             g.mixture = MixtureFit.from_dict(entry["mixture"])
             g.selection = pd.DataFrame(entry["selection"])
@@ -494,7 +503,21 @@ class DarkRateModel:
             emission = sel.fit.log_density(files["T"], files["y"], files["n"], _days(files, sel.fit))
             tau, gain = fit_dwell(emission, days * 24.0, sel.fit.weights)
             group.dwell_hours = tau if gain > DWELL_MIN_GAIN else 0.0
+        group.pit = self._pit_maps(group, g, files)
         return group
+
+    def _pit_maps(self, group: GroupFit, rows: pd.DataFrame, files: pd.DataFrame) -> dict:
+        """PIT recalibration maps from every fitted integration (see :mod:`darkmodel.intervals`)."""
+        m = group.mixture
+        temps = rows["DET_TEMP"].to_numpy(float)
+        y = log_dark_current(rows["DN_per_s"].to_numpy(float), rows["INT_TIME"].to_numpy(float), m.offset)
+        parts = [self._log_predictive(group, temps, k, rows["Time"] if "Time" in rows else None)
+                 for k in range(m.k)]
+        each = np.column_stack([m.noise.predictive_cdf(y - mu, sd) for mu, sd in parts])
+        label = m.posterior(files["T"], files["y"], files["n"], _days(files, m)).argmax(axis=1)
+        own = pd.Series(label, index=files["FILENAME"]).reindex(rows["FILENAME"]).to_numpy()
+        return {"mixture": PitCalibration.from_pit(each @ m.weights, temps),
+                "family": PitCalibration.from_pit(each[np.arange(len(y)), own], temps)}
 
     # ---------------------------------------------------------------- inspection
     def _check_fitted(self):
@@ -742,7 +765,9 @@ class DarkRateModel:
         """Central prediction interval for a new dark integration.
 
         The noise model of the families (additive and relative scatter, Student-t tails) with
-        the uncertainty of the fitted curve, which grows away from the fitted temperatures.
+        the uncertainty of the fitted curve, which grows away from the fitted temperatures;
+        its probabilities recalibrated on the group's own integrations (PIT, see
+        :mod:`darkmodel.intervals`) where the group has enough of them.
 
         Parameters
         ----------
@@ -756,8 +781,8 @@ class DarkRateModel:
             Coverage probability.
         family : int, optional
             A single family; ``None`` gives the quantiles of the mixture predictive (solved
-            by bisection; for more than 4096 temperatures on 2048 grid points across their
-            range and interpolated).
+            by bisection; for more than 4096 temperatures at one time, on 2048 grid points
+            across their range and interpolated).
         time : datetime-like, optional
             As in :meth:`predict`.
 
@@ -791,16 +816,21 @@ class DarkRateModel:
             z = special.ndtri(0.5 + level / 2.0) * m.noise.relative
             return rates.min(axis=1) * np.exp(-z), rates.max(axis=1) * np.exp(z)
         families = range(m.k) if family is None else [self._family_index(g, family)]
+        mapping = g.pit["mixture"] if family is None or m.k == 1 else g.pit["family"]
+        p = np.array([(1 - level) / 2, (1 + level) / 2])
+        targets = np.repeat(p[:, None], temps.size, axis=1) if mapping is None else mapping.targets(p, temps)
         if len(families) == 1 and m.noise.excess <= 0:
             mu, sd = self._log_predictive(g, temps, families[0], time)
-            q = m.noise.ppf(0.5 + level / 2.0)
+            q = m.noise.ppf(targets)
             base = m.offset / (g.int_time / 1000.0)
-            return base + np.exp(mu - q * sd), base + np.exp(mu + q * sd)
-        if temps.size > _GRID_ABOVE:  # quantiles vary smoothly with T: solve on a grid, interpolate
+            return base + np.exp(mu + q[0] * sd), base + np.exp(mu + q[1] * sd)
+        per_row_time = time is not None and np.size(time) > 1 and m.covariates.time_degree > 0
+        if temps.size > _GRID_ABOVE and not per_row_time:  # smooth in T: solve on a grid, interpolate
             grid = np.linspace(temps.min(), temps.max(), _GRID_POINTS)
-            lo, hi = self._mixture_interval(g, grid, level, time, families)
+            on_grid = (np.repeat(p[:, None], grid.size, axis=1) if mapping is None else mapping.targets(p, grid))
+            lo, hi = self._mixture_interval(g, grid, on_grid, time, families)
             return (np.exp(np.interp(temps, grid, np.log(lo))), np.exp(np.interp(temps, grid, np.log(hi))))
-        return self._mixture_interval(g, temps, level, time, families)
+        return self._mixture_interval(g, temps, targets, time, families)
 
     def _log_predictive(self, g: GroupFit, temps, k: int, time):
         """Centre and scale of a new integration's log dark current in family ``k``."""
@@ -810,13 +840,14 @@ class DarkRateModel:
         se = m.mean_se(temps, k, days)
         return mu, np.sqrt(m.noise.variance(mu, 1.0) + se**2)
 
-    def _mixture_interval(self, g: GroupFit, temps, level, time, families):
+    def _mixture_interval(self, g: GroupFit, temps, targets, time, families):
         m = g.mixture
         base = m.offset / (g.int_time / 1000.0)
         parts = [self._log_predictive(g, temps, k, time) for k in families]
         weights = np.asarray(m.weights)[list(families)]
         weights = weights / weights.sum()
-        q = m.noise.ppf(0.5 + min(level + (1 - level) * 0.9, 0.9999) / 2.0)
+        tail = float(min(np.min(targets[0]), np.min(1 - targets[1])))  # a bracket beyond every target
+        q = m.noise.ppf(1 - 0.1 * tail)
         reach = 20.0 * m.noise.excess_scale if m.noise.excess > 0 else 0.0
         lo = np.min([mu - q * sd for mu, sd in parts], axis=0)
         hi = np.max([mu + q * sd + reach for mu, sd in parts], axis=0)
@@ -824,8 +855,8 @@ class DarkRateModel:
         def cdf(v):
             return sum(w * m.noise.predictive_cdf(v - mu, sd) for w, (mu, sd) in zip(weights, parts))
 
-        return (base + np.exp(_bisect(cdf, lo, hi, (1 - level) / 2)),
-                base + np.exp(_bisect(cdf, lo, hi, (1 + level) / 2)))
+        return (base + np.exp(bisect(cdf, lo, hi, targets[0])),
+                base + np.exp(bisect(cdf, lo, hi, targets[1])))
 
     def _joint_fallback(self, temps, channel, int_time, family, with_sd: bool = False):
         joint = self.joint_[str(channel).upper()]
@@ -954,23 +985,6 @@ def _days(files: pd.DataFrame, mixture: MixtureFit | None = None):
     if mixture is not None and mixture.covariates.time_degree == 0:
         return None
     return days
-
-
-def _bisect(cdf, lo, hi, target, iterations: int = 50):
-    """Vectorised bisection: where the increasing ``cdf`` crosses ``target`` between ``lo`` and ``hi``.
-
-    Examples
-    --------
-    >>> round(float(_bisect(lambda v: v / 10.0, np.array([0.0]), np.array([10.0]), 0.25)[0]), 9)
-    2.5
-    """
-    lo, hi = np.array(lo, float), np.array(hi, float)
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        below = cdf(mid) < target
-        lo = np.where(below, mid, lo)
-        hi = np.where(below, hi, mid)
-    return 0.5 * (lo + hi)
 
 
 def _version() -> str:
