@@ -3,33 +3,50 @@
 The data path is ``read_dark``/``scan`` (FITS files to a summary table), then the
 calibration chain, the dark-rate family models and the flip-flop test.  A realistic
 simulator (``simulate_archive``) writes L1A dark archives with known ground truth.
+
+The public names are imported on first use (PEP 562), so ``import darkmodel`` and the
+command line's ``--help`` do not pay for statistics and plotting they do not use.
 """
 
+import importlib
 import logging
-from importlib.metadata import PackageNotFoundError, version
-
-from .calibrate import calibrate
-from .filenames import IUVSFilename, parse_filename, select_current
-from .flipflop import flipflop_test
-from .model import (DarkRateModel, ExtrapolationWarning, ModelFileError, UnfittedIntTimeWarning,
-                    UnidentifiedModelError, fit)
-from .report import report
-from .read import DarkFileError, read_dark
-from .scan import ScanResult, deduplicate, find_files, per_file_summary, scan
-from .simulate import simulate_archive, simulate_table
-from .storage import read_table, write_table
-
-try:
-    __version__ = version("darkmodel")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0+unknown"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = [
-    "__version__", "read_dark", "DarkFileError", "scan", "ScanResult", "find_files", "deduplicate",
-    "per_file_summary", "simulate_archive", "simulate_table", "parse_filename", "select_current", "IUVSFilename",
-    "read_table", "write_table", "calibrate", "fit", "DarkRateModel", "ModelFileError", "UnfittedIntTimeWarning",
-    "ExtrapolationWarning", "UnidentifiedModelError",
-    "flipflop_test", "report",
-]
+#: Public name -> the module that defines it.
+_PUBLIC = {
+    "read_dark": "read", "DarkFileError": "read",
+    "scan": "scanning", "ScanResult": "scanning", "find_files": "scanning", "deduplicate": "scanning",
+    "per_file_summary": "scanning",
+    "simulate_archive": "simulate", "simulate_table": "simulate",
+    "parse_filename": "filenames", "select_current": "filenames", "IUVSFilename": "filenames",
+    "read_table": "storage", "write_table": "storage",
+    "calibrate": "calibration",
+    "fit": "model", "DarkRateModel": "model", "ModelFileError": "model", "UnfittedIntTimeWarning": "model",
+    "ExtrapolationWarning": "model", "UnidentifiedModelError": "model",
+    "flipflop_test": "flipflop",
+    "report": "reporting",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name):
+    if name == "__version__":  # importlib.metadata costs 0.1 s: only when asked
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("darkmodel")
+        except PackageNotFoundError:  # pragma: no cover - a source tree without install
+            value = "0+unknown"
+        globals()[name] = value
+        return value
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'darkmodel' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

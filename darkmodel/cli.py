@@ -1,7 +1,12 @@
-"""The ``darkmodel`` command line: a thin layer over the Python API."""
+"""The ``darkmodel`` command line: a thin layer over the Python API.
+
+Imports are lazy: ``darkmodel --help`` and ``darkmodel scan`` load no statistics or
+plotting (``benchmarks/bench_startup.py`` measures it).
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -10,20 +15,9 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 import click
-from tqdm import tqdm
 
-from . import __version__
-from .calibrate import calibrate
-from .flipflop import flipflop_test
-from .report import report as write_report
-from .model import DarkRateModel, ExtrapolationWarning, ModelFileError, UnfittedIntTimeWarning
-from .scan import find_files, scan
-from .simulate import NOISE_STRUCTURES, SCENARIOS, simulate_archive
-from .storage import errors_path, read_table, write_table
+from .scenarios import NOISE_STRUCTURES, SCENARIOS
 
 log = logging.getLogger("darkmodel")
 
@@ -37,16 +31,60 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     root.setLevel(level)
 
 
+def _verbosity(command):
+    """``-v``/``-q`` on a subcommand too (``darkmodel scan ... -q`` as well as ``darkmodel -q scan``)."""
+
+    @click.option("-v", "--verbose", "sub_verbose", count=True, help="More log messages (-vv for debug).")
+    @click.option("-q", "--quiet", "sub_quiet", is_flag=True, help="Only errors; no progress bar.")
+    @click.pass_context
+    @functools.wraps(command)
+    def wrapper(ctx, *args, sub_verbose=0, sub_quiet=False, **kwargs):
+        obj = ctx.ensure_object(dict)
+        obj["quiet"] = obj.get("quiet", False) or sub_quiet
+        obj["verbose"] = obj.get("verbose", 0) + sub_verbose
+        _setup_logging(obj["verbose"], obj["quiet"])
+        return ctx.invoke(command, *args, **kwargs)
+
+    return wrapper
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="darkmodel")
+@click.version_option(package_name="darkmodel", prog_name="darkmodel")
 @click.option("-v", "--verbose", count=True, help="More log messages (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bar.")
 @click.pass_context
 def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
-    """Model the dark rate of the MAVEN IUVS detectors."""
+    """Model the dark rate of the MAVEN IUVS detectors.
+
+    \b
+    A typical session:
+      darkmodel scan /data/iuvs/l1a -o summary.parquet
+      darkmodel calibrate summary.parquet -o calibrated.parquet
+      darkmodel fit calibrated.parquet -o darkrate.json
+      darkmodel flipflop calibrated.parquet --model darkrate.json -o flipflop.csv
+      darkmodel report calibrated.parquet --model darkrate.json -o report.html
+      darkmodel predict darkrate.json --channel MUV --int-time 4200 --temp -18
+    """
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet
+    ctx.obj["verbose"] = verbose
     _setup_logging(verbose, quiet)
+
+
+def _quiet() -> bool:
+    return click.get_current_context().find_root().obj.get("quiet", False)
+
+
+def _bar(total: int, desc: str, unit: str):
+    """A tqdm bar on stderr, silent under ``--quiet`` and when stderr is not a terminal."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, desc=desc, disable=_quiet() or not sys.stderr.isatty(),
+                file=sys.stderr, leave=False)
+
+
+def _fail(exc_or_text) -> click.ClickException:
+    return click.ClickException(str(exc_or_text))
 
 
 @main.command()
@@ -63,25 +101,63 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
               help="Scatter structure: additive read-offset jitter, proportional (per-file gain), mixed, heavy "
                    "(Student-t jitter), temperature (detector vs recorded temperature), particles (one-sided).")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
+@_verbosity
 def simulate(outdir: Path, n_files: int, scenario: str, days: float, state_contrast: float, layout: str,
              noise: str, seed: int) -> None:
-    """Write a simulated archive of L1A dark files (and truth.parquet) to OUTDIR."""
+    """Write a simulated archive of L1A dark files (and truth.parquet) to OUTDIR.
+
+    \b
+    Example:
+      darkmodel simulate archive/ --n-files 600 --scenario flipflop --noise mixed
+    """
+    from .simulate import simulate_archive
+
     truth = simulate_archive(outdir, n_files=n_files, scenario=scenario, days=days,
                              state_contrast=state_contrast, layout=layout, noise=noise, seed=seed)
     click.echo(f"wrote {n_files} dark files ({len(truth)} integrations) to {outdir}; "
                f"ground truth in {outdir / 'truth.parquet'}")
 
 
-def _progress_bar(total: int, quiet: bool):
-    return tqdm(total=total, unit="file", desc="scan", disable=quiet or not sys.stderr.isatty(),
-                file=sys.stderr, leave=False)
+def _run_scan(paths, *, per="integration", workers=None, scheduler=None, batch_size=None, previous=None):
+    from .scanning import find_files, scan
 
-
-def _run_scan(paths, *, per, workers, scheduler, batch_size, previous, quiet):
     n_files = len(find_files(paths))
-    with _progress_bar(n_files, quiet) as bar:
+    with _bar(n_files, "scan", "file") as bar:
         return scan(paths, per=per, workers=workers, scheduler=scheduler, batch_size=batch_size,
                     previous=previous, progress=bar.update)
+
+
+def _write_scan(result, output: Path) -> Path:
+    """The summary with its file list and errors in one Parquet file, the errors also beside it."""
+    from .storage import errors_path, write_table
+
+    meta = {"files": result.files.astype({"SOURCE_FILE": str}).to_dict("list") if result.files is not None else None,
+            "errors": result.errors.to_dict("list"), "counts": result.counts}
+    write_table(result.table, output, metadata=meta)
+    err_file = errors_path(output)
+    if len(result.errors):
+        write_table(result.errors, err_file)
+    elif err_file.exists():
+        err_file.unlink()
+    return err_file
+
+
+def _previous_scan(output: Path):
+    import pandas as pd
+
+    from .scanning import ScanResult
+    from .storage import errors_path, read_metadata, read_table
+
+    table = read_table(output)
+    meta = read_metadata(output)
+    files = pd.DataFrame(meta["files"]) if meta.get("files") else None
+    if meta.get("errors") is not None:
+        errors = pd.DataFrame(meta["errors"])
+    elif errors_path(output).exists():
+        errors = read_table(errors_path(output))
+    else:
+        errors = pd.DataFrame(columns=["file", "reason"])
+    return ScanResult(table, errors, {}, files)
 
 
 @main.command("scan")
@@ -94,42 +170,66 @@ def _run_scan(paths, *, per, workers, scheduler, batch_size, previous, quiet):
 @click.option("--scheduler", envvar="DASK_SCHEDULER_ADDRESS", default=None,
               help="Run on an existing Dask cluster at this address (env DASK_SCHEDULER_ADDRESS).")
 @click.option("--batch-size", type=int, default=None, help="Files per task.")
-@click.option("--update", is_flag=True, help="Read only new or changed files; keep the rest of OUTPUT.")
-@click.pass_context
-def scan_command(ctx, paths, output: Path, per: str, workers, scheduler, batch_size, update: bool) -> None:
-    """Scan dark files (folders, globs or files) in PATHS into a summary table."""
-    quiet = ctx.obj["quiet"]
-    previous = None
-    if update:
-        if per != "integration":
-            raise click.UsageError("--update works on per-integration summaries")
-        if output.exists():
-            previous = read_table(output)
+@click.option("--update", is_flag=True, help="Read only new or changed files; keep the rest of OUTPUT, drop "
+                                             "the rows of files that are gone.")
+@_verbosity
+def scan_command(paths, output: Path, per: str, workers, scheduler, batch_size, update: bool) -> None:
+    """Scan dark files (folders, globs or files) in PATHS into a summary table.
+
+    \b
+    Examples:
+      darkmodel scan /data/iuvs/l1a -o summary.parquet
+      darkmodel scan '/data/iuvs/l1a/**/*muvdark*.fits.gz' -o muv.parquet --workers 4
+      darkmodel scan /data/iuvs/l1a -o summary.parquet --update
+    """
+    from .storage import OutputLockedError, output_lock
+
+    if update and per != "integration":
+        raise click.UsageError("--update works on per-integration summaries")
     start = time.perf_counter()
     try:
-        result = _run_scan(paths, per=per, workers=workers, scheduler=scheduler, batch_size=batch_size,
-                           previous=previous, quiet=quiet)
-    except FileNotFoundError as exc:
-        raise click.ClickException(str(exc)) from None
-    write_table(result.table, output)
-    err_file = errors_path(output)
-    if len(result.errors):
-        write_table(result.errors, err_file)
-    elif err_file.exists():
-        err_file.unlink()
-    if not quiet:
-        elapsed = time.perf_counter() - start
-        click.echo(f"{len(result.table)} rows from {result.table['SOURCE_FILE'].nunique()} files "
-                   f"in {elapsed:.1f} s -> {output}")
+        with output_lock(output):
+            previous = _previous_scan(output) if update and output.exists() else None
+            result = _run_scan(paths, per=per, workers=workers, scheduler=scheduler, batch_size=batch_size,
+                               previous=previous)
+            err_file = _write_scan(result, output)
+    except (FileNotFoundError, ValueError, OutputLockedError) as exc:
+        raise _fail(exc) from None
+    if not _quiet():
+        click.echo(f"{result.message()} in {time.perf_counter() - start:.1f} s -> {output}")
         if len(result.errors):
-            click.echo(f"{len(result.errors)} files could not be read -> {err_file}")
+            click.echo(f"unreadable files and their reasons -> {err_file}")
 
 
-def _read_input(path: Path) -> pd.DataFrame:
+def _read_input(path: Path):
+    from .storage import read_table
+
     try:
         return read_table(path)
-    except (FileNotFoundError, ValueError, ImportError) as exc:
-        raise click.ClickException(str(exc)) from None
+    except (FileNotFoundError, ValueError, ImportError, OSError) as exc:
+        raise _fail(exc) from None
+
+
+def _calibrated_input(path: Path, keep_excluded: bool = False):
+    """A table IN: calibrated already, or a scan summary calibrated here."""
+    from .calibration import calibrate
+
+    table = _read_input(path)
+    try:
+        if "DN_per_s" not in table.columns:
+            return calibrate(table, keep_excluded=keep_excluded)
+    except KeyError as exc:
+        raise _fail(f"{path}: {exc.args[0]}") from None
+    return table.set_index("Time") if "Time" in table.columns else table
+
+
+def _load_model(path: Path):
+    from .model import DarkRateModel, ModelFileError
+
+    try:
+        return DarkRateModel.load(path)
+    except ModelFileError as exc:
+        raise _fail(exc) from None
 
 
 def _sha256(path: Path) -> str:
@@ -140,19 +240,33 @@ def _sha256(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def _input_provenance(path: Path, key: str = "input") -> dict:
+    """A file's name and hash: what it was, without the user's folders."""
+    return {key: Path(path).name, f"{key}_sha256": _sha256(path)}
+
+
 @main.command("calibrate")
 @click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Calibrated table (.parquet, .h5 or .csv).")
 @click.option("--keep-excluded", is_flag=True, help="Keep excluded rows, with the reason in 'exclusion'.")
 @click.option("--single-images", is_flag=True, help="Only single-image files (NAXIS3 missing), as the seed did.")
+@_verbosity
 def calibrate_command(input_path: Path, output: Path, keep_excluded: bool, single_images: bool) -> None:
-    """Run the standard calibration chain on a summary table IN (scan output or the seed's HDF5)."""
+    """Run the standard calibration chain on a summary table IN (scan output or the seed's HDF5).
+
+    \b
+    Example:
+      darkmodel calibrate summary.parquet -o calibrated.parquet --keep-excluded
+    """
+    from .calibration import calibrate
+    from .storage import write_table
+
     table = _read_input(input_path)
     try:
         result = calibrate(table, keep_excluded=True, single_images=single_images)
     except KeyError as exc:
-        raise click.ClickException(f"{input_path}: {exc.args[0]}") from None
+        raise _fail(f"{input_path}: {exc.args[0]}") from None
     reasons = result["exclusion"].value_counts()
     if not keep_excluded:
         result = result[result["exclusion"].isna()]
@@ -164,8 +278,8 @@ def calibrate_command(input_path: Path, output: Path, keep_excluded: bool, singl
 
 @main.command("fit")
 @click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("models/darkrate.json"), show_default=True, help="Model file (JSON).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Model file (JSON).")
 @click.option("--method", type=click.Choice(["mixreg", "gmm"]), default="mixreg", show_default=True,
               help="Family finder: mixture of regressions, or the Gaussian-mixture baseline.")
 @click.option("--k-max", default=3, show_default=True, help="Most families per group.")
@@ -175,21 +289,29 @@ def calibrate_command(input_path: Path, output: Path, keep_excluded: bool, singl
               help="Smallest gap between families, in within-family standard deviations.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--jobs", type=int, default=-1, show_default=True, help="Worker processes (-1: all cores).")
+@_verbosity
 def fit_command(input_path: Path, output: Path, method: str, k_max: int, alpha: float, n_boot: int,
                 min_separation: float, seed: int, jobs: int) -> None:
-    """Fit dark-rate families to a table IN (calibrated, or a scan table: calibrated first)."""
-    table = _read_input(input_path)
-    if "DN_per_s" not in table.columns:
-        table = calibrate(table)
+    """Fit dark-rate families to a table IN (calibrated, or a scan table: calibrated first).
+
+    \b
+    Example:
+      darkmodel fit calibrated.parquet -o darkrate.json --n-boot 199 --alpha 0.01
+    """
+    from .model import DarkRateModel
+
+    table = _calibrated_input(input_path)
     model = DarkRateModel(method=method, k_max=k_max, alpha=alpha, n_boot=n_boot, min_separation=min_separation,
                           seed=seed, n_jobs=jobs)
+    n_groups = table[["XUV", "INT_TIME"]].drop_duplicates().shape[0] if {"XUV", "INT_TIME"} <= set(table) else 0
     try:
-        model.fit(table)
+        with _bar(n_groups, "fit", "group") as bar:
+            model.fit(table, progress=bar.update)
     except KeyError as exc:
-        raise click.ClickException(f"{input_path}: {exc.args[0]}") from None
+        raise _fail(f"{input_path}: {exc.args[0]}") from None
     except ValueError as exc:
-        raise click.ClickException(f"{input_path}: {exc}") from None
-    model.provenance.update({"input": str(input_path.resolve()), "input_sha256": _sha256(input_path)})
+        raise _fail(f"{input_path}: {exc}") from None
+    model.provenance.update(_input_provenance(input_path))
     model.save(output)
     _echo_groups(model)
     click.echo(f"model -> {output}")
@@ -198,7 +320,7 @@ def fit_command(input_path: Path, output: Path, method: str, k_max: int, alpha: 
                    "will refuse every prediction", err=True)
 
 
-def _echo_groups(model: DarkRateModel) -> None:
+def _echo_groups(model) -> None:
     groups = model.groups
     cols = ["XUV", "INT_TIME", "n_files", "n_families", "noise_relative", "doubling_temperature", "reason"]
     shown = groups[[c for c in cols if c in groups.columns]]
@@ -207,21 +329,38 @@ def _echo_groups(model: DarkRateModel) -> None:
                             "identified", "reason"]].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 
 
+class _Channel(click.Choice):
+    """FUV or MUV, typed in any case, shown as users type them."""
+
+    def __init__(self):
+        super().__init__(["FUV", "MUV"], case_sensitive=False)
+
+    def convert(self, value, param, ctx):
+        return super().convert(value, param, ctx).upper()
+
+
 @main.command("predict")
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--channel", type=click.Choice(["FUV", "MUV"], case_sensitive=False), required=True)
+@click.option("--channel", type=_Channel(), required=True, help="Detector channel.")
 @click.option("--int-time", type=int, required=True, help="Integration time (ms).")
 @click.option("--temp", "temps", type=float, multiple=True, required=True, help="Detector temperature (degC); repeat.")
 @click.option("--family", type=int, default=None, help="One family (0 = lowest); default: the mixture.")
 @click.option("--level", default=0.95, show_default=True, help="Prediction-interval coverage.")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of CSV.")
+@_verbosity
 def predict_command(model_path: Path, channel: str, int_time: int, temps, family, level: float, as_json: bool) -> None:
-    """Expected dark rate (DN/s/pixel) with a prediction interval, from a saved MODEL."""
-    try:
-        model = DarkRateModel.load(model_path)
-    except ModelFileError as exc:
-        raise click.ClickException(str(exc)) from None
-    channel = channel.upper()
+    """Expected dark rate (DN/s/pixel) with a prediction interval, from a saved MODEL.
+
+    \b
+    Example:
+      darkmodel predict darkrate.json --channel MUV --int-time 4200 --temp -20 --temp -15
+    """
+    import numpy as np
+    import pandas as pd
+
+    from .model import ExtrapolationWarning, UnfittedIntTimeWarning
+
+    model = _load_model(model_path)
     try:
         with warnings.catch_warnings():
             # reported in the 'source' and 'extrapolated' columns (and once on stderr)
@@ -232,7 +371,7 @@ def predict_command(model_path: Path, channel: str, int_time: int, temps, family
                                                   family=family)
             outside = model.extrapolation(temps, channel=channel, int_time=int_time)
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise _fail(exc) from None
     if outside.any():
         click.echo(f"warning: {int(outside.sum())} temperature(s) outside the fitted range: extrapolated", err=True)
     table = pd.DataFrame({"XUV": channel, "INT_TIME": int_time, "DET_TEMP": np.asarray(temps, float),
@@ -245,7 +384,9 @@ def predict_command(model_path: Path, channel: str, int_time: int, temps, family
         click.echo(table.to_csv(index=False), nl=False)
 
 
-def _echo_verdicts(result: pd.DataFrame) -> None:
+def _echo_verdicts(result) -> None:
+    import numpy as np
+
     shown = result[["XUV", "INT_TIME", "n_files", "verdict", "p_families", "p_memory", "p_drift", "n_switches",
                     "dwell_hours_median", "effect_ratio", "effect_ci_low", "effect_ci_high", "confounded_by"]].copy()
     shown["effect (95% CI)"] = [
@@ -255,6 +396,15 @@ def _echo_verdicts(result: pd.DataFrame) -> None:
     click.echo("\nwhy:")
     for r in result.itertuples():
         click.echo(f"  {r.XUV} {r.INT_TIME} ms: {r.verdict}: {r.reason}")
+
+
+def _run_flipflop(table, model, **settings):
+    from .flipflop import flipflop_test
+    from .perfile import usable_rows
+
+    rows = usable_rows(table)
+    with _bar(rows[["XUV", "INT_TIME"]].drop_duplicates().shape[0], "flip-flop test", "group") as bar:
+        return flipflop_test(table, model=model, progress=bar.update, **settings)
 
 
 @main.command("flipflop")
@@ -267,21 +417,26 @@ def _echo_verdicts(result: pd.DataFrame) -> None:
 @click.option("--alpha", default=0.05, show_default=True, help="Significance level.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--jobs", type=int, default=None, help="Worker processes (default: all cores).")
+@_verbosity
 def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, alpha: float, seed: int, jobs) -> None:
-    """Does the instrument flip-flop between states? Calibrated verdicts per channel and INT_TIME."""
-    table = _read_input(input_path)
-    if "DN_per_s" not in table.columns:
-        table = calibrate(table)
+    """Does the instrument flip-flop between states? Calibrated verdicts per channel and INT_TIME.
+
+    \b
+    Example:
+      darkmodel flipflop calibrated.parquet --model darkrate.json -o flipflop.csv --n-boot 399
+    """
+    from .storage import write_table
+
+    table = _calibrated_input(input_path)
     model = None
-    if model_path is not None and model_path.exists():
-        try:
-            model = DarkRateModel.load(model_path)
-        except ModelFileError as exc:
-            raise click.ClickException(str(exc)) from None
+    if model_path is not None:
+        if not model_path.exists():
+            raise _fail(f"{model_path}: no such model file")
+        model = _load_model(model_path)
     try:
-        result = flipflop_test(table, model=model, n_boot=n_boot, alpha=alpha, seed=seed, n_jobs=jobs)
+        result = _run_flipflop(table, model, n_boot=n_boot, alpha=alpha, seed=seed, n_jobs=jobs)
     except (ValueError, KeyError) as exc:
-        raise click.ClickException(f"{input_path}: {exc}") from None
+        raise _fail(f"{input_path}: {exc}") from None
     write_table(result, output)
     _echo_verdicts(result)
     click.echo(f"\nverdicts -> {output}")
@@ -292,73 +447,93 @@ def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, al
 
 @main.command("report")
 @click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("models/darkrate.json"), show_default=True, help="The fitted model.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The model fitted to these data (darkmodel fit).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
               show_default=True, help="report.html (one self-contained page) or report.pdf.")
 @click.option("--errors", "errors_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The scan's errors table, to list unreadable files.")
+@_verbosity
 def report_command(input_path: Path, model_path: Path, output: Path, errors_file) -> None:
-    """Write the diagnostic report for a table IN (scan or calibrated) and a MODEL."""
-    table = _read_input(input_path)
-    if "DN_per_s" not in table.columns:
-        table = calibrate(table, keep_excluded=True)
-    elif "Time" in table.columns:
-        table = table.set_index("Time")
-    try:
-        model = DarkRateModel.load(model_path)
-    except ModelFileError as exc:
-        raise click.ClickException(str(exc)) from None
+    """Write the diagnostic report for a table IN (scan or calibrated) and its MODEL.
+
+    A model fitted on other data is reported on the report's first page and here.
+
+    \b
+    Example:
+      darkmodel report calibrated.parquet --model darkrate.json -o report.html
+    """
+    from .reporting import report as write_report
+
+    table = _calibrated_input(input_path, keep_excluded=True)
+    model = _load_model(model_path)
     errors = _read_input(errors_file) if errors_file else None
     try:
-        path = write_report(table, model, output, scan_errors=errors,
-                            inputs={"input": str(input_path.resolve()), "input_sha256": _sha256(input_path),
-                                    "model": str(model_path.resolve())})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            path = write_report(table, model, output, scan_errors=errors,
+                                inputs={**_input_provenance(input_path), "model": model_path.name,
+                                        "model_sha256": _sha256(model_path)})
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise _fail(exc) from None
+    for w in caught:
+        if str(w.message).startswith("report:"):
+            click.echo(f"warning: {str(w.message)[8:]}", err=True)
     click.echo(f"report -> {path}")
 
 
 @main.command()
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-output"),
-              show_default=True, help="Where the archive and the results go.")
-@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("models/darkrate.json"), show_default=True, help="Where the fitted model goes.")
+              show_default=True, help="Where the archive and every result (the model included) go.")
 @click.option("--n-files", default=600, show_default=True, help="Dark files to simulate.")
 @click.option("--scenario", type=click.Choice(SCENARIOS), default="flipflop", show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--workers", type=int, default=None, help="Worker processes for the scan.")
-@click.pass_context
-def demo(ctx, outdir: Path, model_path: Path, n_files: int, scenario: str, seed: int, workers) -> None:
-    """Simulate an archive and run the whole job on it: scan, calibrate, fit, save, predict."""
-    quiet = ctx.obj["quiet"]
+@_verbosity
+def demo(outdir: Path, n_files: int, scenario: str, seed: int, workers) -> None:
+    """Simulate an archive and run the whole job on it: scan, calibrate, fit, test, report, predict.
+
+    Everything is written into OUTDIR; nothing else is touched.
+
+    \b
+    Example:
+      darkmodel demo --outdir /tmp/demo --scenario changepoint
+    """
+    from .calibration import calibrate
+    from .model import DarkRateModel
+    from .reporting import report as write_report
+    from .simulate import simulate_archive
+    from .storage import write_table
+
     archive = outdir / "archive"
     t0 = time.perf_counter()
     truth = simulate_archive(archive, n_files=n_files, scenario=scenario, seed=seed)
     t1 = time.perf_counter()
     click.echo(f"simulated {n_files} dark files ({len(truth)} integrations, scenario '{scenario}') "
                f"in {t1 - t0:.1f} s -> {archive}")
-    result = _run_scan([archive], per="integration", workers=workers, scheduler=None, batch_size=None,
-                       previous=None, quiet=quiet)
-    summary = write_table(result.table, outdir / "summary.parquet")
+    result = _run_scan([archive], workers=workers)
+    summary = outdir / "summary.parquet"
+    err_file = _write_scan(result, summary)
     t2 = time.perf_counter()
-    click.echo(f"scanned {len(result.table)} dark integrations in {t2 - t1:.1f} s -> {summary}")
+    click.echo(f"scanned: {result.message()} in {t2 - t1:.1f} s -> {summary}")
     if len(result.errors):
-        click.echo(f"{len(result.errors)} files could not be read -> {write_table(result.errors, errors_path(summary))}")
+        click.echo(f"unreadable files -> {err_file}")
     calibrated_all = calibrate(result.table, keep_excluded=True)
     calibrated = calibrated_all[calibrated_all["exclusion"].isna()]
     calibrated_path = write_table(calibrated_all.reset_index(), outdir / "calibrated.parquet")
     for reason, count in calibrated_all["exclusion"].value_counts().items():
         click.echo(f"  excluded {count} integrations: {reason}")
-    model = DarkRateModel(seed=seed, n_jobs=-1).fit(calibrated)
-    verdicts = flipflop_test(calibrated, model=model, seed=seed)
+    model = DarkRateModel(seed=seed, n_jobs=-1)
+    with _bar(calibrated[["XUV", "INT_TIME"]].drop_duplicates().shape[0], "fit", "group") as bar:
+        model.fit(calibrated, progress=bar.update)
+    verdicts = _run_flipflop(calibrated, model, seed=seed)
     verdict_path = write_table(verdicts, outdir / "flipflop.csv")
-    model.provenance.update({"input": str(summary.resolve()), "input_sha256": _sha256(summary),
+    model.provenance.update({**_input_provenance(summary),
                              "note": f"fitted by 'darkmodel demo' on a simulated archive (scenario '{scenario}', "
                                      f"seed {seed}, {n_files} files)"})
-    model.save(model_path)
+    model_path = model.save(outdir / "darkrate.json")
     report_path = write_report(calibrated_all, model, outdir / "report.html", scan_errors=result.errors,
-                               inputs={"summary": str(summary), "summary_sha256": _sha256(summary)})
+                               inputs=_input_provenance(summary))
     t3 = time.perf_counter()
     click.echo(f"calibrated, fitted, tested and reported in {t3 - t2:.1f} s\n")
     _echo_groups(model)

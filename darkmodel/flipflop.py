@@ -48,9 +48,7 @@ E. *Effect size*: the ratio of the two families' dark currents (parallel in log,
 from __future__ import annotations
 
 import math
-import os
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -59,6 +57,7 @@ from scipy import stats
 from .families import (REFERENCE_TEMPERATURE, Covariates, MixtureFit, check_monte_carlo, fit_mixreg, select_families,
                        sequential_p)
 from .noise import robust_scale
+from .parallel import n_workers, run_tasks
 from .perfile import group_files
 
 __all__ = ["flipflop_test", "group_files", "verdict", "VERDICTS", "MIN_DRIFT", "MIN_RUNS_PER_STATE"]
@@ -474,7 +473,8 @@ def _test_group(task: dict) -> dict:
 
 
 def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha: float = 0.05, seed: int = 0,
-                  n_jobs: int | None = None, min_files: int = 12, min_separation: float | None = None) -> pd.DataFrame:
+                  n_jobs: int | None = None, min_files: int = 12, min_separation: float | None = None,
+                  progress=None) -> pd.DataFrame:
     """Answer the flip-flop question per channel and INT_TIME with calibrated tests.
 
     Parameters
@@ -498,6 +498,8 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
     min_separation : float, optional
         Smallest gap between families in within-family standard deviations (default: the
         model's, else :data:`~darkmodel.families.MIN_SEPARATION`).
+    progress : callable, optional
+        Called with 1 as each group's test finishes (e.g. ``tqdm.update``).
 
     Returns
     -------
@@ -532,14 +534,8 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
     tasks = [{"key": key, "files": files, "n_boot": n_boot, "alpha": alpha, "min_files": min_files,
               "min_separation": min_separation, "seed_seq": child}
              for (key, files), child in zip(groups.items(), children)]
-    workers = n_jobs or os.cpu_count() or 1
-    if workers == 1 or len(tasks) <= 1:
-        rows = [_test_group(t) for t in tasks]
-    else:
-        order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i]["files"]))  # largest first
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-            done = dict(zip(order, pool.map(_test_group, [tasks[i] for i in order])))
-        rows = [done[i] for i in range(len(tasks))]
+    rows = run_tasks(_test_group, tasks, workers=n_workers(n_jobs), size=lambda t: len(t["files"]),
+                     progress=progress)
     result = pd.DataFrame(rows)
     result.attrs.update({"n_boot": n_boot, "alpha": alpha, "seed": seed, "min_files": min_files,
                          "min_separation": min_separation, "min_drift": MIN_DRIFT,

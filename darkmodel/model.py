@@ -28,9 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +41,7 @@ from .families import (FAMILY_ALPHA, MIN_FAMILY_FILES, MIN_FAMILY_WEIGHT, MIN_SE
                        MixtureFit, fit_mixreg, log_dark_current, select_families, select_gmm)
 from .intervals import PitCalibration, bisect
 from .noise import robust_scale
+from .parallel import n_workers, run_tasks
 from .perfile import days_since_epoch, file_summaries, usable_mask, usable_rows
 from .states import fit_dwell, smooth_posterior
 from .storage import atomic_write
@@ -391,7 +390,7 @@ class DarkRateModel:
                                               "n_init", "seed", "n_jobs")}
 
     # ---------------------------------------------------------------- fitting
-    def fit(self, calibrated: pd.DataFrame) -> "DarkRateModel":
+    def fit(self, calibrated: pd.DataFrame, *, progress=None) -> "DarkRateModel":
         """Fit the joint models and the families.
 
         Parameters
@@ -400,6 +399,8 @@ class DarkRateModel:
             Output of :func:`darkmodel.calibrate` (rows with an ``exclusion`` are ignored):
             ``XUV``, ``INT_TIME`` (ms), ``DET_TEMP`` (degC), ``DN_per_s`` and, if present,
             ``FILENAME`` (integrations of one file share their family) and ``Time``.
+        progress : callable, optional
+            Called with 1 as each group's fit finishes (e.g. ``tqdm.update``).
 
         Returns
         -------
@@ -438,14 +439,8 @@ class DarkRateModel:
                 tasks.append((str(channel), int(int_time), g, offset))
         streams = np.random.SeedSequence(self.seed).spawn(len(tasks))
         jobs = [(self, *task, stream) for task, stream in zip(tasks, streams)]
-        workers = os.cpu_count() or 1 if self.n_jobs == -1 else (self.n_jobs or 1)
-        if workers > 1 and len(jobs) > 1:
-            order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][3]))  # largest first
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-                done = dict(zip(order, pool.map(_fit_group_task, [jobs[i] for i in order])))
-            fitted = [done[i] for i in range(len(jobs))]
-        else:
-            fitted = [_fit_group_task(job) for job in jobs]
+        fitted = run_tasks(_fit_group_task, jobs, workers=n_workers(self.n_jobs, default_all=False),
+                           size=lambda job: len(job[3]), progress=progress)
         for group in fitted:
             self.groups_[(group.xuv, group.int_time)] = group
         self.provenance.update({
@@ -566,8 +561,8 @@ class DarkRateModel:
                 se = float(m.mean_se([REFERENCE_TEMPERATURE], k)[0]) if m.cov is not None else np.nan
                 rows.append({"XUV": xuv, "INT_TIME": it, "family": k, "weight": float(m.weights[k]),
                              "log_current_at_ref": float(m.intercepts[k]), "log_current_err": se,
-                             "rate_at_ref": float(self.predict([REFERENCE_TEMPERATURE], channel=xuv, int_time=it,
-                                                               family=k)[0]),
+                             "rate_at_ref": float(self._family_rates(g, np.array([REFERENCE_TEMPERATURE]),
+                                                                     None)[0, k]),
                              "ratio_to_lowest": float(np.exp(m.intercepts[k] - m.intercepts[0])),
                              "slope_per_degC": float(m.coef[0]),
                              "doubling_temperature": _LN2 / float(m.coef[0]) if m.coef[0] else np.nan})

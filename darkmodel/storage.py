@@ -6,6 +6,7 @@ then renamed over the target, so a crash never leaves a half-written summary beh
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from contextlib import contextmanager
@@ -135,7 +136,7 @@ def read_table(path, key: str = "df") -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def write_table(table: pd.DataFrame, path, key: str = "df") -> Path:
+def write_table(table: pd.DataFrame, path, key: str = "df", metadata: dict | None = None) -> Path:
     """Write a summary table atomically.
 
     Parameters
@@ -146,6 +147,9 @@ def write_table(table: pd.DataFrame, path, key: str = "df") -> Path:
         Target file; the suffix chooses Parquet, HDF5 (key ``key``) or CSV.
     key : str, optional
         The HDF5 key (``'df'`` as in the seed notebook).
+    metadata : dict, optional
+        JSON-able data stored with a Parquet table (:func:`read_metadata`), in the same
+        file and so in the same atomic write; ignored by the other formats.
 
     Returns
     -------
@@ -157,10 +161,101 @@ def write_table(table: pd.DataFrame, path, key: str = "df") -> Path:
     if fmt == "hdf5":
         _hdf5_module()
     with atomic_write(path) as tmp:
-        if fmt == "parquet":
+        if fmt == "parquet" and metadata is not None:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            arrow = pa.Table.from_pandas(table)
+            meta = {**(arrow.schema.metadata or {}), _META_KEY: json.dumps(metadata).encode()}
+            pq.write_table(arrow.replace_schema_metadata(meta), tmp)
+        elif fmt == "parquet":
             table.to_parquet(tmp)
         elif fmt == "hdf5":
             table.to_hdf(tmp, key=key, mode="w")
         else:
             table.to_csv(tmp, index=False)
     return path
+
+
+_META_KEY = b"darkmodel"
+
+
+def read_metadata(path) -> dict:
+    """The ``metadata`` that :func:`write_table` stored with a Parquet table.
+
+    Parameters
+    ----------
+    path : path-like
+        A table file.
+
+    Returns
+    -------
+    dict
+        The stored data; empty for other formats or a table written without it.
+    """
+    if table_format(path) != "parquet" or not Path(path).exists():
+        return {}
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta[_META_KEY]) if _META_KEY in meta else {}
+
+
+class OutputLockedError(RuntimeError):
+    """Another live process is writing the same output."""
+
+
+@contextmanager
+def output_lock(path):
+    """Hold ``<path>.lock`` while writing ``path``; clean up what a killed writer left.
+
+    The lock file holds the writer's process id.  A lock whose process is gone is stale
+    and taken over; so are the hidden temporary files of :func:`atomic_write` for ``path``
+    (a writer killed mid-write leaves them behind).
+
+    Parameters
+    ----------
+    path : path-like
+        The output file.
+
+    Raises
+    ------
+    OutputLockedError
+        If a live process holds the lock.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(path.name + ".lock")
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _alive(pid):
+                raise OutputLockedError(f"{path}: another darkmodel process (pid {pid}) is writing it; "
+                                        f"wait for it, or remove {lock} if it is gone") from None
+            lock.unlink(missing_ok=True)  # stale: its writer died
+    else:  # pragma: no cover - lost a race twice
+        raise OutputLockedError(f"{path}: could not take the lock {lock}")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        for stale in path.parent.glob(f".{path.name}.*.tmp*"):
+            stale.unlink(missing_ok=True)
+        yield path
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

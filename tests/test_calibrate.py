@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import darkmodel as dm
-from darkmodel.calibrate import (EXCLUSION_REASONS, calibrate, convert_temperatures, correct_binning,
+from darkmodel.calibration import (EXCLUSION_REASONS, calibrate, convert_temperatures, correct_binning,
                                  index_by_time, normalise_integration_time, select_dark_mode,
                                  select_single_images, split_channels)
 from darkmodel.filenames import parse_filename

@@ -39,7 +39,11 @@ def test_scan_reports_broken_files_in_an_errors_table(simulated, tmp_path):
     assert result.exit_code == 0, result.output
     errors = pd.read_csv(tmp_path / "summary.errors.csv")
     assert errors["file"].str.endswith("mvn_bad.fits.gz").all() and len(errors) == 1
-    assert "1 files could not be read" in result.output
+    assert "20 dark products" in result.output and ", 1 errors" in result.output
+    # the errors also travel inside the summary: one file, one atomic write
+    from darkmodel.storage import read_metadata
+
+    assert read_metadata(out)["errors"]["file"][0].endswith("mvn_bad.fits.gz")
 
 
 def test_scan_update_and_quiet(simulated, tmp_path):
@@ -47,9 +51,58 @@ def test_scan_update_and_quiet(simulated, tmp_path):
     runner = CliRunner()
     assert runner.invoke(main, ["-q", "scan", str(simulated), "-o", str(out), "--workers", "1"]).exit_code == 0
     first = pd.read_parquet(out)
-    result = runner.invoke(main, ["-q", "scan", str(simulated), "-o", str(out), "--update", "--workers", "1"])
+    # -q after the subcommand works too
+    result = runner.invoke(main, ["scan", str(simulated), "-o", str(out), "--update", "--workers", "1", "-q"])
     assert result.exit_code == 0 and result.output == ""
     pd.testing.assert_frame_equal(pd.read_parquet(out), first)
+
+
+def test_scan_update_counts_and_drops_vanished_files(simulated, tmp_path):
+    import shutil
+
+    archive = tmp_path / "archive"
+    shutil.copytree(simulated, archive)
+    out = tmp_path / "summary.parquet"
+    runner = CliRunner()
+    result = runner.invoke(main, ["scan", str(archive), "-o", str(out), "--workers", "1"])
+    assert "20 files read: 20 dark products" in result.output and "0 duplicate copies skipped, 0 errors" in result.output
+    files = sorted(archive.rglob("*.fits*"))
+    gone = files[:3]
+    for f in gone:
+        f.unlink()
+    result = runner.invoke(main, ["scan", str(archive), "-o", str(out), "--update", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "update: 0 new, 0 changed, 3 removed, 17 unchanged files" in result.output
+    table = pd.read_parquet(out)
+    assert table["SOURCE_FILE"].nunique() == 17
+    assert not table["SOURCE_FILE"].isin([str(f.resolve()) for f in gone]).any()
+    # through a symbolic link to the folder: the same files, nothing duplicated
+    link = tmp_path / "link"
+    link.symlink_to(archive, target_is_directory=True)
+    result = runner.invoke(main, ["scan", str(link), "-o", str(out), "--update", "--workers", "1"])
+    assert "update: 0 new, 0 changed, 0 removed, 17 unchanged files" in result.output
+    assert len(pd.read_parquet(out)) == len(table)
+
+
+def test_help_loads_no_statistics_or_plotting():
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from darkmodel.cli import main; "
+            "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0; "
+            "r = CliRunner().invoke(main, ['scan', '--help']); assert 'Examples' in r.output; "
+            "print(sorted(m for m in ('pandas', 'scipy', 'matplotlib', 'statsmodels', 'sklearn', 'astropy', "
+            "'numba', 'fitsio') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", ["simulate", "scan", "calibrate", "fit", "predict", "flipflop", "report",
+                                     "demo"])
+def test_every_subcommand_takes_quiet_and_verbose_and_shows_an_example(command):
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert "-q, --quiet" in result.output and "-v, --verbose" in result.output
+    assert "Example" in result.output
 
 
 def test_scan_of_a_missing_path_is_a_clear_error(tmp_path):
@@ -60,26 +113,33 @@ def test_scan_of_a_missing_path_is_a_clear_error(tmp_path):
 def test_scheduler_comes_from_the_environment(simulated, tmp_path, monkeypatch):
     seen = {}
     import importlib
-    cli = importlib.import_module("darkmodel.cli")
-    real_scan = cli.scan
+    scanning = importlib.import_module("darkmodel.scanning")  # the CLI imports it on use
+    real_scan = scanning.scan
 
     def spy(paths, **kwargs):
         seen.update(kwargs)
         return real_scan(paths, **{**kwargs, "scheduler": None, "workers": 1})
 
-    monkeypatch.setattr(cli, "scan", spy)
+    monkeypatch.setattr(scanning, "scan", spy)
     result = CliRunner(env={"DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:8786"}).invoke(
         main, ["scan", str(simulated), "-o", str(tmp_path / "s.parquet")])
     assert result.exit_code == 0, result.output
     assert seen["scheduler"] == "tcp://127.0.0.1:8786"
 
 
-def test_demo_runs_end_to_end(tmp_path):
-    model = tmp_path / "models" / "darkrate.json"
-    result = CliRunner().invoke(main, ["demo", "--outdir", str(tmp_path / "demo"), "--model", str(model),
-                                       "--n-files", "80", "--workers", "1"])
+def test_demo_runs_end_to_end_and_writes_only_into_its_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    result = CliRunner().invoke(main, ["demo", "--outdir", "demo", "--n-files", "80", "--workers", "1"])
     assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo", "models"]
+    assert not any((tmp_path / "models").iterdir())
+    model = tmp_path / "demo" / "darkrate.json"
     assert (tmp_path / "demo" / "summary.parquet").exists() and model.exists()
+    import json
+
+    provenance = json.loads(model.read_text())["provenance"]
+    assert provenance["input"] == "summary.parquet" and str(tmp_path) not in json.dumps(provenance)
     assert "expected dark rate, MUV INT_TIME 4200 ms" in result.output
     assert (tmp_path / "demo" / "report.html").exists() and "Do we have some flip-flopping state" in result.output
 
@@ -138,6 +198,8 @@ def test_flipflop_command_writes_verdicts_and_stores_them_in_the_model(simulated
     for r in table.itertuples():
         assert f"{r.XUV} {r.INT_TIME} ms: {r.verdict}: " in result.output
     assert "verdict" in result.output and "stored in" in result.output
+    missing = runner.invoke(main, ["flipflop", str(summary), "-o", str(out), "--model", str(tmp_path / "no.json")])
+    assert missing.exit_code == 1 and "no such model file" in missing.output
     refused = runner.invoke(main, ["flipflop", str(summary), "-o", str(out), "--n-boot", "99", "--alpha", "0.01"])
     assert refused.exit_code == 1 and "cannot reject at alpha=0.01" in refused.output
     assert "Traceback" not in refused.output
@@ -156,3 +218,34 @@ def test_report_command_writes_html_and_pdf(simulated, tmp_path):
         result = runner.invoke(main, ["report", str(summary), "--model", str(model_path), "-o", str(tmp_path / name)])
         assert result.exit_code == 0, result.output
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_report_needs_a_model_and_warns_when_it_belongs_to_other_data(simulated, tmp_path):
+    runner = CliRunner()
+    summary = tmp_path / "summary.parquet"
+    assert runner.invoke(main, ["-q", "scan", str(simulated), "-o", str(summary), "--workers", "1"]).exit_code == 0
+    result = runner.invoke(main, ["report", str(summary), "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 2 and "--model" in result.output
+    model_path = tmp_path / "m.json"
+    assert runner.invoke(main, ["fit", str(summary), "-o", str(model_path)]).exit_code == 0
+    other = tmp_path / "other.parquet"
+    pd.read_parquet(summary).iloc[: len(pd.read_parquet(summary)) // 2].to_parquet(other)
+    result = runner.invoke(main, ["report", str(other), "--model", str(model_path), "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    assert "fitted on another file" in result.stderr
+    assert "this model may not belong to these data" in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.parametrize("command", ["fit", "flipflop"])
+def test_a_table_without_usable_rows_is_one_clear_line(simulated, tmp_path, command):
+    runner = CliRunner()
+    summary = tmp_path / "summary.parquet"
+    assert runner.invoke(main, ["-q", "scan", str(simulated), "-o", str(summary), "--workers", "1"]).exit_code == 0
+    calibrated = tmp_path / "calibrated.parquet"
+    assert runner.invoke(main, ["calibrate", str(summary), "-o", str(calibrated)]).exit_code == 0
+    empty = tmp_path / "empty.parquet"
+    pd.read_parquet(calibrated).iloc[0:0].to_parquet(empty)
+    args = [command, str(empty), "-o", str(tmp_path / ("m.json" if command == "fit" else "v.csv"))]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert result.output.count("\n") == 1 and "no usable rows" in result.output

@@ -12,7 +12,7 @@ import pytest
 from matplotlib.image import imread
 
 import darkmodel as dm
-from darkmodel.report import report, report_figures
+from darkmodel.reporting import report, report_figures
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import logging
 import math
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -41,7 +41,16 @@ class ScanResult:
     table : pandas.DataFrame
         The summary: one row per dark integration (or per file with ``per='file'``).
     errors : pandas.DataFrame
-        One row per file that could not be read: ``file`` and ``reason``.
+        One row per file (or folder) that could not be read: ``file`` and ``reason``.
+    counts : dict
+        What happened, for messages: ``files`` (found), ``read`` (read in this run),
+        ``products`` (dark products kept), ``integrations`` (rows kept), ``duplicates``
+        (copies of a product skipped: L1B copies, older versions), ``errors``; with
+        ``previous``: ``new``, ``changed``, ``removed`` and ``unchanged`` files.
+    files : pandas.DataFrame
+        Every file the summary stands for (``SOURCE_FILE``, ``SOURCE_SIZE``,
+        ``SOURCE_MTIME_NS``), also those whose products were all duplicates or that
+        could not be read: what ``--update`` compares against.
 
     Notes
     -----
@@ -50,13 +59,26 @@ class ScanResult:
 
     table: pd.DataFrame
     errors: pd.DataFrame
+    counts: dict = field(default_factory=dict)
+    files: pd.DataFrame | None = None
+
+    def message(self) -> str:
+        """The counts in one line, e.g. ``9 files read: 4 dark products (20 integrations), ...``."""
+        c = self.counts
+        text = (f"{c.get('read', 0)} files read: {c.get('products', 0)} dark products "
+                f"({c.get('integrations', 0)} integrations), {c.get('duplicates', 0)} duplicate copies skipped, "
+                f"{c.get('errors', 0)} errors")
+        if "unchanged" in c:
+            text += (f"; update: {c['new']} new, {c['changed']} changed, {c['removed']} removed, "
+                     f"{c['unchanged']} unchanged files")
+        return text
 
     def __iter__(self):
         yield self.table
         yield self.errors
 
 
-def find_files(paths: Iterable) -> list[str]:
+def find_files(paths: Iterable, errors: list | None = None) -> list[str]:
     """Expand folders, glob patterns and file names into a sorted list of FITS files.
 
     Parameters
@@ -65,11 +87,14 @@ def find_files(paths: Iterable) -> list[str]:
         Folders (searched recursively for ``.fits``/``.fits.gz``, skipping hidden files
         such as partial writes), glob patterns
         (``**`` allowed) or files.  A file named explicitly is kept whatever its suffix.
+    errors : list, optional
+        Receives ``{"file": folder, "reason": ...}`` for every folder that cannot be listed.
 
     Returns
     -------
     list of str
-        Absolute paths, sorted and without duplicates.
+        Canonical paths (absolute, symbolic links resolved: one identity per file),
+        sorted and without duplicates.
 
     Raises
     ------
@@ -80,7 +105,13 @@ def find_files(paths: Iterable) -> list[str]:
     for entry in paths:
         entry = os.fspath(entry)
         if os.path.isdir(entry):
-            for root, _, names in os.walk(entry):
+            def unreadable(exc, sink=errors):
+                log.warning("cannot list %s: %s", exc.filename, exc.strerror)
+                if sink is not None:
+                    sink.append({"file": os.path.realpath(exc.filename),
+                                 "reason": f"cannot list folder: {exc.strerror or exc}"})
+
+            for root, _, names in os.walk(entry, onerror=unreadable):
                 found.update(os.path.join(root, n) for n in names
                              if n.lower().endswith(_FITS_SUFFIXES) and not n.startswith("."))
         elif os.path.isfile(entry):
@@ -90,7 +121,7 @@ def find_files(paths: Iterable) -> list[str]:
             if not matches:
                 raise FileNotFoundError(f"{entry}: no such file or folder, and no file matches it as a pattern")
             found.update(matches)
-    return sorted({os.path.abspath(p) for p in found})
+    return sorted({os.path.realpath(p) for p in found})
 
 
 def scan_batch(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -179,9 +210,11 @@ def scan(
     per : {'integration', 'file'}, optional
         One row per dark integration, or one per file in the seed notebook's format
         (see :func:`per_file_summary`).
-    previous : pandas.DataFrame, optional
-        A per-integration summary from an earlier scan: files whose size and modification
-        time are unchanged are not read again (``darkmodel scan --update``).
+    previous : ScanResult or pandas.DataFrame, optional
+        An earlier per-integration scan: files whose size and modification time are
+        unchanged are not read again, and rows of files that are gone are dropped
+        (``darkmodel scan --update``).  A :class:`ScanResult` also knows the files that
+        gave no row (all duplicates, unreadable); with a bare table those are re-read.
     progress : callable, optional
         Called with the number of files finished after each batch (the CLI wires a
         progress bar to it).
@@ -196,16 +229,24 @@ def scan(
         raise ValueError(f"per must be 'integration' or 'file', not {per!r}")
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    files = find_files(paths)
-    kept = _empty_like(previous)
-    if previous is not None and len(previous):
-        files, kept = _plan_update(files, previous)
+    folder_errors: list = []
+    files = find_files(paths, errors=folder_errors)
+    inventory = _inventory(files)
+    counts = {"files": len(files)}
+    kept = tabulate([])
+    if previous is not None:
+        files, kept, still, update = _plan_update(inventory, previous)
+        counts.update(update)
+        if isinstance(previous, ScanResult) and len(previous.errors):  # unchanged unreadable files stay listed
+            old = previous.errors
+            folder_errors += old[old["file"].isin(still["SOURCE_FILE"])].to_dict("records")
+    counts["read"] = len(files)
     n_workers = workers or os.cpu_count() or 1
     if batch_size is None:
         batch_size = max(1, min(200, math.ceil(len(files) / (4 * n_workers))))
     batches = _batches(files, batch_size)
 
-    tables, errors = [kept], []
+    tables, errors = [kept], [pd.DataFrame(folder_errors, columns=ERROR_COLUMNS)]
     in_process = executor is None and not scheduler and (n_workers == 1 or len(batches) <= 1)
     if in_process:
         for batch in batches:
@@ -246,38 +287,60 @@ def scan(
         log.warning("skipped %s: %s", row.file, row.reason)
     parts = [t for t in tables if len(t)]
     table = pd.concat(parts, ignore_index=True) if parts else tabulate([])
+    copies = table[["SOURCE_FILE", "PRODUCT_ID"]].drop_duplicates() if len(table) else table
     table = deduplicate(table)
+    products = table[["SOURCE_FILE", "PRODUCT_ID"]].drop_duplicates() if len(table) else table
+    counts.update(products=len(products), integrations=len(table), duplicates=len(copies) - len(products),
+                  errors=len(errors_df))
     if per == "file":
         table = per_file_summary(table)
-    return ScanResult(table, errors_df)
+    return ScanResult(table, errors_df, counts, inventory)
 
 
-def _empty_like(previous: pd.DataFrame | None) -> pd.DataFrame:
-    return tabulate([]) if previous is None else previous.iloc[0:0]
-
-
-def _plan_update(files: list[str], previous: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
-    """Split files into those to (re)read and the previous rows that stay valid."""
-    needed = {"SOURCE_FILE", "SOURCE_SIZE", "SOURCE_MTIME_NS"}
-    if not needed <= set(previous.columns):
-        raise ValueError("--update needs a per-integration summary from darkmodel scan "
-                         f"(missing columns {sorted(needed - set(previous.columns))})")
-    current = pd.DataFrame({"SOURCE_FILE": files})
-    sizes, mtimes = [], []
+def _inventory(files: list[str]) -> pd.DataFrame:
+    """Size and modification time of each file (a file that vanished in between is left out)."""
+    rows = []
     for f in files:
-        st = os.stat(f)
-        sizes.append(st.st_size)
-        mtimes.append(st.st_mtime_ns)
-    current["SOURCE_SIZE"] = np.asarray(sizes, dtype=np.int64)
-    current["SOURCE_MTIME_NS"] = np.asarray(mtimes, dtype=np.int64)
-    seen = previous[list(needed)].drop_duplicates("SOURCE_FILE")
-    merged = current.merge(seen, on="SOURCE_FILE", how="left", suffixes=("", "_old"))
-    unchanged = (merged["SOURCE_SIZE"] == merged["SOURCE_SIZE_old"]) & (
+        try:
+            st = os.stat(f)
+        except OSError:
+            continue
+        rows.append((f, st.st_size, st.st_mtime_ns))
+    return pd.DataFrame(rows, columns=list(_IDENTITY)).astype({"SOURCE_SIZE": np.int64, "SOURCE_MTIME_NS": np.int64})
+
+
+_IDENTITY = ("SOURCE_FILE", "SOURCE_SIZE", "SOURCE_MTIME_NS")
+
+
+def _plan_update(current: pd.DataFrame, previous) -> tuple[list[str], pd.DataFrame, pd.DataFrame, dict]:
+    """Split files into those to (re)read and the previous rows that stay valid.
+
+    Files are identified by their canonical path (see :func:`find_files`) with size and
+    modification time; rows of files that are gone (deleted, moved, renamed) are dropped.
+    ``previous`` is a :class:`ScanResult` (its ``files`` list every file it stands for) or
+    a bare summary table (then only the files with rows are known).
+    """
+    table = previous.table if isinstance(previous, ScanResult) else previous
+    if not set(_IDENTITY) <= set(table.columns):
+        raise ValueError("--update needs a per-integration summary from darkmodel scan "
+                         f"(missing columns {sorted(set(_IDENTITY) - set(table.columns))})")
+    known = previous.files if isinstance(previous, ScanResult) and previous.files is not None else None
+    if known is None or not len(known):
+        known = table[list(_IDENTITY)]
+    known = known.assign(SOURCE_FILE=[os.path.realpath(p) for p in known["SOURCE_FILE"].astype(str)])
+    known = known.drop_duplicates("SOURCE_FILE")
+    table = table.assign(SOURCE_FILE=[os.path.realpath(p) for p in table["SOURCE_FILE"].astype(str)])
+    merged = current.merge(known, on="SOURCE_FILE", how="left", suffixes=("", "_old"))
+    seen = merged["SOURCE_SIZE_old"].notna()
+    unchanged = seen & (merged["SOURCE_SIZE"] == merged["SOURCE_SIZE_old"]) & (
         merged["SOURCE_MTIME_NS"] == merged["SOURCE_MTIME_NS_old"])
     to_read = merged.loc[~unchanged, "SOURCE_FILE"].tolist()
-    kept = previous[~previous["SOURCE_FILE"].isin(to_read)]
-    log.info("update: %d unchanged files kept, %d new or changed files to read", int(unchanged.sum()), len(to_read))
-    return to_read, kept
+    kept = table[table["SOURCE_FILE"].isin(merged.loc[unchanged, "SOURCE_FILE"])]
+    counts = {"new": int((~seen).sum()), "changed": int((seen & ~unchanged).sum()),
+              "removed": int((~known["SOURCE_FILE"].isin(current["SOURCE_FILE"])).sum()),
+              "unchanged": int(unchanged.sum())}
+    log.info("update: %(new)d new, %(changed)d changed, %(removed)d removed, %(unchanged)d unchanged files", counts)
+    return to_read, kept, current[unchanged.to_numpy()], counts
 
 
 def deduplicate(table: pd.DataFrame) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 from ..storage import atomic_write
 from . import figures
 
-__all__ = ["report", "report_figures"]
+__all__ = ["report", "report_figures", "model_mismatch"]
 
 
 def _png(fig) -> str:
@@ -99,6 +99,42 @@ def _overview(calibrated, scan_errors) -> list:
     return tables
 
 
+def model_mismatch(calibrated: pd.DataFrame, model, inputs: dict | None = None) -> list[str]:
+    """Why a model may not belong to a table, in sentences (empty if nothing is found).
+
+    Parameters
+    ----------
+    calibrated : pandas.DataFrame
+        The data of the report.
+    model : DarkRateModel
+        The model of the report.
+    inputs : dict, optional
+        ``input_sha256`` of the data file, compared with the one the model was fitted on.
+
+    Returns
+    -------
+    list of str
+    """
+    notes = []
+    usable = calibrated[calibrated["exclusion"].isna()] if "exclusion" in calibrated.columns else calibrated
+    data_groups = {(str(x), int(t)) for x, t in usable[["XUV", "INT_TIME"]].drop_duplicates().itertuples(index=False)}
+    model_groups = set(model.groups_)
+    if data_groups - model_groups:
+        missing = ", ".join(f"{x} {t} ms" for x, t in sorted(data_groups - model_groups))
+        notes.append(f"The data hold groups the model never saw ({missing}).")
+    if model_groups and not data_groups & model_groups:
+        notes.append("The model and the data share no (channel, INT_TIME) group.")
+    fitted_on = model.provenance.get("input_sha256")
+    given = (inputs or {}).get("input_sha256")
+    if fitted_on and given and fitted_on != given:
+        notes.append(f"The model was fitted on another file ({model.provenance.get('input', 'unknown')}, "
+                     f"{fitted_on[:19]}...) than these data ({given[:19]}...).")
+    n_model = model.provenance.get("n_rows_used")
+    if n_model and not fitted_on and abs(len(usable) - n_model) > 0.5 * n_model:
+        notes.append(f"The model was fitted on {n_model} rows; these data have {len(usable)}.")
+    return notes
+
+
 def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | None = None,
            scan_errors: pd.DataFrame | None = None, inputs: dict | None = None,
            title: str = "darkmodel: IUVS dark-rate report") -> Path:
@@ -146,6 +182,9 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
         return path
 
     verdicts = model.flipflop if verdicts is None else verdicts
+    mismatch = model_mismatch(calibrated, model, inputs)
+    for text in mismatch:
+        warnings.warn(f"report: {text}", UserWarning, stacklevel=2)
     provenance = {"generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   "package_version": __version__}
     prov_rows = {**{f"model: {k}": v for k, v in model.provenance.items()}, **(inputs or {})}
@@ -153,6 +192,9 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
         {"id": "overview", "title": "Data overview", "text": "", "tables": _overview(calibrated, scan_errors),
          "figures": []},
     ]
+    if mismatch:
+        sections.insert(0, {"id": "mismatch", "title": "Warning: this model may not belong to these data",
+                            "text": " ".join(mismatch), "tables": [], "figures": []})
     by_section: dict = {}
     for sid, caption, fig in figs:
         by_section.setdefault(sid, []).append({"caption": caption, "png": _png(fig)})
@@ -189,7 +231,7 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
                      "tables": [_table(pd.DataFrame({"item": list(prov_rows), "value": [str(v) for v in
                                                                                          prov_rows.values()]}))],
                      "figures": []})
-    env = Environment(loader=PackageLoader("darkmodel", "report"), autoescape=select_autoescape(["html", "j2"]))
+    env = Environment(loader=PackageLoader("darkmodel", "reporting"), autoescape=select_autoescape(["html", "j2"]))
     html = env.get_template("template.html.j2").render(title=title, sections=sections, provenance=provenance)
     with atomic_write(path) as tmp:
         tmp.write_text(html, encoding="utf-8")
