@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .filenames import filename_times
+from .plausibility import implausible, normalise_channels
 from .temperature import case_dn_to_celsius, det_dn_to_celsius
 
 __all__ = [
@@ -37,7 +38,10 @@ EXCLUSION_REASONS = {
     "no_data": "no valid binned values (dark_mean is NaN)",
     "no_temperature": "no detector temperature",
     "multi_image": "not a single image (NAXIS3 set)",
+    "channel_mismatch": "channel in the file name disagrees with XUV in the header",
+    "implausible": "implausible ... (a value outside darkmodel.plausibility.LIMITS; the column is named)",
 }
+_NUMERIC = ("dark_mean", "INT_TIME", "MCP_VOLT", "SPE_SIZE", "SPA_SIZE", "PIXELS_PER_BIN", "DET_TEMP", "CASE_TEMP")
 
 
 def _exclude(table: pd.DataFrame, mask, reason: str) -> pd.DataFrame:
@@ -203,6 +207,28 @@ def split_channels(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {str(ch): part for ch, part in table.groupby("XUV", sort=True)}
 
 
+def _numeric_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """Numbers where numbers belong: text in a numeric column becomes NaN, with a warning naming it."""
+    import warnings
+
+    fixed = {}
+    for col in _NUMERIC:
+        if col in table.columns and not pd.api.types.is_numeric_dtype(table[col]):
+            values = pd.to_numeric(table[col], errors="coerce")
+            lost = int(values.isna().sum() - table[col].isna().sum())
+            if lost:
+                warnings.warn(f"calibrate: {lost} value(s) of {col} are not numbers; those rows are excluded",
+                              UserWarning, stacklevel=3)
+            fixed[col] = values
+    return table.assign(**fixed) if fixed else table
+
+
+def _exclude_implausible(table: pd.DataFrame) -> pd.DataFrame:
+    reason = implausible(table)
+    current = table["exclusion"]
+    return table.assign(exclusion=current.where(current.notna(), reason).astype("string"))
+
+
 def calibrate(table: pd.DataFrame, *, keep_excluded: bool = False, single_images: bool = False) -> pd.DataFrame:
     """Run the standard calibration chain of the seed notebook.
 
@@ -222,7 +248,9 @@ def calibrate(table: pd.DataFrame, *, keep_excluded: bool = False, single_images
     pandas.DataFrame
         Indexed by ``Time`` and sorted, with ``pixelsum``, ``corrected_mean``,
         ``DN_per_s`` (DN/s/pixel), ``DET_TEMP``/``CASE_TEMP`` in degC, ``*_DN`` raw values
-        and ``exclusion``.
+        and ``exclusion``.  Besides the seed's selections, rows with values outside the
+        plausibility limits (:mod:`darkmodel.plausibility`), an unknown channel or a channel
+        that disagrees with the file name are excluded with the reason.
 
     Raises
     ------
@@ -240,6 +268,8 @@ def calibrate(table: pd.DataFrame, *, keep_excluded: bool = False, single_images
     for col in ("SPE_SIZE", "SPA_SIZE"):
         if col not in table.columns:
             table = table.assign(**{col: np.nan})
+    table = _numeric_columns(table)
+    table = table.assign(XUV=normalise_channels(table["XUV"]).to_numpy())
     out = correct_binning(table)
     out = normalise_integration_time(out)
     out = index_by_time(out)
@@ -247,6 +277,10 @@ def calibrate(table: pd.DataFrame, *, keep_excluded: bool = False, single_images
     out = convert_temperatures(out)
     out = _exclude(out, out["DN_per_s"].isna().to_numpy(), EXCLUSION_REASONS["no_data"])
     out = _exclude(out, out["DET_TEMP"].isna().to_numpy(), EXCLUSION_REASONS["no_temperature"])
+    out = _exclude_implausible(out)
+    if "FILENAME" in out.columns:
+        named = out["FILENAME"].astype(str).str.extract(r"-(fuv|muv)(?:dark)?_", expand=False).str.upper()
+        out = _exclude(out, (named.notna() & (named != out["XUV"])).to_numpy(), EXCLUSION_REASONS["channel_mismatch"])
     if single_images:
         out = select_single_images(out)
     if not keep_excluded:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .families import log_dark_current
+from .plausibility import implausible, normalise_channels
 
 __all__ = ["usable_mask", "usable_rows", "file_summaries", "group_files", "days_since_epoch", "RECORDED_VARIABLES"]
 
@@ -21,7 +22,9 @@ _NEEDED = ("XUV", "INT_TIME", "DET_TEMP", "DN_per_s")
 
 
 def usable_mask(frame: pd.DataFrame) -> np.ndarray:
-    """Rows a fit can use: finite positive ``DN_per_s``, finite ``DET_TEMP``, not excluded.
+    """Rows a fit can use: finite positive ``DN_per_s``, finite ``DET_TEMP``, not excluded,
+    and within the plausibility limits (:mod:`darkmodel.plausibility`; a table that did not
+    go through :func:`darkmodel.calibrate` is held to them too).
 
     Parameters
     ----------
@@ -35,9 +38,12 @@ def usable_mask(frame: pd.DataFrame) -> np.ndarray:
     """
     rate = pd.to_numeric(frame["DN_per_s"], errors="coerce").to_numpy(float)
     temp = pd.to_numeric(frame["DET_TEMP"], errors="coerce").to_numpy(float)
-    ok = np.isfinite(rate) & np.isfinite(temp) & (rate > 0)
+    it = pd.to_numeric(frame["INT_TIME"], errors="coerce").to_numpy(float)
+    ok = np.isfinite(rate) & np.isfinite(temp) & (rate > 0) & np.isfinite(it)
     if "exclusion" in frame.columns:
         ok &= frame["exclusion"].isna().to_numpy()
+    checked = frame.assign(XUV=normalise_channels(frame["XUV"]).to_numpy())
+    ok &= implausible(checked.drop(columns=["Time"], errors="ignore").set_axis(range(len(frame)))).isna().to_numpy()
     return ok
 
 
@@ -64,6 +70,8 @@ def usable_rows(calibrated: pd.DataFrame) -> pd.DataFrame:
         raise KeyError(f"needs a calibrated table (darkmodel.calibrate); missing column(s) {missing}")
     frame = calibrated.reset_index() if calibrated.index.name == "Time" else calibrated.reset_index(drop=True)
     frame = frame[usable_mask(frame)]
+    frame = frame.assign(XUV=normalise_channels(frame["XUV"]).to_numpy(),
+                         INT_TIME=pd.to_numeric(frame["INT_TIME"], errors="coerce").round().astype(np.int64))
     if "FILENAME" not in frame.columns:
         frame = frame.assign(FILENAME=np.arange(len(frame)).astype(str))
     return frame

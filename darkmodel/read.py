@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
+import shutil
+import tempfile
 import warnings
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +41,7 @@ from .filenames import parse_filename
 from .temperature import case_dn_to_celsius, det_dn_to_celsius, mcp_gain_to_volt
 
 __all__ = ["read_dark", "load_products", "tabulate", "DarkProduct", "DarkFileError",
-           "integration_statistics", "INTEGRATION_COLUMNS"]
+           "integration_statistics", "INTEGRATION_COLUMNS", "MAX_FILE_SIZE", "max_file_size"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,13 @@ INTEGRATION_COLUMNS = [
 ]
 
 _UTC_FORMAT = "%Y/%j %b %d %H:%M:%S.%fUTC"
+
+#: Largest (uncompressed) file the reader accepts, bytes; far above any real dark file
+#: (a 21-frame unbinned cube is 88 MB).  A gzip file is inflated as a stream to a private
+#: temporary file and stopped at this size, so a scan's memory never depends on what a
+#: file claims (``darkmodel scan --max-file-size``; environment ``DARKMODEL_MAX_FILE_SIZE``).
+MAX_FILE_SIZE = 256 * 2**20
+_CHUNK = 1 << 20
 
 
 class DarkFileError(ValueError):
@@ -493,23 +503,96 @@ def _read_l1b_copies(fits, index: dict, path: Path, stat: dict) -> list[DarkProd
 def _check_complete(fits, path: Path, size: int) -> None:
     """Refuse a truncated file, which CFITSIO would otherwise read partly without a word.
 
-    The HDUs found must end exactly where the data ends: for a gzip file that is the
-    uncompressed size recorded in the gzip trailer (ISIZE, modulo 2**32), for a plain
-    file the file size.
+    The HDUs found must end exactly where the (uncompressed) data end.
     """
     end = max(hdu.get_offsets()["data_end"] for hdu in fits)
     end = -(-end // 2880) * 2880
+    if size < end or size % 2880:
+        raise DarkFileError(path, f"truncated FITS file: {size} bytes, but the HDUs end at byte {end} "
+                                  "(FITS files are multiples of 2880 bytes)")
+
+
+def max_file_size() -> int:
+    """The reader's size limit: ``DARKMODEL_MAX_FILE_SIZE`` (bytes) if set, else :data:`MAX_FILE_SIZE`."""
+    value = os.environ.get("DARKMODEL_MAX_FILE_SIZE")
+    try:
+        return int(value) if value else MAX_FILE_SIZE
+    except ValueError:
+        return MAX_FILE_SIZE
+
+
+def _inflate(path: Path, out, limit: int) -> int:
+    """Inflate a gzip file (all members) into ``out``; stop with an error past ``limit`` bytes."""
+    written = 0
     with open(path, "rb") as fh:
-        magic = fh.read(2)
-        if magic == b"\x1f\x8b":
-            fh.seek(-4, os.SEEK_END)
-            recorded = struct.unpack("<I", fh.read(4))[0]
-            if recorded != end % 2**32:
-                raise DarkFileError(path, "truncated or corrupt gzip stream: the gzip trailer records "
-                                          f"{recorded} bytes but the FITS HDUs end at byte {end}")
-        elif size < end or size % 2880:
-            raise DarkFileError(path, f"truncated FITS file: {size} bytes, but the HDUs end at byte {end} "
-                                      "(FITS files are multiples of 2880 bytes)")
+        fh.seek(-4, os.SEEK_END)  # what the (last) member claims: refuse before inflating anything
+        claimed = int.from_bytes(fh.read(4), "little")
+        if claimed > limit:
+            raise DarkFileError(path, f"claims {claimed / 2**20:.0f} MiB uncompressed, above the "
+                                      f"{limit / 2**20:.0f} MiB limit (a gzip bomb, or raise --max-file-size)")
+        fh.seek(0)
+        inflater = zlib.decompressobj(wbits=31)
+        pending = b""
+        while True:
+            data = pending or fh.read(_CHUNK)
+            pending = b""
+            if not data:
+                break
+            try:
+                while True:  # bounded output per call: memory never holds more than _CHUNK * 8
+                    chunk = inflater.decompress(data, _CHUNK * 8)
+                    written += len(chunk)
+                    if written > limit:
+                        raise DarkFileError(path, f"inflates to more than the {limit / 2**20:.0f} MiB limit "
+                                                  "(a gzip bomb, or raise --max-file-size)")
+                    out.write(chunk)
+                    data = inflater.unconsumed_tail
+                    if not data and len(chunk) < _CHUNK * 8:
+                        break
+            except zlib.error as exc:
+                raise DarkFileError(path, f"truncated or corrupt gzip stream ({exc})") from None
+            if inflater.eof:  # another gzip member may follow
+                pending = inflater.unused_data
+                if not pending.strip(b"\0"):
+                    pending = b""
+                    rest = fh.read(_CHUNK)
+                    if not rest.strip(b"\0"):
+                        break
+                    pending = rest
+                inflater = zlib.decompressobj(wbits=31)
+        if not inflater.eof and written:
+            raise DarkFileError(path, "truncated or corrupt gzip stream: it ends before its trailer")
+    return written
+
+
+@contextmanager
+def _plain_copy(path: Path, size: int):
+    """A path CFITSIO can open literally: the file itself seen through a private, plainly
+    named link (its own name could hold ``[``, ``$`` or other extended-file-name syntax),
+    or, for gzip, its stream inflated into a private temporary file within the size limit.
+
+    Yields ``(fitsio-safe path, uncompressed size)``.
+    """
+    limit = max_file_size()
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    if not gz and size > limit:
+        raise DarkFileError(path, f"{size / 2**20:.0f} MiB is above the {limit / 2**20:.0f} MiB file-size limit "
+                                  "(raise --max-file-size)")
+    folder = tempfile.mkdtemp(prefix="darkmodel-")
+    try:
+        safe = os.path.join(folder, "dark.fits")
+        if gz:
+            with open(safe, "wb") as out:
+                n = _inflate(path, out, limit)
+            if n == 0:
+                raise DarkFileError(path, "empty or corrupt gzip stream")
+        else:
+            os.symlink(os.path.realpath(path), safe)
+            n = size
+        yield safe, n
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def load_products(path) -> list[DarkProduct]:
@@ -540,18 +623,21 @@ def load_products(path) -> list[DarkProduct]:
     stat = {"SOURCE_FILE": str(path.resolve()), "SOURCE_SIZE": int(st.st_size),
             "SOURCE_MTIME_NS": int(st.st_mtime_ns)}
     try:
-        fits = fitsio.FITS(str(path))
-    except Exception as exc:  # CFITSIO reports every failure as OSError with its own text
-        raise DarkFileError(path, f"not a readable FITS file ({_first_line(exc)})") from None
-    try:
-        with fits:
-            index = _hdu_index(fits)
-            _check_complete(fits, path, st.st_size)
-            if "detector_dark" in index:
-                return _read_l1b_copies(fits, index, path, stat)
-            return _read_l1a(fits, index, path, stat)
+        with _plain_copy(path, st.st_size) as (safe, size):
+            try:
+                fits = fitsio.FITS(safe)
+            except Exception as exc:  # CFITSIO reports every failure as OSError with its own text
+                raise DarkFileError(path, f"not a readable FITS file ({_first_line(exc)})") from None
+            with fits:
+                index = _hdu_index(fits)
+                _check_complete(fits, path, size)
+                if "detector_dark" in index:
+                    return _read_l1b_copies(fits, index, path, stat)
+                return _read_l1a(fits, index, path, stat)
     except DarkFileError:
         raise
+    except OSError as exc:
+        raise DarkFileError(path, f"cannot read file: {exc.strerror or _first_line(exc)}") from None
     except Exception as exc:
         raise DarkFileError(path, f"{type(exc).__name__}: {_first_line(exc)}") from exc
 

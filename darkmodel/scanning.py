@@ -12,7 +12,7 @@ import glob
 import logging
 import math
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from .parallel import process_pool
 from .read import DarkFileError, load_products, tabulate
 
 __all__ = ["scan", "scan_batch", "find_files", "deduplicate", "per_file_summary", "ScanResult",
@@ -175,7 +176,7 @@ def _executor_for(workers: int | None, scheduler: str | None):
             raise ImportError("a Dask scheduler needs the 'dask' extra: pip install 'darkmodel[dask]'") from exc
         client = Client(scheduler)
         return client.get_executor(pure=False), True, client.close
-    pool = ProcessPoolExecutor(max_workers=workers)
+    pool = process_pool(workers or os.cpu_count() or 1)
     return pool, True, lambda: None
 
 

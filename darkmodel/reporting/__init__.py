@@ -36,7 +36,8 @@ def report_figures(calibrated: pd.DataFrame, model, verdicts: pd.DataFrame | Non
     Parameters
     ----------
     calibrated : pandas.DataFrame
-        A calibrated table (rows with an ``exclusion`` are left out of the figures).
+        A calibrated table (rows with an ``exclusion``, non-finite or implausible values
+        are left out of the figures).
     model : DarkRateModel
         The fitted model.
     verdicts : pandas.DataFrame, optional
@@ -47,7 +48,12 @@ def report_figures(calibrated: pd.DataFrame, model, verdicts: pd.DataFrame | Non
     list of (str, str, matplotlib.figure.Figure)
         Section id, caption and figure.
     """
-    data = calibrated[calibrated["exclusion"].isna()] if "exclusion" in calibrated.columns else calibrated
+    from ..perfile import usable_mask
+
+    frame = calibrated.reset_index() if calibrated.index.name == "Time" else calibrated
+    data = calibrated[usable_mask(frame)]  # excluded, non-finite and implausible rows stay out
+    if data.empty:
+        raise ValueError("no usable rows to report (every row is excluded, non-finite or implausible)")
     labels = model.assign(data)
     verdicts = model.flipflop if verdicts is None else verdicts
     out = [("seed", "Scatter matrix of DN_per_s, CASE_TEMP, DET_TEMP and INT_TIME (the seed's view).",
@@ -115,8 +121,10 @@ def model_mismatch(calibrated: pd.DataFrame, model, inputs: dict | None = None) 
     -------
     list of str
     """
+    from ..perfile import usable_rows
+
     notes = []
-    usable = calibrated[calibrated["exclusion"].isna()] if "exclusion" in calibrated.columns else calibrated
+    usable = usable_rows(calibrated)
     data_groups = {(str(x), int(t)) for x, t in usable[["XUV", "INT_TIME"]].drop_duplicates().itertuples(index=False)}
     model_groups = set(model.groups_)
     if data_groups - model_groups:
