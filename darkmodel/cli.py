@@ -172,8 +172,12 @@ def _previous_scan(output: Path):
 @click.option("--batch-size", type=int, default=None, help="Files per task.")
 @click.option("--update", is_flag=True, help="Read only new or changed files; keep the rest of OUTPUT, drop "
                                              "the rows of files that are gone.")
+@click.option("--max-file-size", type=float, default=None,
+              help="Largest uncompressed file to read, MiB (default 256); a gzip file is inflated as a "
+                   "stream and stopped there.")
 @_verbosity
-def scan_command(paths, output: Path, per: str, workers, scheduler, batch_size, update: bool) -> None:
+def scan_command(paths, output: Path, per: str, workers, scheduler, batch_size, update: bool,
+                 max_file_size) -> None:
     """Scan dark files (folders, globs or files) in PATHS into a summary table.
 
     \b
@@ -186,6 +190,10 @@ def scan_command(paths, output: Path, per: str, workers, scheduler, batch_size, 
 
     if update and per != "integration":
         raise click.UsageError("--update works on per-integration summaries")
+    if max_file_size is not None:  # the workers inherit it
+        import os
+
+        os.environ["DARKMODEL_MAX_FILE_SIZE"] = str(int(max_file_size * 2**20))
     start = time.perf_counter()
     try:
         with output_lock(output):
@@ -193,10 +201,11 @@ def scan_command(paths, output: Path, per: str, workers, scheduler, batch_size, 
             result = _run_scan(paths, per=per, workers=workers, scheduler=scheduler, batch_size=batch_size,
                                previous=previous)
             err_file = _write_scan(result, output)
-    except (FileNotFoundError, ValueError, OutputLockedError) as exc:
+    except (FileNotFoundError, ValueError, OutputLockedError, ConnectionError, ImportError) as exc:
         raise _fail(exc) from None
     if not _quiet():
-        click.echo(f"{result.message()} in {time.perf_counter() - start:.1f} s -> {output}")
+        where = f"on the Dask cluster at {scheduler}" if scheduler else "here"
+        click.echo(f"{result.message()} in {time.perf_counter() - start:.1f} s ({where}) -> {output}")
         if len(result.errors):
             click.echo(f"unreadable files and their reasons -> {err_file}")
 

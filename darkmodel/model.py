@@ -25,7 +25,6 @@ provenance -- never as pickles.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import warnings
@@ -44,7 +43,6 @@ from .noise import robust_scale
 from .parallel import n_workers, run_tasks
 from .perfile import days_since_epoch, file_summaries, usable_mask, usable_rows
 from .states import fit_dwell, smooth_posterior
-from .storage import atomic_write
 
 __all__ = ["DarkRateModel", "fit", "ModelFileError", "UnfittedIntTimeWarning", "ExtrapolationWarning",
            "UnidentifiedModelError", "SCHEMA_VERSION", "MIN_TEMPERATURE_SPAN", "EXTRAPOLATION_MARGIN"]
@@ -622,7 +620,13 @@ class DarkRateModel:
     # ---------------------------------------------------------------- prediction
     def _group(self, channel: str, int_time) -> GroupFit | None:
         self._check_fitted()
-        channel = str(channel).upper()
+        try:
+            ok = float(int_time) > 0 and math.isfinite(float(int_time))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"int_time must be a positive number of ms, not {int_time!r}")
+        channel = str(channel).strip().upper()
         if channel not in self.joint_:
             raise ValueError(f"channel {channel!r} was not fitted; fitted channels: {sorted(self.joint_)}")
         g = self.groups_.get((channel, int(int_time)))
@@ -675,7 +679,7 @@ class DarkRateModel:
             Boolean flag per temperature (the group's range, or the joint model's for an
             INT_TIME that was not fitted).
         """
-        temps = np.atleast_1d(np.asarray(temperature, float))
+        temps = _temperatures(temperature)
         g = self._group(channel, int_time)
         lo, hi = g.temp_range if g is not None else self.joint_[str(channel).upper()].temp_range
         return (temps < lo - EXTRAPOLATION_MARGIN) | (temps > hi + EXTRAPOLATION_MARGIN)
@@ -730,7 +734,7 @@ class DarkRateModel:
         UnidentifiedModelError
             When neither the group nor the joint model can support a prediction.
         """
-        temps = np.atleast_1d(np.asarray(temperature, float))
+        temps = _temperatures(temperature)
         g = self._group(channel, int_time)
         if g is None:
             return self._joint_fallback(temps, channel, int_time, family)[0]
@@ -798,7 +802,7 @@ class DarkRateModel:
         """
         if not 0 < level < 1:
             raise ValueError("level must lie between 0 and 1")
-        temps = np.atleast_1d(np.asarray(temperature, float))
+        temps = _temperatures(temperature)
         g = self._group(channel, int_time)
         if g is None:
             centre, sd = self._joint_fallback(temps, channel, int_time, family, with_sd=True)
@@ -872,11 +876,11 @@ class DarkRateModel:
         self._check_fitted()
         flip = None
         if self.flipflop is not None:
-            flip = {"settings": _jsonable(dict(self.flipflop.attrs)),
+            flip = {"settings": json.loads(json.dumps(dict(self.flipflop.attrs), default=str)),
                     "rows": json.loads(self.flipflop.to_json(orient="records", default_handler=str))}
         return {
             "schema": "darkmodel.DarkRateModel", "schema_version": SCHEMA_VERSION,
-            "provenance": _jsonable(self.provenance),
+            "provenance": json.loads(json.dumps(self.provenance, default=str)),
             "settings": {**self.get_params(), "reference_temperature": REFERENCE_TEMPERATURE,
                          "extrapolation_margin": EXTRAPOLATION_MARGIN},
             "units": {"DN_per_s": "DN/s/pixel", "temperature": "degC", "INT_TIME": "ms",
@@ -890,7 +894,9 @@ class DarkRateModel:
     @classmethod
     def from_dict(cls, doc: dict) -> "DarkRateModel":
         """Rebuild a model from :meth:`to_dict` data (validated against the schema first)."""
-        _validate(doc)
+        from .persistence import check_model, validate_schema
+
+        validate_schema(doc)
         s = doc["settings"]
         model = cls(**{k: s[k] for k in cls().get_params() if k in s})
         model.provenance = doc["provenance"]
@@ -902,31 +908,32 @@ class DarkRateModel:
         if doc.get("flipflop") is not None:
             model.flipflop = pd.DataFrame(doc["flipflop"]["rows"])
             model.flipflop.attrs.update(doc["flipflop"]["settings"])
+        check_model(model)
         return model
 
     def save(self, path) -> Path:
         """Save the model as JSON (schema version, checksum, provenance), atomically.
 
+        See :mod:`darkmodel.persistence` for the format and what the checksum protects
+        against (corruption, not forgery).
+
         Parameters
         ----------
         path : path-like
-            Target file, e.g. ``models/darkrate.json``.
+            Target file, e.g. ``darkrate.json``.
 
         Returns
         -------
         pathlib.Path
             The written file.
         """
-        doc = self.to_dict()
-        doc["checksum"] = _checksum(doc)
-        path = Path(path)
-        with atomic_write(path) as tmp:
-            tmp.write_text(json.dumps(doc, indent=1, allow_nan=True) + "\n")
-        return path
+        from .persistence import save_model
+
+        return save_model(self, path)
 
     @classmethod
     def load(cls, path) -> "DarkRateModel":
-        """Load a model saved by :meth:`save`, validating it.
+        """Load a model saved by :meth:`save`, validating every part of it.
 
         Parameters
         ----------
@@ -941,31 +948,34 @@ class DarkRateModel:
         Raises
         ------
         ModelFileError
-            If the file is not valid JSON (malformed or truncated), fails the schema, or its
-            checksum does not match its content (edited or corrupted).
+            If the file is missing, too large, not valid JSON (malformed, truncated, too
+            deeply nested), fails the schema, its checksum does not match its content, or a
+            number in it is invalid (not finite, weights that are not a distribution, a
+            covariance that is not symmetric positive semi-definite, ...); the message names
+            the file and the problem.
         """
-        path = Path(path)
-        try:
-            doc = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ModelFileError(f"{path}: no such model file") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ModelFileError(f"{path}: not a valid model file (malformed or truncated JSON: {exc})") from None
-        if not isinstance(doc, dict):
-            raise ModelFileError(f"{path}: not a darkmodel model file (top level is not an object)")
-        recorded = doc.pop("checksum", None)
-        if recorded is None:
-            raise ModelFileError(f"{path}: no checksum; not a file written by DarkRateModel.save")
-        try:
-            _validate(doc)
-        except ModelFileError as exc:
-            raise ModelFileError(f"{path}: {exc}") from None
-        if _checksum(doc) != recorded:
-            raise ModelFileError(f"{path}: checksum mismatch: the file was edited or corrupted after it was saved")
-        try:
-            return cls.from_dict(doc)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"{path}: inconsistent model content ({exc})") from None
+        from .persistence import load_model
+
+        return load_model(path, cls)
+
+
+def _temperatures(temperature) -> np.ndarray:
+    """Temperatures to predict at: finite and physically plausible, or a clear error."""
+    from .plausibility import LIMITS
+
+    try:
+        temps = np.atleast_1d(np.asarray(temperature, float))
+    except (TypeError, ValueError):
+        raise ValueError(f"temperature must be numbers (degC), not {temperature!r:.60}") from None
+    bad = ~np.isfinite(temps)
+    if bad.any():
+        raise ValueError(f"temperature must be finite; {int(bad.sum())} of {temps.size} are NaN or infinite")
+    lo, hi = LIMITS["DET_TEMP"]
+    out = (temps < lo) | (temps > hi)
+    if out.any():
+        raise ValueError(f"{int(out.sum())} temperature(s) outside the plausible {lo:g} to {hi:g} degC "
+                         "(darkmodel.plausibility.LIMITS): no prediction")
+    return temps
 
 
 def _fit_group_task(job) -> GroupFit:
@@ -986,55 +996,6 @@ def _version() -> str:
     from . import __version__
 
     return __version__
-
-
-def _jsonable(obj):
-    return json.loads(json.dumps(obj, default=str))
-
-
-def _checksum(doc: dict) -> str:
-    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=True)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-
-_SCHEMA = {
-    "type": "object",
-    "required": ["schema", "schema_version", "provenance", "settings", "joint", "groups"],
-    "properties": {
-        "schema": {"const": "darkmodel.DarkRateModel"},
-        "schema_version": {"const": SCHEMA_VERSION},
-        "provenance": {"type": "object"},
-        "settings": {"type": "object", "required": ["method", "k_max", "min_files", "alpha", "n_boot",
-                                                    "min_separation", "min_family_files", "min_weight", "seed"]},
-        "joint": {"type": "object", "additionalProperties": {
-            "type": "object", "required": ["offset", "p", "q", "cov", "scale", "n_rows", "int_times", "identified",
-                                           "reason", "temp_range"]}},
-        "groups": {"type": "array", "items": {
-            "type": "object", "required": ["XUV", "INT_TIME", "n_rows", "n_files", "status", "temp_range"],
-            "properties": {
-                "XUV": {"enum": ["FUV", "MUV"]},
-                "INT_TIME": {"type": "integer", "minimum": 1},
-                "mixture": {"type": "object", "required": ["method", "intercepts", "coef", "covariates", "noise",
-                                                           "weights", "offset"],
-                            "properties": {"intercepts": {"type": "array", "minItems": 1},
-                                           "noise": {"type": "object",
-                                                     "required": ["additive", "relative", "df"]}}},
-            },
-            "if": {"properties": {"status": {"const": "fitted"}}},
-            "then": {"required": ["mixture", "selection", "reason"]},
-        }},
-    },
-}
-
-
-def _validate(doc: dict) -> None:
-    import jsonschema
-
-    try:
-        jsonschema.validate(doc, _SCHEMA)
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
-        raise ModelFileError(f"schema check failed at {where}: {exc.message}") from None
 
 
 def fit(calibrated: pd.DataFrame, **settings) -> DarkRateModel:

@@ -174,7 +174,12 @@ def _executor_for(workers: int | None, scheduler: str | None):
             from distributed import Client
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("a Dask scheduler needs the 'dask' extra: pip install 'darkmodel[dask]'") from exc
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler} ({type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0] if str(exc) else 'timed out'}); unset "
+                                  "DASK_SCHEDULER_ADDRESS or pass --workers to scan here") from None
         return client.get_executor(pure=False), True, client.close
     pool = process_pool(workers or os.cpu_count() or 1)
     return pool, True, lambda: None
@@ -285,7 +290,7 @@ def scan(
     errors_df = pd.concat(errors, ignore_index=True) if errors else pd.DataFrame(columns=ERROR_COLUMNS)
     errors_df = errors_df.sort_values("file", kind="stable").reset_index(drop=True)
     for row in errors_df.itertuples(index=False):
-        log.warning("skipped %s: %s", row.file, row.reason)
+        log.warning("skipped %r: %s", row.file, row.reason)  # repr: a newline in a name cannot forge a line
     parts = [t for t in tables if len(t)]
     table = pd.concat(parts, ignore_index=True) if parts else tabulate([])
     copies = table[["SOURCE_FILE", "PRODUCT_ID"]].drop_duplicates() if len(table) else table

@@ -173,8 +173,36 @@ def write_table(table: pd.DataFrame, path, key: str = "df", metadata: dict | Non
         elif fmt == "hdf5":
             table.to_hdf(tmp, key=key, mode="w")
         else:
-            table.to_csv(tmp, index=False)
+            csv_safe(table).to_csv(tmp, index=False)
     return path
+
+
+def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab,
+    carriage return first), prefixed with ``'`` (OWASP's CSV-injection rule).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy where needed; numbers are untouched.
+
+    Examples
+    --------
+    >>> csv_safe(pd.DataFrame({"file": ["=cmd|calc", "ok"], "n": [-1, 2]}))["file"].tolist()
+    ["'=cmd|calc", 'ok']
+    """
+    fixed = {}
+    for col in table.columns:
+        if pd.api.types.is_object_dtype(table[col]) or pd.api.types.is_string_dtype(table[col]):
+            text = table[col].astype("string")
+            risky = text.str.match(r"[=+\-@\t\r]").fillna(False).to_numpy(bool)
+            if risky.any():
+                fixed[col] = table[col].where(~risky, "'" + text)
+    return table.assign(**fixed) if fixed else table
 
 
 _META_KEY = b"darkmodel"

@@ -249,3 +249,19 @@ def test_a_table_without_usable_rows_is_one_clear_line(simulated, tmp_path, comm
     result = runner.invoke(main, args)
     assert result.exit_code == 1, result.output
     assert result.output.count("\n") == 1 and "no usable rows" in result.output
+
+
+def test_a_stale_dask_scheduler_is_one_clear_line(tmp_path):
+    pytest.importorskip("distributed")
+    result = CliRunner().invoke(main, ["scan", "tests/data/real", "-o", str(tmp_path / "s.parquet")],
+                                env={"DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:9"})
+    assert result.exit_code == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_csv_outputs_cannot_carry_formulas(tmp_path):
+    from darkmodel.storage import write_table
+
+    write_table(pd.DataFrame({"file": ["=HYPERLINK(\"x\")", "@sum", "ok"], "n": [-1.5, 2.0, 3.0]}), tmp_path / "e.csv")
+    back = pd.read_csv(tmp_path / "e.csv")
+    assert back["file"].tolist() == ["'=HYPERLINK(\"x\")", "'@sum", "ok"] and back["n"].tolist() == [-1.5, 2.0, 3.0]
