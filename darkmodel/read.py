@@ -525,9 +525,10 @@ def _inflate(path: Path, out, limit: int) -> int:
     """Inflate a gzip file (all members) into ``out``; stop with an error past ``limit`` bytes."""
     written = 0
     with open(path, "rb") as fh:
-        fh.seek(-4, os.SEEK_END)  # what the (last) member claims: refuse before inflating anything
-        claimed = int.from_bytes(fh.read(4), "little")
-        if claimed > limit:
+        fh.seek(-4, os.SEEK_END)  # what the (last) member claims: refuse before inflating anything,
+        claimed = int.from_bytes(fh.read(4), "little")  # if deflate (at most 1032:1) can reach it at all;
+        compressed = fh.tell()  # a truncated file ends in arbitrary bytes, and inflating tells
+        if limit < claimed <= 1032 * compressed:
             raise DarkFileError(path, f"claims {claimed / 2**20:.0f} MiB uncompressed, above the "
                                       f"{limit / 2**20:.0f} MiB limit (a gzip bomb, or raise --max-file-size)")
         fh.seek(0)
