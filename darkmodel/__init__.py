@@ -26,6 +26,7 @@ _PUBLIC = {
     "ExtrapolationWarning": "model", "UnidentifiedModelError": "model",
     "flipflop_test": "flipflop",
     "report": "reporting",
+    "pipeline_dark": "pipeline", "compare_with_pipeline": "pipeline",
 }
 
 __all__ = ["__version__", *_PUBLIC]

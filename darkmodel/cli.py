@@ -491,6 +491,38 @@ def report_command(input_path: Path, model_path: Path, output: Path, errors_file
     click.echo(f"report -> {path}")
 
 
+@main.command("compare-l1b")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_verbosity
+def compare_l1b_command(paths) -> None:
+    """The pipeline's dark rule against each v13 L1B file's own background_dark.
+
+    Rebuilds the dark the pipeline subtracted (per-bin interpolation in time between the
+    dark products before and after the lights; frame 0 for the first light, frame 1 for
+    every later one) from the file's detector_dark frames, and reports the difference.
+
+    \b
+    Example:
+      darkmodel compare-l1b mvn_iuv_l1b_apoapse-orbit18001-fuv_*_v13_r01.fits.gz
+    """
+    import pandas as pd
+
+    from .pipeline import compare_with_pipeline
+    from .read import DarkFileError
+
+    rows, failed = [], 0
+    for path in paths:
+        try:
+            rows.append(compare_with_pipeline(path))
+        except (DarkFileError, OSError) as exc:
+            failed += 1
+            click.echo(f"error: {exc}", err=True)
+    if rows:
+        click.echo(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
 @main.command()
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-output"),
               show_default=True, help="Where the archive and every result (the model included) go.")

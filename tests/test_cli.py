@@ -265,3 +265,12 @@ def test_csv_outputs_cannot_carry_formulas(tmp_path):
     write_table(pd.DataFrame({"file": ["=HYPERLINK(\"x\")", "@sum", "ok"], "n": [-1.5, 2.0, 3.0]}), tmp_path / "e.csv")
     back = pd.read_csv(tmp_path / "e.csv")
     assert back["file"].tolist() == ["'=HYPERLINK(\"x\")", "'@sum", "ok"] and back["n"].tolist() == [-1.5, 2.0, 3.0]
+
+
+def test_compare_l1b_reports_every_file():
+    from pathlib import Path
+
+    files = sorted(str(p) for p in (Path(__file__).parent / "data" / "real-lights").glob("*.fits.gz"))
+    result = CliRunner().invoke(main, ["compare-l1b", *files])
+    assert result.exit_code == 0, result.output
+    assert "max_abs_diff" in result.output and " 151 " in result.output
