@@ -20,7 +20,6 @@ import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -38,7 +37,7 @@ def one_archive(args: tuple) -> pd.DataFrame:
                             flip_groups=(GROUP,), days=max(30.0, n_files / 10))
         calibrated = dm.calibrate(dm.scan(tmp, workers=1).table)
         model = dm.fit(calibrated)
-        result = dm.flipflop_test(calibrated, model, n_boot=n_boot, alpha=ALPHA, seed=seed, n_jobs=1)
+        result = dm.flipflop_test(calibrated, model, n_boot=n_boot, alpha=ALPHA, seed=seed, n_jobs=1).table
     return result.assign(scenario=scenario, n_files_archive=n_files, contrast=contrast, seed=seed)
 
 

@@ -93,8 +93,8 @@ def evaluate(table, truth, model, verdicts, scenario, noise):
 def run(noise, scenario, seed, n_files, n_boot, jobs, contrast=0.15):
     table, truth = simulate_table(n_files=n_files, scenario=scenario, noise=noise, seed=seed,
                                   state_contrast=contrast, flip_groups=FLIP, confound_groups=CONFOUND)
-    model = dm.DarkRateModel(n_jobs=jobs, seed=seed).fit(table)
-    verdicts = dm.flipflop_test(table, model, n_boot=n_boot, alpha=0.05, seed=seed, n_jobs=jobs)
+    model = dm.DarkRateModel(n_jobs=jobs, random_state=seed).fit(table)
+    verdicts = dm.flipflop_test(table, model, n_boot=n_boot, alpha=0.05, seed=seed, n_jobs=jobs).table
     return evaluate(table, truth, model, verdicts, scenario, noise)
 
 

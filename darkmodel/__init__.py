@@ -24,7 +24,7 @@ _PUBLIC = {
     "calibrate": "calibration",
     "fit": "model", "DarkRateModel": "model", "ModelFileError": "model", "UnfittedIntTimeWarning": "model",
     "ExtrapolationWarning": "model", "UnidentifiedModelError": "model",
-    "flipflop_test": "flipflop",
+    "flipflop_test": "flipflop", "FlipFlopResult": "flipflop_result",
     "report": "reporting",
     "pipeline_dark": "pipeline", "compare_with_pipeline": "pipeline",
 }

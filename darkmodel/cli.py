@@ -311,16 +311,15 @@ def fit_command(input_path: Path, output: Path, method: str, k_max: int, alpha: 
 
     table = _calibrated_input(input_path)
     model = DarkRateModel(method=method, k_max=k_max, alpha=alpha, n_boot=n_boot, min_separation=min_separation,
-                          seed=seed, n_jobs=jobs)
+                          random_state=seed, n_jobs=jobs)
     n_groups = table[["XUV", "INT_TIME"]].drop_duplicates().shape[0] if {"XUV", "INT_TIME"} <= set(table) else 0
     try:
         with _bar(n_groups, "fit", "group") as bar:
-            model.fit(table, progress=bar.update)
+            model.fit(table, progress=bar.update, source=_input_provenance(input_path))
     except KeyError as exc:
         raise _fail(f"{input_path}: {exc.args[0]}") from None
     except ValueError as exc:
         raise _fail(f"{input_path}: {exc}") from None
-    model.provenance.update(_input_provenance(input_path))
     model.save(output)
     _echo_groups(model)
     click.echo(f"model -> {output}")
@@ -446,12 +445,12 @@ def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, al
         result = _run_flipflop(table, model, n_boot=n_boot, alpha=alpha, seed=seed, n_jobs=jobs)
     except (ValueError, KeyError) as exc:
         raise _fail(f"{input_path}: {exc}") from None
-    write_table(result, output)
-    _echo_verdicts(result)
+    write_table(result.to_frame(), output)
+    _echo_verdicts(result.table)
     click.echo(f"\nverdicts -> {output}")
     if model is not None:
-        model.save(model_path)
-        click.echo(f"verdicts stored in {model_path}")
+        model.save(model_path, flipflop=result)
+        click.echo(f"verdicts and their settings stored in {model_path}")
 
 
 @main.command("report")
@@ -564,22 +563,21 @@ def demo(outdir: Path, n_files: int, scenario: str, seed: int, workers) -> None:
     calibrated_path = write_table(calibrated_all.reset_index(), outdir / "calibrated.parquet")
     for reason, count in calibrated_all["exclusion"].value_counts().items():
         click.echo(f"  excluded {count} integrations: {reason}")
-    model = DarkRateModel(seed=seed, n_jobs=-1)
+    model = DarkRateModel(random_state=seed, n_jobs=-1)
+    source = {**_input_provenance(summary), "note": f"fitted by 'darkmodel demo' on a simulated archive "
+                                                    f"(scenario '{scenario}', seed {seed}, {n_files} files)"}
     with _bar(calibrated[["XUV", "INT_TIME"]].drop_duplicates().shape[0], "fit", "group") as bar:
-        model.fit(calibrated, progress=bar.update)
+        model.fit(calibrated, progress=bar.update, source=source)
     verdicts = _run_flipflop(calibrated, model, seed=seed)
-    verdict_path = write_table(verdicts, outdir / "flipflop.csv")
-    model.provenance.update({**_input_provenance(summary),
-                             "note": f"fitted by 'darkmodel demo' on a simulated archive (scenario '{scenario}', "
-                                     f"seed {seed}, {n_files} files)"})
-    model_path = model.save(outdir / "darkrate.json")
-    report_path = write_report(calibrated_all, model, outdir / "report.html", scan_errors=result.errors,
-                               inputs=_input_provenance(summary))
+    verdict_path = write_table(verdicts.to_frame(), outdir / "flipflop.csv")
+    model_path = model.save(outdir / "darkrate.json", flipflop=verdicts)
+    report_path = write_report(calibrated_all, model, outdir / "report.html", verdicts=verdicts,
+                               scan_errors=result.errors, inputs=_input_provenance(summary))
     t3 = time.perf_counter()
     click.echo(f"calibrated, fitted, tested and reported in {t3 - t2:.1f} s\n")
     _echo_groups(model)
     click.echo("\nDo we have some flip-flopping state the instrument is in? (alpha = 0.05)")
-    _echo_verdicts(verdicts)
+    _echo_verdicts(verdicts.table)
     temps = [-20.0, -15.0]
     click.echo("\nexpected dark rate, MUV INT_TIME 4200 ms (mixture of the families, 95 % interval):")
     mean = model.predict(temps, channel="MUV", int_time=4200)

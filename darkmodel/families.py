@@ -131,7 +131,8 @@ class Covariates:
     def for_data(cls, temperature, days=None, *, time_degree: int = 2, temp_degree: int | None = None,
                  min_files_for_trend: int = 30) -> "Covariates":
         """Covariates suited to the data: a line in temperature below :data:`QUADRATIC_SPAN`,
-        no time trend for fewer than ``min_files_for_trend`` files or without times."""
+        no time trend for fewer than ``min_files_for_trend`` files or without times.
+        """
         t = np.asarray(temperature, float)
         if temp_degree is None:
             temp_degree = 2 if np.ptp(t) >= QUADRATIC_SPAN else 1

@@ -53,9 +53,19 @@ import warnings
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.exceptions import ConvergenceWarning
+from statsmodels.tools.sm_exceptions import ConvergenceWarning as SMConvergenceWarning
 
-from .families import (REFERENCE_TEMPERATURE, Covariates, MixtureFit, check_monte_carlo, fit_mixreg, select_families,
-                       sequential_p)
+from .families import (
+    REFERENCE_TEMPERATURE,
+    Covariates,
+    MixtureFit,
+    check_monte_carlo,
+    fit_mixreg,
+    select_families,
+    sequential_p,
+)
+from .flipflop_result import FlipFlopResult
 from .noise import robust_scale
 from .parallel import n_workers, run_tasks
 from .perfile import group_files
@@ -81,8 +91,8 @@ def _logistic_loglik(x: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray]:
 
     if np.all(s == s[0]):
         return 0.0, np.zeros(x.shape[1])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():  # a separable design stops at max_iter: its likelihood is still right
+        warnings.simplefilter("ignore", ConvergenceWarning)
         clf = LogisticRegression(C=1e4, max_iter=500, solver="newton-cholesky").fit(x, s)
     p = np.clip(clf.predict_proba(x)[:, 1], 1e-12, 1 - 1e-12)
     return float(np.sum(s * np.log(p) + (1 - s) * np.log(1 - p))), clf.coef_[0]
@@ -113,7 +123,7 @@ def _memory_test(files, labels, n_boot, rng):
     if np.all(s == s[0]):
         return 1.0, float("nan"), float("nan")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         null = LogisticRegression(C=1e4, max_iter=500, solver="newton-cholesky").fit(base, s)
     # the first label and the no-memory probabilities of the rest
     p_null = null.predict_proba(base)[:, 1]
@@ -149,7 +159,7 @@ def _runs(files: pd.DataFrame, labels: np.ndarray) -> dict:
 
 
 def _markov_view(files: pd.DataFrame, seed: int) -> dict:
-    """statsmodels MarkovRegression: switching intercept, common slope and variance, standardised."""
+    """Statsmodels MarkovRegression: switching intercept, common slope and variance, standardised."""
     from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression
 
     out = {"ms_p00": np.nan, "ms_p11": np.nan, "ms_duration_hours_0": np.nan, "ms_duration_hours_1": np.nan}
@@ -162,8 +172,9 @@ def _markov_view(files: pd.DataFrame, seed: int) -> dict:
     hours = (files["Time"] - files["Time"].iloc[0]).dt.total_seconds().to_numpy() / 3600.0
     step = float(np.median(np.diff(hours))) if len(hours) > 1 else float("nan")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings():  # a descriptive view: its optimiser's complaints are not ours
+            warnings.simplefilter("ignore", SMConvergenceWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
             res = MarkovRegression(y, k_regimes=2, exog=x, switching_exog=False, switching_variance=False).fit(
                 search_reps=5, disp=False, rng=np.random.default_rng(seed))
         if not np.isfinite(res.llf):
@@ -183,7 +194,8 @@ def _markov_view(files: pd.DataFrame, seed: int) -> dict:
 # ------------------------------------------------------------------------------- step C
 def _changepoints(y: np.ndarray, t: np.ndarray) -> list:
     """Steps in the dark-current/temperature relation: ruptures binary segmentation of the
-    piecewise regression ``y ~ [1, T]`` (``CostLinear``), BIC-like penalty, at most three."""
+    piecewise regression ``y ~ [1, T]`` (``CostLinear``), BIC-like penalty, at most three.
+    """
     import ruptures
 
     n = len(y)
@@ -278,14 +290,16 @@ def _confounders(files: pd.DataFrame, labels: np.ndarray, alpha: float) -> tuple
 
 
 # ------------------------------------------------------------------------------- step E
-def _effect(fit: MixtureFit, level: float = 0.95) -> tuple[float, float, float]:
-    """Ratio of the families' dark currents, ``exp(alpha_1 - alpha_0)``, with a Wald interval."""
+def _effect(fit: MixtureFit, level: float = 0.95) -> tuple[float, float, float, float, float]:
+    """Ratio of the families' dark currents, ``exp(alpha_1 - alpha_0)``, with a Wald interval;
+    also the log ratio and its standard error (for :meth:`FlipFlopResult.conf_int`).
+    """
     diff = fit.intercepts[1] - fit.intercepts[0]
     if fit.cov is None:
-        return math.exp(diff), float("nan"), float("nan")
-    var = fit.cov[0, 0] + fit.cov[1, 1] - 2.0 * fit.cov[0, 1]
-    half = stats.norm.ppf(0.5 + level / 2) * math.sqrt(max(var, 0.0))
-    return math.exp(diff), math.exp(diff - half), math.exp(diff + half)
+        return math.exp(diff), float("nan"), float("nan"), diff, float("nan")
+    se = math.sqrt(max(fit.cov[0, 0] + fit.cov[1, 1] - 2.0 * fit.cov[0, 1], 0.0))
+    half = stats.norm.ppf(0.5 + level / 2) * se
+    return math.exp(diff), math.exp(diff - half), math.exp(diff + half), diff, se
 
 
 # ------------------------------------------------------------------------------- drift
@@ -425,6 +439,7 @@ def _test_group(task: dict) -> dict:
            "dwell_hours_median": np.nan, "ms_p00": np.nan, "ms_p11": np.nan, "ms_duration_hours_0": np.nan,
            "ms_duration_hours_1": np.nan, "cv_score_switching": np.nan, "cv_score_changepoint": np.nan,
            "changepoints": "", "effect_ratio": np.nan, "effect_ci_low": np.nan, "effect_ci_high": np.nan,
+           "effect_log": np.nan, "effect_log_se": np.nan,
            "confounders": "", "confounded_by": ""}
     evidence = {"n_files": len(files), "min_files": min_files}
     if len(files) < min_files:
@@ -463,7 +478,8 @@ def _test_group(task: dict) -> dict:
     y, t = files["y"].to_numpy(), files["T"].to_numpy()
     row["cv_score_switching"], row["cv_score_changepoint"] = _cv_scores(y, t, files["n"].to_numpy())
     row["changepoints"] = ", ".join(str(files["Time"].iloc[b]) for b in _changepoints(y, t)[:-1])
-    row["effect_ratio"], row["effect_ci_low"], row["effect_ci_high"] = _effect(two)
+    (row["effect_ratio"], row["effect_ci_low"], row["effect_ci_high"], row["effect_log"],
+     row["effect_log_se"]) = _effect(two)
     row["confounders"], row["confounded_by"] = _confounders(files, labels, alpha)
     evidence.update({"confounded_by": row["confounded_by"], "min_runs_per_state": runs["min_long_runs_per_state"],
                      "p_memory": p_mem, "cv_score_switching": row["cv_score_switching"],
@@ -482,8 +498,8 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
     calibrated : pandas.DataFrame
         Output of :func:`darkmodel.calibrate`.
     model : DarkRateModel, optional
-        A fitted model (its joint read offsets are used, and the result is stored in it so
-        that :meth:`~darkmodel.DarkRateModel.save` writes it); fitted here if not given.
+        A fitted model (its joint read offsets are used; it is not changed -- save the
+        result with it by ``model.save(path, flipflop=result)``); fitted here if not given.
     n_boot : int, optional
         Bootstrap replicates per test (fewer when the sequential stop applies); the floor
         of the Monte-Carlo p-value, ``1/(n_boot+1)``, must be below ``alpha``.
@@ -503,15 +519,17 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
 
     Returns
     -------
-    pandas.DataFrame
-        One row per group: ``XUV``, ``INT_TIME``, ``verdict`` (see :data:`VERDICTS`) with its
+    FlipFlopResult
+        ``.table`` (also :meth:`~FlipFlopResult.to_frame`) holds one row per group:
+        ``XUV``, ``INT_TIME``, ``verdict`` (see :data:`VERDICTS`) with its
         ``reason`` in words, the family test (``p_families`` with ``p_families_mc_se``,
         ``separation``), the noise model, the drift test (``p_drift``, ``drift_amplitude``),
         ``p_memory``, ``n_switches``, ``n_runs``, ``returns``, dwell times in hours, the
         Markov-switching transition probabilities and expected durations, the held-out
         scores of the switching and change-point models, change-point times, the effect
-        size ``effect_ratio`` with its 95 % interval, and the confounder findings.  The
-        settings are in ``.attrs``.
+        size ``effect_ratio`` with its 95 % interval (``effect_log`` and ``effect_log_se``
+        for :meth:`~FlipFlopResult.conf_int` at any level), and the confounder findings.
+        ``.settings`` holds the test's settings; ``summary()`` prints the answer.
 
     Raises
     ------
@@ -536,9 +554,6 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
              for (key, files), child in zip(groups.items(), children)]
     rows = run_tasks(_test_group, tasks, workers=n_workers(n_jobs), size=lambda t: len(t["files"]),
                      progress=progress)
-    result = pd.DataFrame(rows)
-    result.attrs.update({"n_boot": n_boot, "alpha": alpha, "seed": seed, "min_files": min_files,
-                         "min_separation": min_separation, "min_drift": MIN_DRIFT,
-                         "min_runs_per_state": MIN_RUNS_PER_STATE})
-    model.flipflop = result
-    return result
+    return FlipFlopResult(pd.DataFrame(rows), {
+        "n_boot": n_boot, "alpha": alpha, "seed": seed, "min_files": min_files, "min_separation": min_separation,
+        "min_drift": MIN_DRIFT, "min_runs_per_state": MIN_RUNS_PER_STATE})

@@ -35,9 +35,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import optimize, special
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted
 
-from .families import (FAMILY_ALPHA, MIN_FAMILY_FILES, MIN_FAMILY_WEIGHT, MIN_SEPARATION, REFERENCE_TEMPERATURE,
-                       MixtureFit, fit_mixreg, log_dark_current, select_families, select_gmm)
+from .families import (
+    FAMILY_ALPHA,
+    MIN_FAMILY_FILES,
+    MIN_FAMILY_WEIGHT,
+    MIN_SEPARATION,
+    REFERENCE_TEMPERATURE,
+    MixtureFit,
+    fit_mixreg,
+    log_dark_current,
+    select_families,
+    select_gmm,
+)
 from .intervals import PitCalibration, bisect
 from .noise import robust_scale
 from .parallel import n_workers, run_tasks
@@ -320,7 +333,7 @@ class GroupFit:
 # --------------------------------------------------------------------------------------
 # the model
 # --------------------------------------------------------------------------------------
-class DarkRateModel:
+class DarkRateModel(BaseEstimator):
     """Dark-rate families per channel and integration time, in scikit-learn style.
 
     Parameters
@@ -346,7 +359,15 @@ class DarkRateModel:
         Smallest family weight.
     n_init : int, optional
         EM starts per number of families.
-    seed : int, optional
+    nominal_bic_margin : float, optional
+        BIC gain of two families over one from which a group's upper family is left out of
+        the joint offset fit (which uses the nominal, lowest family only).
+    min_nominal_rows : int, optional
+        Fewest nominal rows for that refit of the joint model.
+    dwell_min_gain : float, optional
+        Log-likelihood gain over no memory from which the families' dwell time smooths the
+        labels of :meth:`assign`.
+    random_state : int, optional
         Random seed; every group gets its own stream, so results do not depend on ``n_jobs``.
     n_jobs : int, optional
         Worker processes for the groups (scikit-learn's convention: ``None`` one, ``-1`` all
@@ -358,14 +379,26 @@ class DarkRateModel:
         The joint offset model per channel.
     groups_ : dict of (str, int) to GroupFit
         The fitted groups.
-    provenance : dict
-        Package version, input, time and row counts.
+    provenance_ : dict
+        Package version, input (file name and hash, see ``source`` in :meth:`fit`), time
+        and row counts.
+    flipflop_ : FlipFlopResult or None
+        Verdicts saved with the model (``save(path, flipflop=result)``) and read back by
+        :meth:`load`; ``None`` after :meth:`fit`.
+
+    Examples
+    --------
+    >>> from sklearn.base import clone
+    >>> clone(DarkRateModel(alpha=0.01, n_boot=199)).get_params()["alpha"]
+    0.01
     """
 
     def __init__(self, method: str = "mixreg", k_max: int = 3, min_files: int = 8,
                  min_temperature_span: float = MIN_TEMPERATURE_SPAN, alpha: float = FAMILY_ALPHA, n_boot: int = 99,
                  min_separation: float = MIN_SEPARATION, min_family_files: int = MIN_FAMILY_FILES,
-                 min_weight: float = MIN_FAMILY_WEIGHT, n_init: int = 6, seed: int = 0, n_jobs: int | None = None):
+                 min_weight: float = MIN_FAMILY_WEIGHT, n_init: int = 6, nominal_bic_margin: float = 10.0,
+                 min_nominal_rows: int = 10, dwell_min_gain: float = DWELL_MIN_GAIN, random_state: int = 0,
+                 n_jobs: int | None = None):
         self.method = method
         self.k_max = k_max
         self.min_files = min_files
@@ -376,19 +409,22 @@ class DarkRateModel:
         self.min_family_files = min_family_files
         self.min_weight = min_weight
         self.n_init = n_init
-        self.seed = seed
+        self.nominal_bic_margin = nominal_bic_margin
+        self.min_nominal_rows = min_nominal_rows
+        self.dwell_min_gain = dwell_min_gain
+        self.random_state = random_state
         self.n_jobs = n_jobs
-        self.provenance: dict = {}
-        self.flipflop = None
 
-    def get_params(self) -> dict:
-        """The constructor's parameters (as saved in the model's ``settings``)."""
-        return {k: getattr(self, k) for k in ("method", "k_max", "min_files", "min_temperature_span", "alpha",
-                                              "n_boot", "min_separation", "min_family_files", "min_weight",
-                                              "n_init", "seed", "n_jobs")}
+    def __repr__(self, N_CHAR_MAX=700) -> str:
+        base = super().__repr__(N_CHAR_MAX)
+        if not hasattr(self, "groups_"):
+            return base
+        fitted = sum(g.fitted for g in self.groups_.values())
+        families = sum(g.mixture.k for g in self.groups_.values() if g.fitted)
+        return f"{base}  # fitted: {fitted} of {len(self.groups_)} groups, {families} families"
 
     # ---------------------------------------------------------------- fitting
-    def fit(self, calibrated: pd.DataFrame, *, progress=None) -> "DarkRateModel":
+    def fit(self, calibrated: pd.DataFrame, *, progress=None, source: dict | None = None) -> "DarkRateModel":
         """Fit the joint models and the families.
 
         Parameters
@@ -399,6 +435,15 @@ class DarkRateModel:
             ``FILENAME`` (integrations of one file share their family) and ``Time``.
         progress : callable, optional
             Called with 1 as each group's fit finishes (e.g. ``tqdm.update``).
+        source : dict, optional
+            What the table came from, for ``provenance_`` (e.g. ``{"input":
+            "calibrated.parquet", "input_sha256": ...}``): file names and hashes, not paths.
+
+        Warns
+        -----
+        sklearn.exceptions.ConvergenceWarning
+            For each group whose EM stopped at its iteration limit (``groups`` shows
+            ``converged`` and ``n_iter``).
 
         Returns
         -------
@@ -420,37 +465,43 @@ class DarkRateModel:
         data = usable_rows(calibrated)
         if data.empty:
             raise ValueError("no usable rows to fit (every row is excluded, non-finite or non-positive)")
-        rng = np.random.default_rng(self.seed)
-        self.joint_, self.groups_ = {}, {}
+        rng = np.random.default_rng(self.random_state)
+        joint_, groups_ = {}, {}
         tasks = []
         for channel, rows in data.groupby("XUV", sort=True):
             joint = fit_joint(rows["DET_TEMP"], rows["DN_per_s"], rows["INT_TIME"],
                               min_temperature_span=self.min_temperature_span)
             if joint.identified:  # refit on the lowest family of every group
                 nominal = self._nominal_rows(rows, joint.offset, rng)
-                if len(nominal) >= 10:
+                if len(nominal) >= self.min_nominal_rows:
                     joint = fit_joint(nominal["DET_TEMP"], nominal["DN_per_s"], nominal["INT_TIME"],
                                       min_temperature_span=self.min_temperature_span)
-            self.joint_[str(channel)] = joint
+            joint_[str(channel)] = joint
             offset = joint.offset if joint.identified else 0.0
             for int_time, g in rows.groupby("INT_TIME", sort=True):
                 tasks.append((str(channel), int(int_time), g, offset))
-        streams = np.random.SeedSequence(self.seed).spawn(len(tasks))
+        streams = np.random.SeedSequence(self.random_state).spawn(len(tasks))
         jobs = [(self, *task, stream) for task, stream in zip(tasks, streams)]
         fitted = run_tasks(_fit_group_task, jobs, workers=n_workers(self.n_jobs, default_all=False),
                            size=lambda job: len(job[3]), progress=progress)
         for group in fitted:
-            self.groups_[(group.xuv, group.int_time)] = group
-        self.provenance.update({
+            groups_[(group.xuv, group.int_time)] = group
+            if group.fitted and not group.mixture.converged:
+                warnings.warn(f"{group.xuv} {group.int_time} ms: EM stopped at its iteration limit "
+                              f"({group.mixture.n_iter} iterations) before converging", ConvergenceWarning,
+                              stacklevel=2)
+        self.joint_, self.groups_ = joint_, groups_
+        self.provenance_ = {
             "package_version": _version(), "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "n_rows_input": int(len(calibrated)), "n_rows_used": int(len(data)),
-        })
+            "n_rows_input": int(len(calibrated)), "n_rows_used": int(len(data)), **(source or {}),
+        }
+        self.flipflop_ = None
         return self
 
     def _nominal_rows(self, rows: pd.DataFrame, offset: float, rng) -> pd.DataFrame:
         """Rows of every group's lowest family, by a quick look (two families by BIC and separation)."""
         parts = []
-        for int_time, g in rows.groupby("INT_TIME", sort=True):
+        for _, g in rows.groupby("INT_TIME", sort=True):
             files = file_summaries(g, offset)
             keep = g
             if len(files) >= max(self.min_files, 2 * self.min_family_files) and np.ptp(files["T"]) > 0:
@@ -461,7 +512,8 @@ class DarkRateModel:
                                      covariates=one.covariates, df=one.noise.df, n_init=3, rng=rng)
                 except ValueError:
                     two = None
-                if two is not None and two.bic < one.bic - 10 and two.separation() >= self.min_separation:
+                if (two is not None and two.bic < one.bic - self.nominal_bic_margin
+                        and two.separation() >= self.min_separation):
                     label = two.posterior(files["T"], files["y"], files["n"], _days(files)).argmax(axis=1)
                     keep = g[g["FILENAME"].isin(files.loc[label == 0, "FILENAME"])]
             parts.append(keep)
@@ -480,7 +532,7 @@ class DarkRateModel:
                             "degC, too short for the slope")
             return group
         if self.method == "gmm":
-            mixture, table = select_gmm(g["DET_TEMP"], g["DN_per_s"], k_max=self.k_max, seed=self.seed)
+            mixture, table = select_gmm(g["DET_TEMP"], g["DN_per_s"], k_max=self.k_max, seed=self.random_state)
             mixture.offset = 0.0
             group.mixture, group.selection = mixture, table
             group.reason = f"{mixture.k} components by BIC (baseline)"
@@ -495,7 +547,7 @@ class DarkRateModel:
         if sel.k > 1 and days is not None:
             emission = sel.fit.log_density(files["T"], files["y"], files["n"], _days(files, sel.fit))
             tau, gain = fit_dwell(emission, days * 24.0, sel.fit.weights)
-            group.dwell_hours = tau if gain > DWELL_MIN_GAIN else 0.0
+            group.dwell_hours = tau if gain > self.dwell_min_gain else 0.0
         group.pit = self._pit_maps(group, g, files)
         return group
 
@@ -514,8 +566,8 @@ class DarkRateModel:
 
     # ---------------------------------------------------------------- inspection
     def _check_fitted(self):
-        if not hasattr(self, "groups_"):
-            raise RuntimeError("this DarkRateModel is not fitted yet; call fit() or DarkRateModel.load()")
+        check_is_fitted(self, ["joint_", "groups_"],
+                        msg="this DarkRateModel is not fitted yet; call fit() or DarkRateModel.load()")
 
     @property
     def groups(self) -> pd.DataFrame:
@@ -871,47 +923,55 @@ class DarkRateModel:
         return centre, (joint.predictive_sd(temps, int_time) if with_sd else None)
 
     # ---------------------------------------------------------------- persistence
-    def to_dict(self) -> dict:
-        """The model as plain JSON-able data (see :meth:`save`)."""
+    def to_dict(self, flipflop=None) -> dict:
+        """The model as plain JSON-able data (see :meth:`save`).
+
+        Parameters
+        ----------
+        flipflop : FlipFlopResult, optional
+            Verdicts to store with the model (default: those it was loaded with, if any).
+
+        Returns
+        -------
+        dict
+        """
         self._check_fitted()
-        flip = None
-        if self.flipflop is not None:
-            flip = {"settings": json.loads(json.dumps(dict(self.flipflop.attrs), default=str)),
-                    "rows": json.loads(self.flipflop.to_json(orient="records", default_handler=str))}
+        flipflop = flipflop if flipflop is not None else getattr(self, "flipflop_", None)
+        params = self.get_params()
         return {
             "schema": "darkmodel.DarkRateModel", "schema_version": SCHEMA_VERSION,
-            "provenance": json.loads(json.dumps(self.provenance, default=str)),
-            "settings": {**self.get_params(), "reference_temperature": REFERENCE_TEMPERATURE,
+            "provenance": json.loads(json.dumps(getattr(self, "provenance_", {}), default=str)),
+            "settings": {**params, "seed": params["random_state"], "reference_temperature": REFERENCE_TEMPERATURE,
                          "extrapolation_margin": EXTRAPOLATION_MARGIN},
             "units": {"DN_per_s": "DN/s/pixel", "temperature": "degC", "INT_TIME": "ms",
                       "offset": "DN/pixel per read", "noise_additive": "DN/s/pixel per integration",
                       "noise_relative": "fraction of the dark current"},
             "joint": {ch: j.to_dict() for ch, j in sorted(self.joint_.items())},
             "groups": [g.to_dict() for _, g in sorted(self.groups_.items())],
-            "flipflop": flip,
+            "flipflop": None if flipflop is None else flipflop.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, doc: dict) -> "DarkRateModel":
         """Rebuild a model from :meth:`to_dict` data (validated against the schema first)."""
+        from .flipflop_result import FlipFlopResult
         from .persistence import check_model, validate_schema
 
         validate_schema(doc)
-        s = doc["settings"]
+        s = dict(doc["settings"])
+        s.setdefault("random_state", s.get("seed", 0))
         model = cls(**{k: s[k] for k in cls().get_params() if k in s})
-        model.provenance = doc["provenance"]
+        model.provenance_ = doc["provenance"]
         model.joint_ = {ch: JointModel.from_dict(j) for ch, j in doc["joint"].items()}
         model.groups_ = {}
         for entry in doc["groups"]:
             g = GroupFit.from_dict(entry)
             model.groups_[(g.xuv, g.int_time)] = g
-        if doc.get("flipflop") is not None:
-            model.flipflop = pd.DataFrame(doc["flipflop"]["rows"])
-            model.flipflop.attrs.update(doc["flipflop"]["settings"])
+        model.flipflop_ = None if doc.get("flipflop") is None else FlipFlopResult.from_dict(doc["flipflop"])
         check_model(model)
         return model
 
-    def save(self, path) -> Path:
+    def save(self, path, flipflop=None) -> Path:
         """Save the model as JSON (schema version, checksum, provenance), atomically.
 
         See :mod:`darkmodel.persistence` for the format and what the checksum protects
@@ -921,6 +981,9 @@ class DarkRateModel:
         ----------
         path : path-like
             Target file, e.g. ``darkrate.json``.
+        flipflop : FlipFlopResult, optional
+            Flip-flop verdicts to store with the model, settings included (default: those
+            it was loaded with, if any).
 
         Returns
         -------
@@ -929,7 +992,7 @@ class DarkRateModel:
         """
         from .persistence import save_model
 
-        return save_model(self, path)
+        return save_model(self, path, flipflop=flipflop)
 
     @classmethod
     def load(cls, path) -> "DarkRateModel":

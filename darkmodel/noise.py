@@ -1,4 +1,4 @@
-"""The scatter of a dark file's rate around its family curve, estimated from the data.
+r"""The scatter of a dark file's rate around its family curve, estimated from the data.
 
 A dark file's rate scatters around its family curve for several reasons at once:
 
@@ -17,7 +17,7 @@ therefore scatters with squared scale
 
 .. math::
 
-    s^2 = \\frac{\\text{additive}^2 e^{-2\\mu}}{n} + \\text{relative}^2
+    s^2 = \frac{\text{additive}^2 e^{-2\mu}}{n} + \text{relative}^2
 
 (delta method), and its standardised residual follows a Student-t with ``df`` degrees of
 freedom (``inf``: Gaussian); the files with a particle excess follow an exponentially

@@ -39,8 +39,8 @@ def _checksum(doc: dict) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def save_model(model, path) -> Path:
-    """Write ``model.to_dict()`` with its checksum to ``path``, atomically.
+def save_model(model, path, flipflop=None) -> Path:
+    """Write ``model.to_dict(flipflop)`` with its checksum to ``path``, atomically.
 
     Parameters
     ----------
@@ -48,13 +48,15 @@ def save_model(model, path) -> Path:
         A fitted model.
     path : path-like
         Target file.
+    flipflop : FlipFlopResult, optional
+        Verdicts to store with it.
 
     Returns
     -------
     pathlib.Path
         The written file.
     """
-    doc = model.to_dict()
+    doc = model.to_dict(flipflop=flipflop)
     doc["checksum"] = _checksum(doc)
     path = Path(path)
     with atomic_write(path) as tmp:
@@ -133,7 +135,7 @@ _SCHEMA = {
         "schema_version": {"const": 2},
         "provenance": {"type": "object"},
         "settings": {"type": "object", "required": ["method", "k_max", "min_files", "alpha", "n_boot",
-                                                    "min_separation", "min_family_files", "min_weight", "seed"],
+                                                    "min_separation", "min_family_files", "min_weight"],
                      "properties": {"method": {"enum": ["mixreg", "gmm"]},
                                     "k_max": {"type": "integer", "minimum": 1, "maximum": 10},
                                     "alpha": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},

@@ -14,7 +14,6 @@ import math
 import os
 from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np

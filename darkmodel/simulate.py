@@ -1,4 +1,4 @@
-"""A realistic simulated archive of IUVS Level-1A dark files, with its ground truth.
+r"""A realistic simulated archive of IUVS Level-1A dark files, with its ground truth.
 
 No real L1A archive is reachable, so darkmodel ships a generator that writes files a real-
 file reader cannot tell from real ones (layout, keywords, units, extension names, on-board
@@ -6,8 +6,8 @@ compression) with explicit physics.  Every binned value is
 
 .. math::
 
-    DN = n_{pix} \\, (a\\,(1 + \\epsilon_{frame}) + r(T, s)\\, t) + \\text{read noise}
-         + \\text{hot bins} + \\text{particle hits},
+    DN = n_{pix} \, (a\,(1 + \epsilon_{frame}) + r(T, s)\, t) + \text{read noise}
+         + \text{hot bins} + \text{particle hits},
 
 where ``n_pix`` is the number of detector pixels summed in the bin, ``a`` the per-read
 offset (DN/pixel), ``t`` the integration time (s), ``epsilon_frame`` the frame common-mode
@@ -15,7 +15,7 @@ jitter of the read offset (5-8 % in short real darks, where the offset dominates
 
 .. math::
 
-    r(T, s) = r_{-18} \\, 2^{(T + 18)/T_2} \\, (1 + c\\,s)
+    r(T, s) = r_{-18} \, 2^{(T + 18)/T_2} \, (1 + c\,s)
 
 the dark current (DN/s/pixel) at detector temperature ``T`` (degC) in instrument state
 ``s`` (0 or 1), with doubling temperature ``T_2`` and state contrast ``c``.  The seed's
@@ -41,8 +41,7 @@ import pandas as pd
 
 from .scenarios import _NOISE_DEFAULTS, NOISE_STRUCTURES, SCENARIOS, noise_knobs  # noqa: F401 (re-exported)
 from .storage import atomic_write, write_table
-from .temperature import (case_celsius_to_dn, case_dn_to_celsius, det_celsius_to_dn,
-                          det_dn_to_celsius, mcp_gain_to_volt)
+from .temperature import case_celsius_to_dn, case_dn_to_celsius, det_celsius_to_dn, det_dn_to_celsius, mcp_gain_to_volt
 
 __all__ = ["simulate_archive", "quantise", "dark_current", "SEGMENTS", "SCENARIOS"]
 
@@ -478,7 +477,8 @@ def _shifted_binning(binning: tuple) -> tuple:
 
 def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, binning: tuple, channel, n_int, temp_c, state,
                 mcp_gain, layout, hot, read_offset, rate_law, frame_jitter, first_frame_excess, read_noise,
-                cosmic_ray_rate, missing_frame, temp_error=0.0, gain=1.0, aging=1.0, jitter_df=None, particle_size=0.0, anomaly_fraction, drop_binning_keys, bscale, gzip) -> pd.DataFrame:
+                cosmic_ray_rate, missing_frame, temp_error=0.0, gain=1.0, aging=1.0, jitter_df=None, particle_size=0.0,
+                anomaly_fraction, drop_binning_keys, bscale, gzip) -> pd.DataFrame:
     spe_ofs, spe_size, spa_ofs, spa_size, n_spe, n_spa = binning
     int_ms = seg.int_time
     t_s = int_ms / 1000.0
@@ -583,20 +583,20 @@ def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, binnin
     seg_total = max(1, -(-2 * length // 1024))
     set_total = n_int - int(missing.sum())
     average = int(min(values[~missing].mean() if (~missing).any() else 0, 65535))
-    I, J, K = ">i2", ">i4", ">i8"
+    I2, J, K = ">i2", ">i4", ">i8"  # FITS's I2, J, K column codes
     eng = [
-        ("SCI_PKT_CKSUM", I, int(rng.integers(0, 256))), ("SCI_ERR_FLAGS", I, 0), ("XUV", "S3", channel),
+        ("SCI_PKT_CKSUM", I2, int(rng.integers(0, 256))), ("SCI_ERR_FLAGS", I2, 0), ("XUV", "S3", channel),
         ("LENGTH", K, length), ("IMAGE_NUMBER", J, n_int - 1), ("AVERAGE", J, average),
         ("CHECKSUM", J, int(rng.integers(0, 65536))), ("START_TIME", K, start_int),
         ("START_TIME__SUB", J, start_sub), ("CADENCE", J, cadence), ("NUMBER", J, n_int),
-        ("INT_TIME", J, int_ms), ("MIRROR_POS", J, mirror_dn), ("STEP_NUM", J, 0), ("STEP_SIZE", I, -1),
-        ("STEP_INT", I, 255), ("BIN_SHIFT", I, int(rng.integers(0, 4))),
-        ("OBS_ID", J, 1 if segment == "periapse" else 8198), ("FUV_BAD_PIXEL_MASK", I, 0),
-        ("MUV_BAD_PIXEL_MASK", I, 0), ("DATA_COMPRESSION", I, 1), ("TEST_PATTERN", I, 12),
-        ("ON_CHIP_WINDOWING", I, 0), ("BIN_TYPE", "S6", "LINEAR"), ("SCAN_MODE", "S3", "CDS"),
-        ("MODE", "S7", "NOMINAL"), ("TIME_FLAG", "S6", "Synced"), ("BIN_SHIFT_DIR", I, 1),
-        ("SHUTTER_ON", J, int_ms), ("SHUTTER_OFF", J, 0), ("SHUTTER_NUM", I, 0), ("SET_TOTAL", J, set_total),
-        ("BIN_X_ROW", I, bin_x), ("BIN_Y_ROW", I, bin_y),
+        ("INT_TIME", J, int_ms), ("MIRROR_POS", J, mirror_dn), ("STEP_NUM", J, 0), ("STEP_SIZE", I2, -1),
+        ("STEP_INT", I2, 255), ("BIN_SHIFT", I2, int(rng.integers(0, 4))),
+        ("OBS_ID", J, 1 if segment == "periapse" else 8198), ("FUV_BAD_PIXEL_MASK", I2, 0),
+        ("MUV_BAD_PIXEL_MASK", I2, 0), ("DATA_COMPRESSION", I2, 1), ("TEST_PATTERN", I2, 12),
+        ("ON_CHIP_WINDOWING", I2, 0), ("BIN_TYPE", "S6", "LINEAR"), ("SCAN_MODE", "S3", "CDS"),
+        ("MODE", "S7", "NOMINAL"), ("TIME_FLAG", "S6", "Synced"), ("BIN_SHIFT_DIR", I2, 1),
+        ("SHUTTER_ON", J, int_ms), ("SHUTTER_OFF", J, 0), ("SHUTTER_NUM", I2, 0), ("SET_TOTAL", J, set_total),
+        ("BIN_X_ROW", I2, bin_x), ("BIN_Y_ROW", I2, bin_y),
     ]
     if layout == "v01":  # v01 kept one DET_TEMP/CASE_TEMP per file, in Engineering
         eng += [("DET_TEMP", J, int(det_dn[0])), ("CASE_TEMP", J, int(case_dn[0]))]
@@ -610,10 +610,10 @@ def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, binnin
     spe_w, spe_t = _bin_table(spe_ofs, spe_size, n_spe)
     spa_lo = spa_ofs + spa_size * np.arange(n_spa)
     spe_lo = spe_ofs + spe_size * np.arange(n_spe)
-    binning = [("SPABINWIDTH", (I, spa_w.size), spa_w), ("SPABINTRANSMIT", (I, spa_t.size), spa_t),
-               ("SPEBINWIDTH", (I, spe_w.size), spe_w), ("SPEBINTRANSMIT", (I, spe_t.size), spe_t),
-               ("SPAPIXLO", (I, n_spa), spa_lo), ("SPAPIXHI", (I, n_spa), spa_lo + spa_size - 1),
-               ("SPEPIXLO", (I, n_spe), spe_lo), ("SPEPIXHI", (I, n_spe), spe_lo + spe_size - 1),
+    binning = [("SPABINWIDTH", (I2, spa_w.size), spa_w), ("SPABINTRANSMIT", (I2, spa_t.size), spa_t),
+               ("SPEBINWIDTH", (I2, spe_w.size), spe_w), ("SPEBINTRANSMIT", (I2, spe_t.size), spe_t),
+               ("SPAPIXLO", (I2, n_spa), spa_lo), ("SPAPIXHI", (I2, n_spa), spa_lo + spa_size - 1),
+               ("SPEPIXLO", (I2, n_spe), spe_lo), ("SPEPIXHI", (I2, n_spe), spe_lo + spe_size - 1),
                ("BINTABLENAME", "S11", "linear_0006")]
 
     dispersion = 0.08134 if channel == "FUV" else 0.16325
@@ -623,8 +623,8 @@ def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, binnin
         ("PRODUCT_ID", f"S{len(product_id)}", product_id), ("COLLECTION_ID", "S4", "disk"),
         ("BUNDLE_ID", "S3", "raw"), ("CODE_SVN_REVISION", "S4", "1141"), ("ANC_SVN_REVISION", "S4", "1141"),
         ("PRODUCT_CREATION_DATE", "S33", process), ("OBSERVATION_TYPE", "S3", "CDS"),
-        ("MISSION_PHASE", "S5", "PRIME"), ("TARGET_NAME", "S4", "MARS"), ("ORBIT_SEGMENT", I, 0),
-        ("ORBIT_NUMBER", I, orbit), ("SOLAR_LONGITUDE", ">f4", 216.5), ("GRATING_SELECT", "S6", "LOWRES"),
+        ("MISSION_PHASE", "S5", "PRIME"), ("TARGET_NAME", "S4", "MARS"), ("ORBIT_SEGMENT", I2, 0),
+        ("ORBIT_NUMBER", I2, orbit), ("SOLAR_LONGITUDE", ">f4", 216.5), ("GRATING_SELECT", "S6", "LOWRES"),
         ("KEYHOLE_SELECT", "S7", "NEITHER"), ("BIN_PATTERN_INDEX", "S18", "LINEAR linear_0006"),
         ("CADENCE", ">f8", cadence / 1000.0), ("INT_TIME", ">f8", t_s), ("DUTY_CYCLE", ">f8", 1.0),
         ("CHANNEL", "S3", channel), ("WAVELENGTH", (">f8", (n_spa, n_spe)), wave),

@@ -1,4 +1,4 @@
-"""The family of each dark file in time: a hidden Markov chain over irregular gaps.
+r"""The family of each dark file in time: a hidden Markov chain over irregular gaps.
 
 A file's family is uncertain where families overlap (a noisy short integration).  If the
 instrument's state persists, its neighbours in time know something about it.  This module
@@ -7,7 +7,7 @@ with the gap ``dt`` between files:
 
 .. math::
 
-    P(s_i = b \\mid s_{i-1} = a) = e^{-dt/\\tau}\\,[a = b] + (1 - e^{-dt/\\tau})\\, w_b,
+    P(s_i = b \mid s_{i-1} = a) = e^{-dt/\tau}\,[a = b] + (1 - e^{-dt/\tau})\, w_b,
 
 (one dwell scale ``tau``; after a long gap the state is drawn afresh from the family weights
 ``w``).  ``tau`` is chosen by the marginal likelihood on a grid that includes ``tau = 0``, no

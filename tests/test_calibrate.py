@@ -5,9 +5,17 @@ import pandas as pd
 import pytest
 
 import darkmodel as dm
-from darkmodel.calibration import (EXCLUSION_REASONS, calibrate, convert_temperatures, correct_binning,
-                                 index_by_time, normalise_integration_time, select_dark_mode,
-                                 select_single_images, split_channels)
+from darkmodel.calibration import (
+    EXCLUSION_REASONS,
+    calibrate,
+    convert_temperatures,
+    correct_binning,
+    index_by_time,
+    normalise_integration_time,
+    select_dark_mode,
+    select_single_images,
+    split_channels,
+)
 from darkmodel.filenames import parse_filename
 
 SEED_COLUMNS = ["FILENAME", "XUV", "INT_TIME", "MCP_VOLT", "DET_TEMP", "CASE_TEMP", "NAXIS3", "SPE_SIZE",

@@ -15,7 +15,8 @@ from darkmodel.filenames import parse_filename, select_current
         ("mvn_iuv_l1a_outbound-orbit00107-mode1001-fuvdark_20141018T000000_v02_s03.fits.gz", "outbound", None, 107, 1001, "fuvdark"),
         ("mvn_iuv_l1a_apoapse-orbit18001-muvdark_20230114T071415_v13_r01.fits.gz", "apoapse", None, 18001, None, "muvdark"),
         ("mvn_iuv_l1a_-orbit01580-fuvdark_20150722T162500_v02_r01.fits.gz", "", None, 1580, None, "fuvdark"),
-        ("mvn_iuv_l1a_relay-echelle-orbit24924-echdark_20251202T172148_v13_r01.fits.gz", "relay-echelle", None, 24924, None, "echdark"),
+        ("mvn_iuv_l1a_relay-echelle-orbit24924-echdark_20251202T172148_v13_r01.fits.gz", "relay-echelle", None, 24924,
+         None, "echdark"),
         ("mvn_iuv_l1a_apoapse-orbit01300-fuv_20150601t003623_v02_r01", "apoapse", None, 1300, None, "fuv"),
     ],
 )

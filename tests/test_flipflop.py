@@ -21,7 +21,7 @@ def _run(tmp_path_factory, name, **kw):
 
 
 def _verdicts(result):
-    return {(r.XUV, r.INT_TIME): r.verdict for r in result.itertuples()}
+    return {(r.XUV, r.INT_TIME): r.verdict for r in result.table.itertuples()}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_flipflop_archive_gets_flipflop_where_it_switches(flipflop):
     assert verdicts[("FUV", 14400)] == "flip-flop"
     others = {k: v for k, v in verdicts.items() if k != ("FUV", 14400)}
     assert set(others.values()) <= {"single-state", "insufficient-data"}
-    row = result.set_index(["XUV", "INT_TIME"]).loc[("FUV", 14400)]
+    row = result.table.set_index(["XUV", "INT_TIME"]).loc[("FUV", 14400)]
     # the effect is the ratio of dark currents: exactly 1 + contrast in the simulator
     assert row["effect_ci_low"] <= 1.15 <= row["effect_ci_high"]
     switches = truth[(truth["XUV"] == "FUV") & (truth["INT_TIME"] == 14400)].groupby("FILENAME", sort=False)
@@ -45,17 +45,39 @@ def test_flipflop_archive_gets_flipflop_where_it_switches(flipflop):
     assert 0 < row["p_families_mc_se"] < 0.05
 
 
-def test_result_is_stored_in_the_saved_model(flipflop, tmp_path):
-    _, _, model, result = flipflop
-    assert model.flipflop is result
-    loaded = dm.DarkRateModel.load(model.save(tmp_path / "m.json"))
-    assert loaded.flipflop["verdict"].tolist() == result["verdict"].tolist()
+def test_the_test_leaves_the_model_alone_and_is_saved_with_it_explicitly(flipflop, tmp_path):
+    calibrated, _, model, result = flipflop
+    before = model.to_dict()
+    again = dm.flipflop_test(calibrated, model, n_boot=39, alpha=0.05, seed=3, n_jobs=1)
+    assert model.to_dict() == before and model.flipflop_ is None
+    loaded = dm.DarkRateModel.load(model.save(tmp_path / "m.json", flipflop=result))
+    assert loaded.flipflop_.table["verdict"].tolist() == result.table["verdict"].tolist()
+    assert loaded.flipflop_.settings == {**result.settings}  # n_boot, alpha, seed survive the round trip
+    assert loaded.flipflop_.settings["n_boot"] == N_BOOT and loaded.flipflop_.settings["alpha"] == ALPHA
+    # a saved-and-loaded model keeps its verdicts when saved again without them
+    assert dm.DarkRateModel.load(loaded.save(tmp_path / "m2.json")).flipflop_.settings["seed"] == 1
+    assert again.settings["seed"] == 3
+
+
+def test_result_object_summary_and_intervals(flipflop):
+    _, _, _, result = flipflop
+    text = result.summary()
+    assert "FUV  14400 ms  flip-flop" in text and "alpha = 0.01" in text
+    row = result.table.set_index(["XUV", "INT_TIME"]).loc[("FUV", 14400)]
+    ci95 = result.conf_int(0.05).set_index(["XUV", "INT_TIME"]).loc[("FUV", 14400)]
+    ci50 = result.conf_int(0.5).set_index(["XUV", "INT_TIME"]).loc[("FUV", 14400)]
+    # the 95 % interval is the one the test reports; a 50 % one lies inside it
+    assert ci95["lower"] == pytest.approx(row["effect_ci_low"]) and ci95["upper"] == pytest.approx(row["effect_ci_high"])
+    assert ci95["lower"] < ci50["lower"] < row["effect_ratio"] < ci50["upper"] < ci95["upper"]
+    assert result.to_frame().attrs["n_boot"] == N_BOOT and "flip-flop: 1" in repr(result)
 
 
 def test_stable_archive_gets_no_flipflop(tmp_path_factory):
     _, _, _, result = _run(tmp_path_factory, "stable", n_files=260, scenario="stable", seed=3)
-    assert "flip-flop" not in set(result["verdict"])
-    assert set(result["verdict"]) <= set(ff.VERDICTS)
+    # one state in the truth: every group with enough files is single-state
+    table = result.table
+    assert (table.loc[table["n_files"] >= 12, "verdict"] == "single-state").all(), table[["XUV", "INT_TIME", "reason"]]
+    assert (table.loc[table["n_files"] < 12, "verdict"] == "insufficient-data").all()
 
 
 def test_changepoint_archive_gets_changepoint(tmp_path_factory):
@@ -64,13 +86,13 @@ def test_changepoint_archive_gets_changepoint(tmp_path_factory):
     verdicts = _verdicts(result)
     assert verdicts[("FUV", 14400)] == "change-point" and verdicts[("MUV", 14400)] == "change-point"
     assert "flip-flop" not in verdicts.values()
-    row = result.set_index(["XUV", "INT_TIME"]).loc[("MUV", 14400)]
+    row = result.table.set_index(["XUV", "INT_TIME"]).loc[("MUV", 14400)]
     assert row["cv_score_changepoint"] > row["cv_score_switching"] and row["changepoints"]
 
 
 def test_families_explained_by_binning_get_confounded(tmp_path_factory):
     _, _, _, result = _run(tmp_path_factory, "conf", n_files=300, scenario="confounded", seed=5)
-    row = result.set_index(["XUV", "INT_TIME"]).loc[("MUV", 14400)]
+    row = result.table.set_index(["XUV", "INT_TIME"]).loc[("MUV", 14400)]
     assert row["verdict"] == "confounded" and "binning" in row["confounded_by"]
     assert "Cramer's V" in row["confounders"]
 
@@ -78,7 +100,7 @@ def test_families_explained_by_binning_get_confounded(tmp_path_factory):
 def test_too_few_files_is_insufficient_data(flipflop):
     calibrated, _, model, _ = flipflop
     result = dm.flipflop_test(calibrated, model, n_boot=N_BOOT, min_files=10_000, n_jobs=1)
-    assert (result["verdict"] == "insufficient-data").all()
+    assert (result.table["verdict"] == "insufficient-data").all()
 
 
 def test_sequential_p_value_is_uniform_under_the_null():

@@ -217,8 +217,16 @@ def test_gmm_baseline_runs_side_by_side(flipflop):
 def test_fit_checks_its_input():
     with pytest.raises(KeyError, match="DN_per_s"):
         dm.fit(pd.DataFrame({"XUV": ["FUV"], "INT_TIME": [4200], "DET_TEMP": [-18.0]}))
-    with pytest.raises(RuntimeError, match="not fitted"):
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    with pytest.raises(NotFittedError, match="not fitted"):
         DarkRateModel().predict([0.0], channel="FUV", int_time=4200)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(DarkRateModel())
+    cloned = clone(DarkRateModel(alpha=0.01, n_boot=199, random_state=3))
+    assert cloned.get_params()["random_state"] == 3 and not hasattr(cloned, "groups_")
     frame = pd.DataFrame({"XUV": ["FUV"] * 3, "INT_TIME": [4200] * 3, "DET_TEMP": [-18.0] * 3,
                           "DN_per_s": [1.0] * 3})
     with pytest.raises(ValueError, match="method"):

@@ -19,4 +19,7 @@ def test_notebook_executes(tmp_path):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "".join(str(o.get("data", {}).get("text/plain", "")) + o.get("text", "") for o in outputs)
-    assert "verdict" in text and "single-state" in text
+    assert "Do we have some flip-flopping state" in text
+    assert "flip-flop" in text.split("verdicts:")[1].splitlines()[0]  # the archive switches: the answer says so
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 3  # the figures are shown, not only made

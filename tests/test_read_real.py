@@ -4,7 +4,6 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-import pytest
 from astropy.io import fits
 from astropy.stats import sigma_clipped_stats
 

@@ -13,7 +13,7 @@ SHIPPED = Path(__file__).resolve().parents[1] / "models" / "darkrate.json"
 
 def test_shipped_model_loads_and_predicts():
     model = dm.DarkRateModel.load(SHIPPED)
-    assert "simulated" in model.provenance["note"]
+    assert "simulated" in model.provenance_["note"]
     temps = np.array([-19.0, -18.0, -17.0])  # inside every group's observed range
     # the demo archive's nominal state: 1.29/t + 0.33 * 2**((T + 18)/7.5) (flip-flop groups: family 0)
     for xuv, it in [("MUV", 14400), ("FUV", 4200), ("MUV", 4200)]:

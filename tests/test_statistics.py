@@ -150,7 +150,7 @@ def test_drift_is_a_drift_not_families_or_flipflop():
     table, truth = simulate_table(n_files=1000, scenario="drift", noise="additive", seed=12,
                                   channels=("MUV",), drift_amplitude=0.08)
     model = dm.DarkRateModel(n_boot=59, n_jobs=2).fit(table)
-    result = dm.flipflop_test(table, model, n_boot=59, alpha=0.05, seed=1, n_jobs=2)
+    result = dm.flipflop_test(table, model, n_boot=59, alpha=0.05, seed=1, n_jobs=2).table
     big = result[result["n_files"] >= 100]
     assert "flip-flop" not in set(result["verdict"])
     assert (big["verdict"] == "drift").mean() >= 0.5, big[["INT_TIME", "verdict", "reason"]]

@@ -1,8 +1,13 @@
 import numpy as np
 import pytest
 
-from darkmodel.temperature import (case_celsius_to_dn, case_dn_to_celsius, det_celsius_to_dn,
-                                   det_dn_to_celsius, mcp_gain_to_volt)
+from darkmodel.temperature import (
+    case_celsius_to_dn,
+    case_dn_to_celsius,
+    det_celsius_to_dn,
+    det_dn_to_celsius,
+    mcp_gain_to_volt,
+)
 
 
 def test_detector_conversion_matches_reference_values():

@@ -19,6 +19,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 
 from ..storage import atomic_write
 from . import figures
+from .figures import _quiet_model_warnings
 
 __all__ = ["report", "report_figures", "model_mismatch"]
 
@@ -41,7 +42,7 @@ def report_figures(calibrated: pd.DataFrame, model, verdicts: pd.DataFrame | Non
     model : DarkRateModel
         The fitted model.
     verdicts : pandas.DataFrame, optional
-        Flip-flop verdicts (default: the model's).
+        Flip-flop verdicts (a FlipFlopResult or its table; default: those saved with the model).
 
     Returns
     -------
@@ -55,7 +56,7 @@ def report_figures(calibrated: pd.DataFrame, model, verdicts: pd.DataFrame | Non
     if data.empty:
         raise ValueError("no usable rows to report (every row is excluded, non-finite or implausible)")
     labels = model.assign(data)
-    verdicts = model.flipflop if verdicts is None else verdicts
+    verdicts = _verdict_table(model, verdicts)
     out = [("seed", "Scatter matrix of DN_per_s, CASE_TEMP, DET_TEMP and INT_TIME (the seed's view).",
             figures.scatter_matrix(data)),
            ("seed", "DET_TEMP and DN_per_s over time; CASE_TEMP below.", figures.temperature_and_rate_over_time(data))]
@@ -71,6 +72,13 @@ def report_figures(calibrated: pd.DataFrame, model, verdicts: pd.DataFrame | Non
     out.append(("joint", "The joint offset model: DN/s at the reference temperature against 1/INT_TIME.",
                 figures.joint_offset(data, model, labels)))
     return out
+
+
+def _verdict_table(model, verdicts):
+    """The verdicts as a table: those given (a FlipFlopResult or its table), else the model's."""
+    if verdicts is None:
+        verdicts = getattr(model, "flipflop_", None)
+    return getattr(verdicts, "table", verdicts)
 
 
 def _fmt(value) -> str:
@@ -132,12 +140,12 @@ def model_mismatch(calibrated: pd.DataFrame, model, inputs: dict | None = None) 
         notes.append(f"The data hold groups the model never saw ({missing}).")
     if model_groups and not data_groups & model_groups:
         notes.append("The model and the data share no (channel, INT_TIME) group.")
-    fitted_on = model.provenance.get("input_sha256")
+    fitted_on = model.provenance_.get("input_sha256")
     given = (inputs or {}).get("input_sha256")
     if fitted_on and given and fitted_on != given:
-        notes.append(f"The model was fitted on another file ({model.provenance.get('input', 'unknown')}, "
+        notes.append(f"The model was fitted on another file ({model.provenance_.get('input', 'unknown')}, "
                      f"{fitted_on[:19]}...) than these data ({given[:19]}...).")
-    n_model = model.provenance.get("n_rows_used")
+    n_model = model.provenance_.get("n_rows_used")
     if n_model and not fitted_on and abs(len(usable) - n_model) > 0.5 * n_model:
         notes.append(f"The model was fitted on {n_model} rows; these data have {len(usable)}.")
     return notes
@@ -158,7 +166,7 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
     path : path-like
         ``*.html`` or ``*.pdf``.
     verdicts : pandas.DataFrame, optional
-        Flip-flop verdicts (default: those stored in the model).
+        Flip-flop verdicts (a FlipFlopResult or its table; default: those saved with the model).
     scan_errors : pandas.DataFrame, optional
         The scan's errors table, listed in the overview.
     inputs : dict, optional
@@ -180,7 +188,7 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
     if suffix not in (".html", ".htm", ".pdf"):
         raise ValueError(f"{path}: a report is .html or .pdf")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        _quiet_model_warnings()
         figs = report_figures(calibrated, model, verdicts)
     if suffix == ".pdf":
         with atomic_write(path) as tmp, PdfPages(tmp) as pdf:
@@ -189,13 +197,13 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
                 pdf.savefig(fig)
         return path
 
-    verdicts = model.flipflop if verdicts is None else verdicts
+    verdicts = _verdict_table(model, verdicts)
     mismatch = model_mismatch(calibrated, model, inputs)
     for text in mismatch:
         warnings.warn(f"report: {text}", UserWarning, stacklevel=2)
     provenance = {"generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   "package_version": __version__}
-    prov_rows = {**{f"model: {k}": v for k, v in model.provenance.items()}, **(inputs or {})}
+    prov_rows = {**{f"model: {k}": v for k, v in model.provenance_.items()}, **(inputs or {})}
     sections = [
         {"id": "overview", "title": "Data overview", "text": "", "tables": _overview(calibrated, scan_errors),
          "figures": []},

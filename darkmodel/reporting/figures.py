@@ -14,6 +14,16 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..families import REFERENCE_TEMPERATURE
+from ..model import ExtrapolationWarning, UnfittedIntTimeWarning
+
+
+def _quiet_model_warnings() -> None:
+    """Inside a ``catch_warnings`` block: the model's own range warnings, which a figure
+    drawing the whole data set would raise for every group (the report states the ranges).
+    """
+    warnings.simplefilter("ignore", ExtrapolationWarning)
+    warnings.simplefilter("ignore", UnfittedIntTimeWarning)
+
 
 __all__ = ["scatter_matrix", "temperature_and_rate_over_time", "rate_vs_temperature", "residuals",
            "family_timeline", "joint_offset", "FAMILY_COLOURS"]
@@ -103,7 +113,7 @@ def temperature_and_rate_over_time(calibrated: pd.DataFrame) -> Figure:
 
 def _band(model, xuv, it, temps):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        _quiet_model_warnings()
         g = model.groups_.get((xuv, it))
         if g is None or not g.fitted:
             return []
@@ -117,7 +127,8 @@ def _band(model, xuv, it, temps):
 
 def _robust_ylim(ax, values, scale: str) -> None:
     """Limits from the 0.5-99.5 % range, so that a rare anomalous frame does not flatten the
-    families (points outside are noted in the title of the axis)."""
+    families (points outside are noted in the title of the axis).
+    """
     from matplotlib.ticker import FormatStrFormatter, LogLocator
 
     v = np.asarray(values, float)
@@ -209,7 +220,7 @@ def residuals(calibrated: pd.DataFrame, model, labels: pd.Series, channel: str) 
     rows = rows[(rows["XUV"] == channel) & (rows["family"] >= 0)]
     expected = np.full(len(rows), np.nan)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        _quiet_model_warnings()
         for (it, k), idx in rows.groupby(["INT_TIME", "family"]).indices.items():
             expected[idx] = model.predict(rows["DET_TEMP"].to_numpy()[idx], channel=channel, int_time=int(it),
                                           family=int(k))

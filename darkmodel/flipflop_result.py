@@ -1,0 +1,119 @@
+"""The flip-flop test's result: per-group evidence and verdicts with the settings that made them.
+
+In the manner of statsmodels' results classes: the numbers stay in a table
+(:meth:`FlipFlopResult.to_frame`), the settings travel with them (saved with a model and
+read back intact), :meth:`~FlipFlopResult.summary` prints the answer, and
+:meth:`~FlipFlopResult.conf_int` gives the effect interval at any level.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+__all__ = ["FlipFlopResult"]
+
+
+@dataclass
+class FlipFlopResult:
+    """Verdicts of :func:`darkmodel.flipflop_test`, one row per (XUV, INT_TIME) group.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per group: ``XUV``, ``INT_TIME``, ``verdict`` and its ``reason``, and the
+        evidence (see :func:`darkmodel.flipflop_test`).
+    settings : dict
+        ``n_boot``, ``alpha``, ``seed``, ``min_files``, ``min_separation``, ``min_drift``,
+        ``min_runs_per_state``.
+    """
+
+    table: pd.DataFrame
+    settings: dict = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The per-group table (a copy), with the settings in ``.attrs``.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        out = self.table.copy()
+        out.attrs.update(self.settings)
+        return out
+
+    @property
+    def verdicts(self) -> pd.Series:
+        """``verdict`` indexed by (XUV, INT_TIME)."""
+        return self.table.set_index(["XUV", "INT_TIME"])["verdict"]
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Interval of the effect (ratio of the two families' dark currents) per group.
+
+        Parameters
+        ----------
+        alpha : float, optional
+            One minus the coverage (0.05: a 95 % Wald interval on the log ratio).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``XUV``, ``INT_TIME``, ``effect_ratio``, ``lower``, ``upper``; NaN for groups
+            with one family.
+
+        Examples
+        --------
+        >>> t = pd.DataFrame({"XUV": ["MUV"], "INT_TIME": [4200], "verdict": ["flip-flop"],
+        ...                   "effect_log": [np.log(1.15)], "effect_log_se": [0.01]})
+        >>> round(float(FlipFlopResult(t).conf_int(0.05)["lower"].iloc[0]), 4)  # 1.15 * exp(-1.96 * 0.01)
+        1.1277
+        """
+        if not 0 < alpha < 1:
+            raise ValueError("alpha must lie between 0 and 1")
+        z = special.ndtri(1 - alpha / 2)
+        log, se = self.table["effect_log"].to_numpy(float), self.table["effect_log_se"].to_numpy(float)
+        return pd.DataFrame({"XUV": self.table["XUV"], "INT_TIME": self.table["INT_TIME"],
+                             "effect_ratio": np.exp(log), "lower": np.exp(log - z * se),
+                             "upper": np.exp(log + z * se)})
+
+    def summary(self) -> str:
+        """The answer in text: settings, one line per group, and why.
+
+        Returns
+        -------
+        str
+        """
+        s = self.settings
+        lines = ["Do we have some flip-flopping state the instrument is in?",
+                 f"alpha = {s.get('alpha', float('nan')):g}, n_boot = {s.get('n_boot', '?')}, "
+                 f"seed = {s.get('seed', '?')}, min_files = {s.get('min_files', '?')}", ""]
+        counts = self.table["verdict"].value_counts()
+        lines.append("verdicts: " + ", ".join(f"{v} {n}" for v, n in counts.items()))
+        lines.append("")
+        ci = self.conf_int(s.get("alpha", 0.05)) if "effect_log" in self.table else None
+        for i, r in enumerate(self.table.itertuples(index=False)):
+            effect = ""
+            if ci is not None and np.isfinite(ci["effect_ratio"].iloc[i]):
+                effect = (f"  effect {ci['effect_ratio'].iloc[i]:.3f} "
+                          f"[{ci['lower'].iloc[i]:.3f}, {ci['upper'].iloc[i]:.3f}]")
+            lines.append(f"{r.XUV} {int(r.INT_TIME):>6} ms  {r.verdict:<24}{effect}")
+            lines.append(f"    {r.reason}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{v}: {n}" for v, n in self.table["verdict"].value_counts().items())
+        return f"FlipFlopResult({len(self.table)} groups; {counts}; alpha={self.settings.get('alpha')})"
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able data: ``settings`` and ``rows``."""
+        settings = json.loads(json.dumps(self.settings, default=str))
+        return {"settings": settings, "rows": json.loads(self.table.to_json(orient="records", default_handler=str))}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FlipFlopResult":
+        """Rebuild from :meth:`to_dict` data."""
+        return cls(pd.DataFrame(d["rows"]), dict(d.get("settings") or {}))
