@@ -26,7 +26,7 @@ _PUBLIC = {
     "ExtrapolationWarning": "model", "UnidentifiedModelError": "model",
     "flipflop_test": "flipflop", "FlipFlopResult": "flipflop_result",
     "report": "reporting",
-    "pipeline_dark": "pipeline", "compare_with_pipeline": "pipeline",
+    "pipeline_dark": "l1b", "compare_with_pipeline": "l1b",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -7,7 +7,6 @@ plotting (``benchmarks/bench_startup.py`` measures it).
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import sys
@@ -81,6 +80,18 @@ def _bar(total: int, desc: str, unit: str):
 
     return tqdm(total=total, unit=unit, desc=desc, disable=_quiet() or not sys.stderr.isatty(),
                 file=sys.stderr, leave=False)
+
+
+def _chain_bar(name: str, total: int):
+    """A progress bar for :func:`darkmodel.pipeline.run_chain`: yields its ``update``."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def bar():
+        with _bar(total, name, "file" if name == "scan" else "group") as b:
+            yield b.update
+
+    return bar()
 
 
 def _fail(exc_or_text) -> click.ClickException:
@@ -241,17 +252,11 @@ def _load_model(path: Path):
         raise _fail(exc) from None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
-
-
 def _input_provenance(path: Path, key: str = "input") -> dict:
     """A file's name and hash: what it was, without the user's folders."""
-    return {key: Path(path).name, f"{key}_sha256": _sha256(path)}
+    from .pipeline import file_provenance
+
+    return file_provenance(path, key)
 
 
 @main.command("calibrate")
@@ -480,8 +485,7 @@ def report_command(input_path: Path, model_path: Path, output: Path, errors_file
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
             path = write_report(table, model, output, scan_errors=errors,
-                                inputs={**_input_provenance(input_path), "model": model_path.name,
-                                        "model_sha256": _sha256(model_path)})
+                                inputs={**_input_provenance(input_path), **_input_provenance(model_path, "model")})
     except ValueError as exc:
         raise _fail(exc) from None
     for w in caught:
@@ -506,7 +510,7 @@ def compare_l1b_command(paths) -> None:
     """
     import pandas as pd
 
-    from .pipeline import compare_with_pipeline
+    from .l1b import compare_with_pipeline
     from .read import DarkFileError
 
     rows, failed = [], 0
@@ -539,11 +543,8 @@ def demo(outdir: Path, n_files: int, scenario: str, seed: int, workers) -> None:
     Example:
       darkmodel demo --outdir /tmp/demo --scenario changepoint
     """
-    from .calibration import calibrate
-    from .model import DarkRateModel
-    from .reporting import report as write_report
+    from .pipeline import ChainSettings, run_chain
     from .simulate import simulate_archive
-    from .storage import write_table
 
     archive = outdir / "archive"
     t0 = time.perf_counter()
@@ -551,30 +552,14 @@ def demo(outdir: Path, n_files: int, scenario: str, seed: int, workers) -> None:
     t1 = time.perf_counter()
     click.echo(f"simulated {n_files} dark files ({len(truth)} integrations, scenario '{scenario}') "
                f"in {t1 - t0:.1f} s -> {archive}")
-    result = _run_scan([archive], workers=workers)
-    summary = outdir / "summary.parquet"
-    err_file = _write_scan(result, summary)
-    t2 = time.perf_counter()
-    click.echo(f"scanned: {result.message()} in {t2 - t1:.1f} s -> {summary}")
-    if len(result.errors):
-        click.echo(f"unreadable files -> {err_file}")
-    calibrated_all = calibrate(result.table, keep_excluded=True)
-    calibrated = calibrated_all[calibrated_all["exclusion"].isna()]
-    calibrated_path = write_table(calibrated_all.reset_index(), outdir / "calibrated.parquet")
-    for reason, count in calibrated_all["exclusion"].value_counts().items():
+    note = f"fitted by 'darkmodel demo' on a simulated archive (scenario '{scenario}', seed {seed}, {n_files} files)"
+    chain = run_chain([archive], outdir, settings=ChainSettings(workers=workers, random_state=seed), note=note,
+                      bar=_chain_bar)
+    click.echo(f"scanned: {chain.scan.message()}")
+    for reason, count in chain.calibrated["exclusion"].value_counts().items():
         click.echo(f"  excluded {count} integrations: {reason}")
-    model = DarkRateModel(random_state=seed, n_jobs=-1)
-    source = {**_input_provenance(summary), "note": f"fitted by 'darkmodel demo' on a simulated archive "
-                                                    f"(scenario '{scenario}', seed {seed}, {n_files} files)"}
-    with _bar(calibrated[["XUV", "INT_TIME"]].drop_duplicates().shape[0], "fit", "group") as bar:
-        model.fit(calibrated, progress=bar.update, source=source)
-    verdicts = _run_flipflop(calibrated, model, seed=seed)
-    verdict_path = write_table(verdicts.to_frame(), outdir / "flipflop.csv")
-    model_path = model.save(outdir / "darkrate.json", flipflop=verdicts)
-    report_path = write_report(calibrated_all, model, outdir / "report.html", verdicts=verdicts,
-                               scan_errors=result.errors, inputs=_input_provenance(summary))
-    t3 = time.perf_counter()
-    click.echo(f"calibrated, fitted, tested and reported in {t3 - t2:.1f} s\n")
+    click.echo(f"scanned, calibrated, fitted, tested and reported in {time.perf_counter() - t1:.1f} s\n")
+    model, verdicts = chain.model, chain.flipflop
     _echo_groups(model)
     click.echo("\nDo we have some flip-flopping state the instrument is in? (alpha = 0.05)")
     _echo_verdicts(verdicts.table)
@@ -584,9 +569,10 @@ def demo(outdir: Path, n_files: int, scenario: str, seed: int, workers) -> None:
     lower, upper = model.predict_interval(temps, channel="MUV", int_time=4200)
     for t, m, lo, hi in zip(temps, mean, lower, upper):
         click.echo(f"  {t:6.1f} degC: {m:.4f} DN/s/pixel  [{lo:.4f}, {hi:.4f}]")
+    out = chain.outputs
     click.echo(f"\noutputs:\n  archive       {archive}\n  ground truth  {archive / 'truth.parquet'}\n"
-               f"  summary       {summary}\n  calibrated    {calibrated_path}\n  verdicts      {verdict_path}\n"
-               f"  model         {model_path}\n  report        {report_path}")
+               f"  summary       {out['summary']}\n  calibrated    {out['calibrated']}\n"
+               f"  verdicts      {out['verdicts']}\n  model         {out['model']}\n  report        {out['report']}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -595,8 +595,91 @@ class DarkRateModel(BaseEstimator):
                     row["separation"] = m.separation()
                     row["time_trend_degree"] = m.covariates.time_degree
                     row["converged"] = m.converged
+                    row["n_iter"] = m.n_iter
             rows.append(row)
         return pd.DataFrame(rows)
+
+    def summary(self) -> str:
+        """A readable text summary, in the manner of statsmodels' results.
+
+        Returns
+        -------
+        str
+            The settings, the joint model per channel and one line per group (files, families,
+            rate at the reference temperature, noise, the reason).
+        """
+        self._check_fitted()
+        p = self.get_params()
+        lines = ["DarkRateModel", "=" * 13,
+                 f"method {p['method']}, alpha {p['alpha']:g}, n_boot {p['n_boot']}, min_separation "
+                 f"{p['min_separation']:g}, random_state {p['random_state']}",
+                 f"fitted {getattr(self, 'provenance_', {}).get('fitted_at', '?')} on "
+                 f"{getattr(self, 'provenance_', {}).get('input', 'a table')}", "", "Joint offset model:"]
+        for ch, j in sorted(self.joint_.items()):
+            if j.identified:
+                lines.append(f"  {ch}: offset {j.offset:.3f} +- {j.offset_err:.3f} DN/pixel per read, doubling every "
+                             f"{j.doubling_temperature:.2f} degC")
+            else:
+                lines.append(f"  {ch}: not identified ({j.reason})")
+        lines += ["", f"Groups (rate at {REFERENCE_TEMPERATURE:g} degC, DN/s/pixel):"]
+        for r in self.groups.itertuples(index=False):
+            if r.status == "fitted":
+                rates = ", ".join(f"{v:.4f}" for v in r.rate_at_ref)
+                lines.append(f"  {r.XUV} {r.INT_TIME:>6} ms  {r.n_files:>5} files  {r.n_families} famil"
+                             f"{'y' if r.n_families == 1 else 'ies'} [{rates}]  relative scatter "
+                             f"{100 * r.noise_relative:.2f} %")
+                lines.append(f"      {r.reason}")
+            else:
+                lines.append(f"  {r.XUV} {r.INT_TIME:>6} ms  {r.n_files:>5} files  {r.status}")
+        return "\n".join(lines)
+
+    def predict_table(self, table: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
+        """Predictions for a whole table of conditions, with intervals and flags.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            ``XUV``, ``INT_TIME`` (ms) and ``DET_TEMP`` (degC) per row; ``Time`` (column or
+            index) where the groups have a time trend.
+        level : float, optional
+            Coverage of the prediction interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like ``table``: ``DN_per_s`` (mixture mean), ``lower``, ``upper``,
+            ``extrapolated`` and ``source``; rows that cannot be predicted (refused or
+            implausible) hold NaN with the reason in ``source``.
+
+        Warns
+        -----
+        ExtrapolationWarning
+            Once, when any row lies outside its group's fitted range.
+        """
+        self._check_fitted()
+        frame = table.reset_index() if table.index.name == "Time" else table.reset_index(drop=True)
+        out = pd.DataFrame({"DN_per_s": np.nan, "lower": np.nan, "upper": np.nan, "extrapolated": False,
+                            "source": ""}, index=range(len(frame)))
+        for (xuv, it), idx in frame.groupby(["XUV", "INT_TIME"]).indices.items():
+            rows = frame.iloc[idx]
+            time = rows["Time"].to_numpy() if "Time" in rows else None
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ExtrapolationWarning)
+                    warnings.simplefilter("ignore", UnfittedIntTimeWarning)
+                    temps = rows["DET_TEMP"].to_numpy(float)
+                    out.loc[idx, "DN_per_s"] = self.predict(temps, channel=xuv, int_time=it, time=time)
+                    lo, hi = self.predict_interval(temps, channel=xuv, int_time=it, level=level, time=time)
+                    out.loc[idx, "lower"], out.loc[idx, "upper"] = lo, hi
+                    out.loc[idx, "extrapolated"] = self.extrapolation(temps, channel=xuv, int_time=it)
+                out.loc[idx, "source"] = self.prediction_source(xuv, it)
+            except ValueError as exc:  # refused: unidentified, unknown channel, implausible input
+                out.loc[idx, "source"] = f"no prediction: {exc}"
+        if out["extrapolated"].any():
+            warnings.warn(f"{int(out['extrapolated'].sum())} of {len(out)} rows lie outside their group's fitted "
+                          "temperature range", ExtrapolationWarning, stacklevel=2)
+        out.index = table.index
+        return out
 
     @property
     def families(self) -> pd.DataFrame:

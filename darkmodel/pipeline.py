@@ -1,124 +1,155 @@
-"""The IUVS pipeline's dark, reproduced from the dark frames an L1B file carries.
+"""The whole job as one chain: scan, calibrate, fit, flip-flop test, save, report.
 
-The v13 IDL pipeline subtracts from each light integration a ``background_dark`` built by
-one rule (reference section 5.2): per bin, a linear interpolation in time between a dark
-frame of the dark product taken *before* the lights and the same frame of the product
-taken *after*; light integration 0 uses dark frame 0 of each product, every later light
-integration uses dark frame 1 (frames 2, 3, ... are never used).  The interpolation time
-of a frame is that frame's own ``Dark_Integration`` time.
-
-:func:`pipeline_dark` applies that rule to a file's ``detector_dark`` frames, so the
-pipeline's dark can be checked against the file's own ``background_dark``
-(:func:`compare_with_pipeline`) and, later, against darkmodel's own prediction.
+Each step is the package's own public function; this module only strings them together
+with one set of settings (:class:`ChainSettings`) and, given a folder, writes every output
+into it.  ``darkmodel demo`` is a simulator in front of this chain.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
-import numpy as np
-
-from .read import DarkFileError, _plain_copy
-
-__all__ = ["pipeline_dark", "compare_with_pipeline", "interpolate_darks"]
+__all__ = ["ChainSettings", "ChainResult", "run_chain", "file_provenance"]
 
 
-def interpolate_darks(frames_before, frames_after, times_before, times_after, light_times) -> np.ndarray:
-    """The pipeline's rule on arrays: frame 0 for light 0, frame 1 for every later light.
+@dataclass(frozen=True)
+class ChainSettings:
+    """Settings of :func:`run_chain`.
 
-    Parameters
+    Attributes
     ----------
-    frames_before, frames_after : numpy.ndarray
-        Dark frames of the products before and after the lights, ``(n_frames, n_spa, n_spe)``.
-    times_before, times_after : array_like
-        Each frame's time (any linear scale, e.g. ephemeris seconds), ``(n_frames,)``.
-    light_times : array_like
-        Light integrations' times on the same scale, ``(n_light,)``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n_light, n_spa, n_spe)``: ``before[j] + w (after[j] - before[j])`` with
-        ``w = (t - tb[j]) / (ta[j] - tb[j])``, ``j = 0`` for the first light and 1 after.
-
-    Examples
-    --------
-    >>> before, after = np.zeros((2, 1, 1)), np.full((2, 1, 1), 10.0)
-    >>> interpolate_darks(before, after, [0, 1], [10, 11], [5, 6, 11])[:, 0, 0].tolist()
-    [5.0, 5.0, 10.0]
+    workers : int or None
+        Scan worker processes (None: all cores).
+    fit_alpha, fit_n_boot : float, int
+        Family test of the fit (:class:`~darkmodel.DarkRateModel` ``alpha`` and ``n_boot``).
+    flipflop_alpha, flipflop_n_boot : float, int
+        The flip-flop test's level and replicates.
+    random_state : int
+        Seed of the fit and the test.
+    n_jobs : int
+        Worker processes of the fit and the test (-1: all cores).
     """
-    before, after = np.asarray(frames_before, float), np.asarray(frames_after, float)
-    tb, ta = np.asarray(times_before, float), np.asarray(times_after, float)
-    t = np.asarray(light_times, float)
-    j = np.where(np.arange(t.size) == 0, 0, min(1, len(before) - 1))
-    span = ta[j] - tb[j]
-    w = np.divide(t - tb[j], span, out=np.zeros_like(t), where=span != 0)
-    return before[j] + w[:, None, None] * (after[j] - before[j])
+
+    workers: int | None = None
+    fit_alpha: float = 0.02
+    fit_n_boot: int = 99
+    flipflop_alpha: float = 0.05
+    flipflop_n_boot: int = 199
+    random_state: int = 0
+    n_jobs: int = -1
 
 
-def pipeline_dark(path) -> np.ndarray:
-    """The dark the IUVS v13 pipeline subtracted from each light integration of an L1B file.
+@dataclass
+class ChainResult:
+    """Everything :func:`run_chain` made.
+
+    Attributes
+    ----------
+    scan : ScanResult
+        The scan (table, errors, counts, file list).
+    calibrated : pandas.DataFrame
+        Every row, the excluded ones with their ``exclusion``.
+    model : DarkRateModel
+        The fitted model.
+    flipflop : FlipFlopResult
+        The verdicts.
+    outputs : dict
+        Output name -> path, when a folder was given.
+    """
+
+    scan: object
+    calibrated: object
+    model: object
+    flipflop: object
+    outputs: dict = field(default_factory=dict)
+
+
+def file_provenance(path, key: str = "input") -> dict:
+    """A file's name and SHA-256: what it was, without the folders of the machine it sat on.
 
     Parameters
     ----------
     path : path-like
-        A v13 Level-1B file with ``detector_dark``, ``Dark_Integration``,
-        ``Dark_Observation`` and the lights' ``Integration`` table.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shaped like the file's ``background_dark``: (light integrations, spatial bins,
-        spectral bins), in DN.
-
-    Raises
-    ------
-    DarkFileError
-        If the file lacks what the rule needs.
-    """
-    import fitsio
-
-    path = Path(path)
-    with _plain_copy(path, path.stat().st_size) as (safe, _), fitsio.FITS(safe) as fits:
-        names = {h.get_extname().lower() for h in fits if h.get_extname()}
-        missing = {"detector_dark", "dark_integration", "dark_observation", "integration"} - names
-        if missing:
-            raise DarkFileError(path, f"not an L1B file with dark frames: missing {sorted(missing)}")
-        frames = fits["detector_dark"].read().astype(float)
-        dark_times = fits["Dark_Integration"].read(columns=["ET"])["ET"].astype(float)
-        n_products = fits["Dark_Observation"].get_nrows()
-        light_times = fits["Integration"].read(columns=["ET"])["ET"].astype(float)
-    if frames.ndim != 3 or len(frames) != len(dark_times) or n_products < 1 or len(frames) % n_products:
-        raise DarkFileError(path, f"{len(frames)} dark frames do not split into {n_products} dark products")
-    per = len(frames) // n_products
-    products = [(dark_times[i * per:(i + 1) * per], frames[i * per:(i + 1) * per]) for i in range(n_products)]
-    products.sort(key=lambda p: p[0][0])
-    (tb, before), (ta, after) = products[0], products[-1]
-    return interpolate_darks(before, after, tb, ta, light_times)
-
-
-def compare_with_pipeline(path) -> dict:
-    """:func:`pipeline_dark` against the file's own ``background_dark``.
-
-    Parameters
-    ----------
-    path : path-like
-        A v13 L1B file with lights.
+        The file.
+    key : str, optional
+        Name of the entry.
 
     Returns
     -------
     dict
-        ``file``, ``n_light``, ``max_abs_diff`` and ``mean_diff`` (DN), and the share of
-        bins within 1.05 DN (``within_rounding``).
+        ``{key: name, key + "_sha256": "sha256:..."}``.
     """
-    import fitsio
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return {key: Path(path).name, f"{key}_sha256": "sha256:" + digest.hexdigest()}
 
-    path = Path(path)
-    ours = pipeline_dark(path)
-    with _plain_copy(path, path.stat().st_size) as (safe, _), fitsio.FITS(safe) as fits:
-        theirs = fits["background_dark"].read().astype(float)
-    if theirs.shape != ours.shape:
-        raise DarkFileError(path, f"background_dark is {theirs.shape}, the rule gives {ours.shape}")
-    diff = ours - theirs
-    return {"file": path.name, "n_light": int(len(ours)), "max_abs_diff": float(np.abs(diff).max()),
-            "mean_diff": float(diff.mean()), "within_rounding": float(np.mean(np.abs(diff) <= 1.05))}
+
+def _no_bar(_name: str, _total: int):
+    return contextlib.nullcontext(lambda n=1: None)
+
+
+def run_chain(paths, outdir=None, *, settings: ChainSettings = ChainSettings(), note: str = "",
+              bar: Callable | None = None) -> ChainResult:
+    """Scan dark files, calibrate, fit, test for flip-flops and (given ``outdir``) write it all.
+
+    Parameters
+    ----------
+    paths : path-like or list of path-like
+        Folders, globs or files of dark data.
+    outdir : path-like, optional
+        Where ``summary.parquet``, ``calibrated.parquet``, ``flipflop.csv``,
+        ``darkrate.json`` (with the verdicts) and ``report.html`` go.
+    settings : ChainSettings, optional
+        The chain's settings.
+    note : str, optional
+        A note for the model's provenance.
+    bar : callable, optional
+        ``bar(name, total)`` -> a context manager yielding an ``update(n)`` callable
+        (the CLI passes tqdm bars); none by default.
+
+    Returns
+    -------
+    ChainResult
+    """
+    from .calibration import calibrate
+    from .flipflop import flipflop_test
+    from .model import DarkRateModel
+    from .scanning import find_files, scan
+    from .storage import write_table
+
+    bar = bar or _no_bar
+    with bar("scan", len(find_files(paths if isinstance(paths, (list, tuple)) else [paths]))) as update:
+        scanned = scan(paths, workers=settings.workers, progress=update)
+    outputs, source = {}, {}
+    if outdir is not None:
+        outdir = Path(outdir)
+        outputs["summary"] = write_table(scanned.table, outdir / "summary.parquet", metadata={
+            "errors": scanned.errors.to_dict("list"), "counts": scanned.counts,
+            "files": scanned.files.astype({"SOURCE_FILE": str}).to_dict("list") if scanned.files is not None else None})
+        source = file_provenance(outputs["summary"])
+    calibrated = calibrate(scanned.table, keep_excluded=True)
+    kept = calibrated[calibrated["exclusion"].isna()]
+    model = DarkRateModel(alpha=settings.fit_alpha, n_boot=settings.fit_n_boot, random_state=settings.random_state,
+                          n_jobs=settings.n_jobs)
+    groups = kept[["XUV", "INT_TIME"]].drop_duplicates().shape[0]
+    with bar("fit", groups) as update:
+        model.fit(kept, progress=update, source={**source, **({"note": note} if note else {}),
+                                                  "chain": asdict(settings)})
+    with bar("flip-flop test", groups) as update:
+        verdicts = flipflop_test(kept, model, n_boot=settings.flipflop_n_boot, alpha=settings.flipflop_alpha,
+                                 seed=settings.random_state, n_jobs=settings.n_jobs, progress=update)
+    if outdir is not None:
+        from .reporting import report
+
+        outputs["calibrated"] = write_table(calibrated.reset_index(), outdir / "calibrated.parquet")
+        outputs["verdicts"] = write_table(verdicts.to_frame(), outdir / "flipflop.csv")
+        outputs["model"] = model.save(outdir / "darkrate.json", flipflop=verdicts)
+        outputs["report"] = report(calibrated, model, outdir / "report.html", verdicts=verdicts,
+                                   scan_errors=scanned.errors, inputs=source)
+    return ChainResult(scanned, calibrated, model, verdicts, outputs)

@@ -24,3 +24,21 @@ def test_shipped_model_loads_and_predicts():
     assert np.all(lo < hi)
     with pytest.warns(dm.UnfittedIntTimeWarning):
         model.predict([-18.0], channel="FUV", int_time=6000)
+
+
+def test_summary_repr_and_whole_table_predictions():
+    import pandas as pd
+
+    model = dm.DarkRateModel.load(SHIPPED)
+    assert "fitted:" in repr(model) and "Joint offset model" in model.summary()
+    assert model.summary().count(" ms ") == len(model.groups_)
+    table = pd.DataFrame({"XUV": ["MUV", "MUV", "FUV"], "INT_TIME": [14400, 14400, 4200],
+                          "DET_TEMP": [-18.0, 20.0, float("nan")]})
+    with pytest.warns(dm.ExtrapolationWarning):
+        got = model.predict_table(table)
+    # row by row, the same numbers as predict and predict_interval
+    expected = model.predict([-18.0], channel="MUV", int_time=14400)[0]
+    assert got.loc[0, "DN_per_s"] == pytest.approx(expected)
+    assert got.loc[0, "lower"] < expected < got.loc[0, "upper"]
+    assert got["extrapolated"].tolist() == [False, True, False]
+    assert np.isnan(got.loc[2, "DN_per_s"]) and "finite" in got.loc[2, "source"]

@@ -6,7 +6,7 @@ import fitsio
 import numpy as np
 import pytest
 
-from darkmodel.pipeline import compare_with_pipeline, interpolate_darks, pipeline_dark
+from darkmodel.l1b import compare_with_pipeline, interpolate_darks, pipeline_dark
 from darkmodel.read import DarkFileError
 
 LIGHTS = sorted((Path(__file__).parent / "data" / "real-lights").glob("*.fits.gz"))
