@@ -27,6 +27,7 @@ _PUBLIC = {
     "flipflop_test": "flipflop", "FlipFlopResult": "flipflop_result",
     "report": "reporting",
     "pipeline_dark": "l1b", "compare_with_pipeline": "l1b",
+    "superdark": "frames", "Superdark": "frames", "export_reference": "reference_files",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -494,6 +494,61 @@ def report_command(input_path: Path, model_path: Path, output: Path, errors_file
     click.echo(f"report -> {path}")
 
 
+@main.command("superdark")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The fitted model: its nominal family selects the frames.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Superdark FITS file.")
+@click.option("--max-frames", default=2000, show_default=True, help="Most frames per binning set.")
+@_verbosity
+def superdark_command(paths, model_path: Path, output: Path, max_frames: int) -> None:
+    """Per-bin dark patterns per channel x binning set, streamed from the dark files in PATHS.
+
+    \b
+    Example:
+      darkmodel superdark /data/iuvs/l1a --model darkrate.json -o superdark.fits
+    """
+    from .frames import DQ_FLAGS, superdark
+    from .scanning import find_files
+
+    model = _load_model(model_path)
+    try:
+        n_files = len(find_files(paths))
+        with _bar(n_files, "superdark", "file") as bar:
+            result = superdark(list(paths), model, max_frames=max_frames, progress=bar.update)
+    except FileNotFoundError as exc:
+        raise _fail(exc) from None
+    result.write(output)
+    for key, pat in sorted(result.patterns.items()):
+        hot = int(((pat.dq & DQ_FLAGS["hot"]) > 0).sum())
+        click.echo(f"  {key:<28} {pat.n_frames:>6} frames  {pat.dq.size:>6} bins  {hot:>4} hot")
+    click.echo(f"superdark -> {output}")
+
+
+@main.command("export")
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--superdark", "superdark_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="A superdark from 'darkmodel superdark'.")
+@click.option("-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--ref-temp", default=-18.0, show_default=True, help="Temperature of the SCI frames (degC).")
+@click.option("--pedigree", default="INFLIGHT", show_default=True, help="PEDIGREE keyword.")
+@_verbosity
+def export_command(model_path: Path, superdark_path: Path, outdir: Path, ref_temp: float, pedigree: str) -> None:
+    """Reference files (SCI/ERR/DQ, rate law, USEAFTER, PEDIGREE) per channel x binning set x family.
+
+    \b
+    Example:
+      darkmodel export darkrate.json --superdark superdark.fits -o reference/
+    """
+    from .frames import Superdark
+    from .reference_files import export_reference
+
+    model = _load_model(model_path)
+    written = export_reference(model, Superdark.read(superdark_path), outdir, ref_temp=ref_temp, pedigree=pedigree)
+    click.echo(f"{len(written)} reference files -> {outdir}")
+
+
 @main.command("compare-l1b")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_verbosity

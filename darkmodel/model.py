@@ -495,6 +495,8 @@ class DarkRateModel(BaseEstimator):
             "package_version": _version(), "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "n_rows_input": int(len(calibrated)), "n_rows_used": int(len(data)), **(source or {}),
         }
+        if "Time" in data.columns and data["Time"].notna().any():
+            self.provenance_["data_start"] = pd.Timestamp(data["Time"].min()).strftime("%Y-%m-%dT%H:%M:%S")
         self.flipflop_ = None
         return self
 
@@ -879,6 +881,34 @@ class DarkRateModel(BaseEstimator):
         if family is not None:
             return rates[:, self._family_index(g, family)]
         return rates @ m.weights
+
+    def predict_frame(self, temperature: float, *, channel: str, int_time, binning: str, superdark,
+                      family: int | None = None) -> dict:
+        """The expected dark frame (DN per bin) of one integration, from the rate law and a superdark.
+
+        Parameters
+        ----------
+        temperature : float
+            Detector temperature (degC).
+        channel : {'FUV', 'MUV'}
+            Channel.
+        int_time : int
+            Integration time (ms).
+        binning : str
+            Binning key of the superdark (``MUV_2_34_101_80_10x30``).
+        superdark : Superdark
+            Per-bin patterns (:func:`darkmodel.superdark`).
+        family : int, optional
+            A family (0 = nominal); default the mixture mean.
+
+        Returns
+        -------
+        dict
+            ``SCI``, ``ERR`` (DN per bin) and ``DQ`` (bit flags), see
+            :meth:`darkmodel.frames.Superdark.predict_frame`.
+        """
+        return superdark.predict_frame(self, temperature, channel=channel, int_time=int_time, binning=binning,
+                                       family=family)
 
     def _family_rates(self, g: GroupFit, temps, time) -> np.ndarray:
         m = g.mixture

@@ -284,7 +284,9 @@ def simulate_archive(
 
     Files land in orbit-block folders (``orbitNNN00/``) below ``outdir``, named like real
     ones (``mvn_iuv_l1a_<segment>-orbit<NNNNN>-<ch>dark_<time>_v02_r01.fits.gz``); the
-    ground truth is written to ``outdir/truth.parquet``.
+    ground truth is written to ``outdir/truth.parquet`` and the per-bin truth (each
+    binning set's fixed excess in DN per bin, hot bins where it is positive; keys from
+    :func:`binning_key`) to ``outdir/truth_bins.npz``.
 
     Parameters
     ----------
@@ -424,7 +426,42 @@ def simulate_archive(
             bscale=rng.random() < bscale_fraction, gzip=gzip))
     table = pd.concat(truth, ignore_index=True)
     write_table(table, outdir / "truth.parquet")
+    _write_bin_truth(outdir / "truth_bins.npz", hot)
     return table
+
+
+def binning_key(channel: str, spe_ofs, spe_size, spa_ofs, spa_size, n_spa, n_spe) -> str:
+    """The name of a channel x binning set, e.g. ``MUV_2_34_101_80_10x30``.
+
+    Parameters
+    ----------
+    channel : str
+        ``FUV`` or ``MUV``.
+    spe_ofs, spe_size, spa_ofs, spa_size : int
+        Spectral and spatial offsets and bin sizes (pixels).
+    n_spa, n_spe : int
+        Spatial and spectral bins.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> binning_key("MUV", 2, 34, 101, 80, 10, 30)
+    'MUV_2_34_101_80_10x30'
+    """
+    return f"{channel}_{int(spe_ofs)}_{int(spe_size)}_{int(spa_ofs)}_{int(spa_size)}_{int(n_spa)}x{int(n_spe)}"
+
+
+def _write_bin_truth(path: Path, hot: dict) -> None:
+    """Per-bin truth: each binning set's fixed excess (DN per bin; hot bins where > 0)."""
+    arrays = {}
+    for (ch, (spe_ofs, spe_size, spa_ofs, spa_size, n_spe, n_spa)), pattern in hot.items():
+        arrays[binning_key(ch, spe_ofs, spe_size, spa_ofs, spa_size, n_spa, n_spe)] = pattern
+    with atomic_write(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
 
 
 def _records(n_rows: int, fields) -> np.ndarray:

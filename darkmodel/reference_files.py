@@ -1,0 +1,146 @@
+"""Reference files a pipeline can read: one FITS file per channel x binning set x family.
+
+Modelled on the HST/STIS and JWST reference-file conventions (refstis, jwst_reffiles):
+``SCI``, ``ERR`` and ``DQ`` image extensions at a reference temperature, the rate law's
+coefficients with their covariance as a binary table (so a reader can scale the frame to
+any temperature), and header keywords ``INSTRUME``, ``DETECTOR``, ``BIN_TBL``, ``USEAFTER``,
+``PEDIGREE``, ``DESCRIP``, ``REF_TEMP`` plus ``HISTORY`` cards naming the inputs and the
+method.  Only standard HDU types, so IDL's ``mrdfits`` reads them, and every file passes
+``astropy.io.fits`` verification.  Change points found by the flip-flop test start new
+``USEAFTER`` epochs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["export_reference", "read_reference", "REFERENCE_TEMPERATURE"]
+
+#: Temperature of the exported frames (degC).
+REFERENCE_TEMPERATURE = -18.0
+
+
+def _epochs(model) -> list:
+    """USEAFTER dates: the start of the fitted period, then each change point the test found."""
+    start = model.provenance_.get("data_start") or "2014-09-21T00:00:00"
+    dates = [str(start)]
+    flip = getattr(model, "flipflop_", None)
+    if flip is not None and "changepoints" in flip.table:
+        for r in flip.table.itertuples(index=False):
+            if r.verdict == "change-point" and isinstance(r.changepoints, str) and r.changepoints:
+                dates += [c.strip().replace(" ", "T")[:19] for c in r.changepoints.split(",")]
+    return sorted(set(dates))
+
+
+def export_reference(model, superdark, outdir, *, ref_temp: float = REFERENCE_TEMPERATURE,
+                     pedigree: str = "INFLIGHT") -> list[Path]:
+    """Write one reference file per channel x binning set x family (and USEAFTER epoch).
+
+    Parameters
+    ----------
+    model : DarkRateModel
+        The fitted rate law.
+    superdark : Superdark
+        The per-bin patterns.
+    outdir : path-like
+        Output folder.
+    ref_temp : float, optional
+        Temperature of the ``SCI`` frame (degC).
+    pedigree : str, optional
+        ``PEDIGREE`` keyword (``INFLIGHT``, ``SIMULATION``, ...).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written files.
+    """
+    from astropy.io import fits
+
+    from .storage import atomic_write
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for key, pat in sorted(superdark.patterns.items()):
+        for int_time in pat.int_times:
+            g = model.groups_.get((pat.channel, int(int_time)))
+            families = range(g.mixture.k) if g is not None and g.fitted else [0]
+            for family in families:
+                for useafter in _epochs(model):
+                    frame = superdark.predict_frame(model, ref_temp, channel=pat.channel, int_time=int_time,
+                                                    binning=key, family=family)
+                    primary = fits.PrimaryHDU()
+                    h = primary.header
+                    h["INSTRUME"] = ("IUVS", "MAVEN Imaging Ultraviolet Spectrograph")
+                    h["DETECTOR"] = (pat.channel, "channel")
+                    h["FILETYPE"] = "DARK"
+                    h["BIN_TBL"] = key
+                    for k, v in pat.binning.items():
+                        h[k[:8].upper()] = int(v)
+                    h["INT_TIME"] = (int(int_time), "ms")
+                    h["FAMILY"] = (int(family), "0 = nominal state")
+                    h["USEAFTER"] = useafter
+                    h["PEDIGREE"] = pedigree
+                    h["DESCRIP"] = f"IUVS {pat.channel} dark, family {family}, from darkmodel"[:67]
+                    h["REF_TEMP"] = (float(ref_temp), "degC, temperature of SCI")
+                    h["BUNIT"] = "DN"
+                    h.add_history("method: rate law per (XUV, INT_TIME) family x per-bin pattern (darkmodel)")
+                    h.add_history(f"model fitted on {model.provenance_.get('input', 'a table')} "
+                                  f"{model.provenance_.get('input_sha256', '')[:40]}")
+                    for name in superdark.inputs[:2000]:
+                        h.add_history(f"input {name}")
+                    hdus = [primary, fits.ImageHDU(frame["SCI"].astype(np.float32), name="SCI"),
+                            fits.ImageHDU(frame["ERR"].astype(np.float32), name="ERR"),
+                            fits.ImageHDU(frame["DQ"].astype(np.uint8), name="DQ")]
+                    hdus.append(_coefficients(model, pat.channel, int(int_time), family))
+                    name = f"iuvs_dark_{key}_{int(int_time)}ms_f{family}_{useafter[:10].replace('-', '')}.fits"
+                    path = outdir / name
+                    with atomic_write(path) as tmp:
+                        fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="exception")
+                    written.append(path)
+    return written
+
+
+def _coefficients(model, channel: str, int_time: int, family: int):
+    """The rate law of one family as a table: names, values and the covariance rows."""
+    from astropy.io import fits
+
+    g = model.groups_.get((channel, int_time))
+    if g is not None and g.fitted:
+        m = g.mixture
+        names = [f"intercept_{k}" for k in range(m.k)] + [f"shape_{i}" for i in range(len(m.coef))]
+        values = np.concatenate([m.intercepts, np.atleast_1d(m.coef)])
+        cov = m.cov if m.cov is not None else np.full((len(values), len(values)), np.nan)
+        offset = m.offset
+    else:
+        j = model.joint_[channel]
+        names, values, cov, offset = ["p", "q"], np.array([j.p, j.q]), np.asarray(j.cov)[1:, 1:], j.offset
+    cols = [fits.Column("NAME", "16A", array=np.array(names)), fits.Column("VALUE", "D", array=values),
+            fits.Column("COVAR", f"{len(values)}D", array=np.asarray(cov, float))]
+    hdu = fits.BinTableHDU.from_columns(cols, name="RATELAW")
+    hdu.header["OFFSET"] = (float(offset), "DN/pixel per read")
+    hdu.header["FAMILY"] = int(family)
+    hdu.header["COMMENT"] = "log(DN_per_s - OFFSET/t) = intercept_FAMILY + shape . covariates(T - (-18 degC))"
+    return hdu
+
+
+def read_reference(path) -> dict:
+    """Read a reference file back: ``SCI``, ``ERR``, ``DQ`` arrays and the header.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    dict
+    """
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        hdul.verify("exception")
+        return {"SCI": np.asarray(hdul["SCI"].data, float), "ERR": np.asarray(hdul["ERR"].data, float),
+                "DQ": np.asarray(hdul["DQ"].data), "header": hdul[0].header.copy(),
+                "ratelaw": np.asarray(hdul["RATELAW"].data)}
