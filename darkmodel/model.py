@@ -1137,7 +1137,7 @@ class DarkRateModel(BaseEstimator):
 
 def _temperatures(temperature) -> np.ndarray:
     """Temperatures to predict at: finite and physically plausible, or a clear error."""
-    from .plausibility import LIMITS
+    from .plausibility import PREDICTION_TEMPERATURE_LIMITS
 
     try:
         temps = np.atleast_1d(np.asarray(temperature, float))
@@ -1146,11 +1146,11 @@ def _temperatures(temperature) -> np.ndarray:
     bad = ~np.isfinite(temps)
     if bad.any():
         raise ValueError(f"temperature must be finite; {int(bad.sum())} of {temps.size} are NaN or infinite")
-    lo, hi = LIMITS["DET_TEMP"]
+    lo, hi = PREDICTION_TEMPERATURE_LIMITS
     out = (temps < lo) | (temps > hi)
     if out.any():
         raise ValueError(f"{int(out.sum())} temperature(s) outside the plausible {lo:g} to {hi:g} degC "
-                         "(darkmodel.plausibility.LIMITS): no prediction")
+                         "(darkmodel.plausibility.PREDICTION_TEMPERATURE_LIMITS): no prediction")
     return temps
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["LIMITS", "MISSION_START", "CHANNELS", "normalise_channels", "implausible"]
+__all__ = ["LIMITS", "PREDICTION_TEMPERATURE_LIMITS", "MISSION_START", "CHANNELS", "normalise_channels", "implausible"]
 
 #: Inclusive (low, high) limits per column, in the calibrated table's units.
 LIMITS = {
@@ -34,6 +34,9 @@ LIMITS = {
     "DN_per_s": (-1e4, 1e6),
     "MCP_VOLT": (-10.0, 1500.0),
 }
+#: Temperatures a prediction may be asked for (degC): wider than the data's limits, so that a
+#: far extrapolation warns (and its interval widens) rather than fails; beyond, a refusal.
+PREDICTION_TEMPERATURE_LIMITS = (-150.0, 150.0)
 #: MAVEN's launch: no IUVS dark is older.
 MISSION_START = pd.Timestamp("2013-11-18")
 #: The channels.
