@@ -551,13 +551,17 @@ def export_command(model_path: Path, superdark_path: Path, outdir: Path, ref_tem
 
 @main.command("compare-l1b")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also compare a model's predicted rate with the pipeline's dark.")
 @_verbosity
-def compare_l1b_command(paths) -> None:
+def compare_l1b_command(paths, model_path) -> None:
     """The pipeline's dark rule against each v13 L1B file's own background_dark.
 
     Rebuilds the dark the pipeline subtracted (per-bin interpolation in time between the
     dark products before and after the lights; frame 0 for the first light, frame 1 for
-    every later one) from the file's detector_dark frames, and reports the difference.
+    every later one) from the file's detector_dark frames, and reports the difference; also
+    the scatter of the dark frames the pipeline never uses, and with --model the model's
+    rate against the pipeline's dark.
 
     \b
     Example:
@@ -566,12 +570,17 @@ def compare_l1b_command(paths) -> None:
     import pandas as pd
 
     from .l1b import compare_with_pipeline
+    from .model import ExtrapolationWarning, UnfittedIntTimeWarning
     from .read import DarkFileError
 
+    model = _load_model(model_path) if model_path else None
     rows, failed = [], 0
     for path in paths:
         try:
-            rows.append(compare_with_pipeline(path))
+            with warnings.catch_warnings():  # the table's 'model' column says what happened
+                warnings.simplefilter("ignore", ExtrapolationWarning)
+                warnings.simplefilter("ignore", UnfittedIntTimeWarning)
+                rows.append(compare_with_pipeline(path, model))
         except (DarkFileError, OSError) as exc:
             failed += 1
             click.echo(f"error: {exc}", err=True)

@@ -97,19 +97,46 @@ def pipeline_dark(path) -> np.ndarray:
     return interpolate_darks(before, after, tb, ta, light_times)
 
 
-def compare_with_pipeline(path) -> dict:
-    """:func:`pipeline_dark` against the file's own ``background_dark``.
+def _frame_stats(path: Path) -> dict:
+    """What the pipeline leaves out: the scatter of the frame means it never uses (frames 2, 3, ...)."""
+    import fitsio
+
+    with _plain_copy(path, path.stat().st_size) as (safe, _), fitsio.FITS(safe) as fits:
+        frames = fits["detector_dark"].read().astype(float)
+        n_products = fits["Dark_Observation"].get_nrows()
+        header = fits[0].read_header()
+        light_temps = fits["Integration"].read(columns=["DET_TEMP_C"])["DET_TEMP_C"].astype(float) \
+            if "DET_TEMP_C" in fits["Integration"].get_colnames() else None
+    per = len(frames) // max(n_products, 1)
+    spread, offsets = [], []
+    for i in range(n_products):
+        means = frames[i * per:(i + 1) * per].reshape(per, -1).mean(axis=1)
+        later = means[1:] if per > 2 else means
+        spread.append(np.std(later, ddof=1) / np.mean(later) if len(later) > 1 else np.nan)
+        offsets.append(abs(means[min(1, per - 1)] / np.mean(later) - 1))
+    return {"frame_scatter_pct": 100 * float(np.nanmean(spread)), "frame1_vs_mean_pct": 100 * float(np.mean(offsets)),
+            "header": header, "light_temps": light_temps}
+
+
+def compare_with_pipeline(path, model=None) -> dict:
+    """:func:`pipeline_dark` against the file's own ``background_dark`` (and a model's rate).
 
     Parameters
     ----------
     path : path-like
         A v13 L1B file with lights.
+    model : DarkRateModel, optional
+        A fitted model: its predicted rate at each light's detector temperature against the
+        pipeline's dark, both in DN/s/pixel.
 
     Returns
     -------
     dict
-        ``file``, ``n_light``, ``max_abs_diff`` and ``mean_diff`` (DN), and the share of
-        bins within 1.05 DN (``within_rounding``).
+        ``file``, ``n_light``, ``max_abs_diff`` and ``mean_diff`` (DN), the share of bins
+        within 1.05 DN (``within_rounding``); what the pipeline never uses: the scatter of
+        the frame means after frame 1 (``frame_scatter_pct``) and how far frame 1 sits from
+        their mean (``frame1_vs_mean_pct``); with a model, ``model_over_pipeline`` (median
+        ratio of the model's rate to the pipeline dark's) or ``model`` (why it refused).
     """
     import fitsio
 
@@ -120,5 +147,19 @@ def compare_with_pipeline(path) -> dict:
     if theirs.shape != ours.shape:
         raise DarkFileError(path, f"background_dark is {theirs.shape}, the rule gives {ours.shape}")
     diff = ours - theirs
-    return {"file": path.name, "n_light": int(len(ours)), "max_abs_diff": float(np.abs(diff).max()),
-            "mean_diff": float(diff.mean()), "within_rounding": float(np.mean(np.abs(diff) <= 1.05))}
+    stats = _frame_stats(path)
+    out = {"file": path.name, "n_light": int(len(ours)), "max_abs_diff": float(np.abs(diff).max()),
+           "mean_diff": float(diff.mean()), "within_rounding": float(np.mean(np.abs(diff) <= 1.05)),
+           "frame_scatter_pct": stats["frame_scatter_pct"], "frame1_vs_mean_pct": stats["frame1_vs_mean_pct"]}
+    if model is not None:
+        h = stats["header"]
+        try:
+            t_s = float(h["INT_TIME"])
+            npix = float(h["SPE_SIZE"]) * float(h["SPA_SIZE"])
+            pipeline_rate = theirs.reshape(len(theirs), -1).mean(axis=1) / npix / t_s
+            temps = stats["light_temps"]
+            predicted = model.predict(temps, channel=str(h["XUV"]).strip(), int_time=round(t_s * 1000))
+            out["model_over_pipeline"] = float(np.median(predicted / pipeline_rate))
+        except (ValueError, KeyError, TypeError) as exc:
+            out["model"] = f"no prediction: {str(exc)[:120]}"
+    return out

@@ -46,3 +46,21 @@ def test_a_file_without_lights_is_a_clear_error(tmp_path):
     fitsio.write(str(bad), np.zeros((2, 2), np.int32))
     with pytest.raises(DarkFileError, match="missing"):
         pipeline_dark(bad)
+
+
+def test_what_the_pipeline_leaves_out_and_a_model_beside_it():
+    import darkmodel as dm
+
+    summary = compare_with_pipeline(LIGHTS[0])
+    # by hand: frame means of the first ("before") product, frames 1-4 (the pipeline uses only frame 1)
+    frames = fitsio.read(str(LIGHTS[0]), ext="detector_dark").astype(float)
+    means = frames.reshape(len(frames), -1).mean(axis=1)
+    later_before, later_after = means[1:5], means[6:10]
+    scatter = np.mean([np.std(m, ddof=1) / np.mean(m) for m in (later_before, later_after)])
+    assert summary["frame_scatter_pct"] == pytest.approx(100 * scatter)
+    offset = np.mean([abs(means[1] / later_before.mean() - 1), abs(means[6] / later_after.mean() - 1)])
+    assert summary["frame1_vs_mean_pct"] == pytest.approx(100 * offset)
+    model = dm.DarkRateModel.load(Path(__file__).parents[1] / "models" / "darkrate.json")
+    with pytest.warns(dm.UnfittedIntTimeWarning):  # 400 ms was never fitted: the joint model answers
+        got = compare_with_pipeline(LIGHTS[0], model)
+    assert 0.5 < got["model_over_pipeline"] < 2.0
