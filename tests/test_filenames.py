@@ -52,3 +52,19 @@ def test_select_current_follows_lasp_rule():
     picked = select_current([f"{other}_v02_r01.fits", f"{other}_v02_r02.fits", f"{other}_v13_r01.fits",
                              f"{base}_v01_r01.fits"])
     assert picked == [f"{other}_v13_r01.fits", f"{base}_v01_r01.fits"]
+
+
+def test_the_arrow_parse_equals_the_python_regex_parse():
+    import numpy as np
+    import pandas as pd
+
+    from darkmodel.filenames import _stamp_times, _stamp_times_pandas
+
+    names = np.array(["mvn_iuv_l1a_apoapse-orbit18001-muvdark_20230114T071415_v13_r01.fits.gz",
+                      "/deep/path/mvn_iuv_l1a_IPH2-cycle00103-mode040-muvdark_20140527T154453_v00_r00.fits.gz",
+                      "not an iuvs name", "mvn_iuv_l1a_x-fuv_20231314T071415_v13_r01.fits",  # month 13
+                      "mvn_iuv_l1a_x-fuv_20230114t071415_v13_s02", ""], dtype=object)
+    arrow, python = _stamp_times(names), _stamp_times_pandas(names)
+    assert (pd.isna(arrow) == pd.isna(python)).all()
+    assert (arrow[~pd.isna(arrow)] == python[~pd.isna(python)]).all()
+    assert pd.Timestamp(arrow[1]) == pd.Timestamp("2014-05-27 15:44:53") and pd.isna(arrow[3])

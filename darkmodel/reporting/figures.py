@@ -191,8 +191,12 @@ def rate_vs_temperature(calibrated: pd.DataFrame, model, labels: pd.Series, chan
             ax.set_ylabel(f"DN_per_s ({_RATE})")
             if r == len(int_times) - 1:
                 ax.set_xlabel("DET_TEMP (degC)")
-            if r == 0 and c == 0 and ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=8, title="fit, 95 % band", title_fontsize=8)
+            group = model.groups_.get((channel, int(it)))
+            if c == 0 and ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8, title="fit, 95 % band", title_fontsize=8, loc="upper left")
+            elif c == 0 and group is not None and not group.fitted:
+                ax.text(0.02, 0.95, f"not fitted: {group.status}", transform=ax.transAxes, fontsize=8, va="top",
+                        color="#555555")
     fig.suptitle(f"{channel}: dark rate against detector temperature, by INT_TIME and family")
     return fig
 
@@ -238,6 +242,10 @@ def residuals(calibrated: pd.DataFrame, model, labels: pd.Series, channel: str) 
     right.set_xlabel("Time (UTC)")
     _time_axis(right)
     left.set_ylabel("residual from the family curve (%)")
+    for k in sorted(rows["family"].unique()):
+        left.scatter([], [], s=12, color=FAMILY_COLOURS[int(k) % len(FAMILY_COLOURS)], label=f"family {int(k)}")
+    if len(rows):
+        left.legend(fontsize=8, loc="upper right", markerscale=1.5)
     fig.suptitle(f"{channel}: residuals, coloured by family")
     return fig
 
