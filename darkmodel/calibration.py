@@ -40,8 +40,10 @@ EXCLUSION_REASONS = {
     "multi_image": "not a single image (NAXIS3 set)",
     "channel_mismatch": "channel in the file name disagrees with XUV in the header",
     "implausible": "implausible ... (a value outside darkmodel.plausibility.LIMITS; the column is named)",
+    "duplicate": "duplicate of an earlier row (same product and integration)",
 }
-_NUMERIC = ("dark_mean", "INT_TIME", "MCP_VOLT", "SPE_SIZE", "SPA_SIZE", "PIXELS_PER_BIN", "DET_TEMP", "CASE_TEMP")
+_NUMERIC = ("dark_mean", "INT_TIME", "MCP_VOLT", "SPE_SIZE", "SPA_SIZE", "PIXELS_PER_BIN", "DET_TEMP", "CASE_TEMP",
+            "DET_TEMP_C", "CASE_TEMP_C", "DET_TEMP_DN", "CASE_TEMP_DN")
 
 
 def _exclude(table: pd.DataFrame, mask, reason: str) -> pd.DataFrame:
@@ -223,6 +225,21 @@ def _numeric_columns(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(**fixed) if fixed else table
 
 
+def _exclude_duplicates(table: pd.DataFrame) -> pd.DataFrame:
+    """A row seen twice (the same product and integration, e.g. two tables concatenated) counts once."""
+    import warnings
+
+    keys = [c for c in ("PRODUCT_ID", "INTEGRATION") if c in table.columns] or (
+        ["FILENAME"] if "FILENAME" in table.columns else [])
+    if not keys:
+        return table
+    dup = table.reset_index().duplicated(subset=keys + ["Time"], keep="first").to_numpy()
+    if dup.any():
+        warnings.warn(f"calibrate: {int(dup.sum())} duplicated row(s) (same {' and '.join(keys)} and time) "
+                      "excluded", UserWarning, stacklevel=3)
+    return _exclude(table, dup, EXCLUSION_REASONS["duplicate"])
+
+
 def _exclude_implausible(table: pd.DataFrame) -> pd.DataFrame:
     reason = implausible(table)
     current = table["exclusion"]
@@ -278,6 +295,7 @@ def calibrate(table: pd.DataFrame, *, keep_excluded: bool = False, single_images
     out = _exclude(out, out["DN_per_s"].isna().to_numpy(), EXCLUSION_REASONS["no_data"])
     out = _exclude(out, out["DET_TEMP"].isna().to_numpy(), EXCLUSION_REASONS["no_temperature"])
     out = _exclude_implausible(out)
+    out = _exclude_duplicates(out)
     if "FILENAME" in out.columns:
         named = out["FILENAME"].astype(str).str.extract(r"-(fuv|muv)(?:dark)?_", expand=False).str.upper()
         out = _exclude(out, (named.notna() & (named != out["XUV"])).to_numpy(), EXCLUSION_REASONS["channel_mismatch"])

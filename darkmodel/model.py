@@ -539,10 +539,14 @@ class DarkRateModel(BaseEstimator):
             group.mixture, group.selection = mixture, table
             group.reason = f"{mixture.k} components by BIC (baseline)"
             return group
-        sel = select_families(files["T"], files["y"], counts=files["n"], days=_days(files), k_max=self.k_max,
-                              alpha=self.alpha, n_boot=self.n_boot, min_separation=self.min_separation,
-                              min_files=self.min_family_files, min_weight=self.min_weight, n_init=self.n_init,
-                              rng=rng)
+        try:
+            sel = select_families(files["T"], files["y"], counts=files["n"], days=_days(files), k_max=self.k_max,
+                                  alpha=self.alpha, n_boot=self.n_boot, min_separation=self.min_separation,
+                                  min_files=self.min_family_files, min_weight=self.min_weight, n_init=self.n_init,
+                                  rng=rng)
+        except ValueError as exc:  # one group the data cannot support never stops the others
+            group.status = f"not identifiable: {exc}"
+            return group
         sel.fit.offset = float(offset)
         group.mixture, group.selection, group.reason = sel.fit, sel.table, sel.reason
         days = _days(files)

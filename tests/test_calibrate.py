@@ -126,3 +126,26 @@ def test_single_images_option_and_missing_columns(seed_table):
     assert got["NAXIS3"].isna().all() and len(got) > 0
     with pytest.raises(KeyError, match="MCP_VOLT"):
         calibrate(seed_table.drop(columns=["MCP_VOLT"]))
+
+
+def test_bad_tables_give_warnings_and_reasons_not_tracebacks(scanned):
+    table = scanned.copy()
+    table["DET_TEMP_C"] = table["DET_TEMP_C"].astype(object)
+    table.loc[table.index[0], "DET_TEMP_C"] = "warm"  # text where a number belongs
+    table["INT_TIME"] = table["INT_TIME"].astype(object)
+    table.loc[table.index[1], "INT_TIME"] = "long"
+    table.loc[table.index[2], "Time"] = pd.NaT
+    ok = calibrate(scanned, keep_excluded=True)
+    kept = ok[ok["exclusion"].isna()].iloc[-1]  # a row that stays in on its own
+    same = (table["PRODUCT_ID"] == kept["PRODUCT_ID"]) & (table["INTEGRATION"] == kept["INTEGRATION"])
+    doubled = pd.concat([table, table[same]], ignore_index=True)  # that row twice
+    with pytest.warns(UserWarning) as caught:
+        out = calibrate(doubled, keep_excluded=True)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "INT_TIME are not numbers" in messages and "duplicated row" in messages
+    reasons = out["exclusion"].dropna()
+    assert reasons.str.contains("duplicate").sum() == 1
+    assert reasons.str.contains("implausible Time").sum() >= 1
+    assert len(out) == len(doubled)  # nothing lost: every row is there, with its reason
+    model = dm.DarkRateModel(n_boot=19, alpha=0.1, min_files=3, n_jobs=1).fit(out)
+    assert model.provenance_["n_rows_used"] < len(doubled)

@@ -140,7 +140,7 @@ def test_predictions_match_the_truth_and_warn_outside_the_range(proportional):
     for far in (g.temp_range[1] + 40.0, g.temp_range[0] - 40.0):
         with pytest.warns(ExtrapolationWarning, match="outside the fitted range"):
             lo, hi = model.predict_interval([far], channel="MUV", int_time=4200)
-        mid = model.predict([far], channel="MUV", int_time=4200)
+            mid = model.predict([far], channel="MUV", int_time=4200)
         assert (hi - lo) / mid > (hi_in - lo_in) / model.predict(inside, channel="MUV", int_time=4200)
     assert model.extrapolation([g.temp_range[1] + 40.0, inside[0]], channel="MUV", int_time=4200).tolist() == [
         True, False]
