@@ -194,7 +194,7 @@ def scan_command(paths, output: Path, per: str, workers, scheduler, batch_size, 
     \b
     Examples:
       darkmodel scan /data/iuvs/l1a -o summary.parquet
-      darkmodel scan '/data/iuvs/l1a/**/*muvdark*.fits.gz' -o muv.parquet --workers 4
+      darkmodel scan '/data/iuvs/l1a/orbit*/*muvdark*.fits.gz' -o muv.parquet --workers 4
       darkmodel scan /data/iuvs/l1a -o summary.parquet --update
     """
     from .storage import OutputLockedError, output_lock

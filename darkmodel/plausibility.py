@@ -13,9 +13,9 @@ column         limits                grounds
 ``INT_TIME``   1 to 600 000 ms       IUVS integrations last 0.1 to 60 s
 ``DN_per_s``   -1e4 to 1e6 DN/s/px   dark rates are 0.1-10 DN/s/pixel; a 16-bit bin over
                                      the shortest integration stays far below 1e6
-``MCP_VOLT``   -10 to 1 500 V       -1.83 V when off (gain 0 DN), 600-850 V when on
+``MCP_VOLT``   -10 to 1 500 V        -1.83 V when off (gain 0 DN), 600-850 V when on
 ``Time``       2013-11-18 to now     MAVEN launched on 2013-11-18
-``XUV``        FUV or MUV            the two channels (``muv``, `` MUV `` are normalised)
+``XUV``        FUV or MUV            the two channels (``muv`` or ``' MUV '`` are normalised)
 =============  ====================  =====================================================
 """
 
