@@ -69,12 +69,16 @@ def test_html_escapes_what_it_shows(fitted, tmp_path):
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
-def test_pdf_has_one_page_per_figure(fitted, tmp_path):
+def test_pdf_carries_the_verdicts_parameters_provenance_and_every_figure(fitted, tmp_path):
     from pypdf import PdfReader
 
     calibrated, model, _ = fitted
     path = report(calibrated, model, tmp_path / "report.pdf")
-    assert len(PdfReader(path).pages) == len(report_figures(calibrated, model))
+    pages = PdfReader(path).pages
+    n_text = len(pages) - len(report_figures(calibrated, model))
+    assert n_text >= 1  # text pages first, then one page per figure
+    text = " ".join(p.extract_text() for p in pages[:n_text])
+    assert "FUV  14400 ms  flip-flop" in text and "Joint offset model" in text and "package_version" in text
     with pytest.raises(ValueError, match="html or .pdf"):
         report(calibrated, model, tmp_path / "report.docx")
 
@@ -97,3 +101,17 @@ def test_page_renders_in_headless_chromium(fitted, tmp_path):
     assert pixels[..., :3].std() > 0.05
     # the page is mostly white with dark text and coloured figures: many distinct colours
     assert len(np.unique((pixels[::7, ::7, :3] * 255).astype(int).reshape(-1, 3), axis=0)) > 50
+
+
+def test_a_model_that_fitted_nothing_says_so_instead_of_empty_panels(fitted, tmp_path):
+    from darkmodel.reporting import figures
+
+    calibrated, _, _ = fitted
+    few = calibrated[calibrated["XUV"] == "MUV"].iloc[:40]
+    model = dm.DarkRateModel(min_files=10_000).fit(few)
+    labels = model.assign(few)
+    for fig in (figures.family_timeline(few, labels, None), figures.residuals(few, model, labels, "MUV"),
+                figures.model_curves(model)):
+        texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+        assert any("no" in t and "fitted" in t for t in texts), texts
+    assert report(few, model, tmp_path / "r.html").stat().st_size > 5_000

@@ -71,7 +71,29 @@ def report_figures(calibrated: pd.DataFrame, model, verdicts: pd.DataFrame | Non
                             "switches.", figures.family_timeline(data, labels, verdicts)))
     out.append(("joint", "The joint offset model: DN/s at the reference temperature against 1/INT_TIME.",
                 figures.joint_offset(data, model, labels)))
+    out.append(("model", "The model alone: each fitted group's family curves with 95 % prediction bands, over its "
+                         "fitted temperature range.", figures.model_curves(model)))
     return out
+
+
+def _text_pages(title: str, lines: list, per_page: int = 58, width: int = 110) -> list:
+    """Text as A4 pages of a PDF (monospace, long lines wrapped): the verdicts, the parameters
+    and the provenance travel with the figures.
+    """
+    import textwrap
+
+    from matplotlib.figure import Figure
+
+    wrapped = []
+    for line in lines:
+        wrapped += textwrap.wrap(line, width, subsequent_indent="      ") or [""]
+    pages = []
+    for start in range(0, max(len(wrapped), 1), per_page):
+        fig = Figure(figsize=(8.27, 11.69))
+        fig.text(0.06, 0.97, title if start == 0 else f"{title} (continued)", fontsize=12, va="top")
+        fig.text(0.06, 0.94, "\n".join(wrapped[start:start + per_page]), fontsize=7, va="top", family="monospace")
+        pages.append(fig)
+    return pages
 
 
 def _verdict_table(model, verdicts):
@@ -191,7 +213,17 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
         _quiet_model_warnings()
         figs = report_figures(calibrated, model, verdicts)
     if suffix == ".pdf":
+        table = _verdict_table(model, verdicts)
+        lines = [f"WARNING: {t}" for t in model_mismatch(calibrated, model, inputs)]
+        if table is not None:
+            lines += ["", "Do we have some flip-flopping state the instrument is in?", ""]
+            lines += [f"{r.XUV} {int(r.INT_TIME):>6} ms  {r.verdict}: {r.reason}" for r in table.itertuples()]
+        lines += ["", *model.summary().splitlines(), "", "Provenance:"]
+        lines += [f"  {k}: {v}" for k, v in {**model.provenance_, **(inputs or {})}.items()]
         with atomic_write(path) as tmp, PdfPages(tmp) as pdf:
+            for page in _text_pages(title, lines):
+                FigureCanvasAgg(page)
+                pdf.savefig(page)
             for _, _, fig in figs:
                 FigureCanvasAgg(fig)
                 pdf.savefig(fig)
@@ -215,13 +247,13 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
     for sid, caption, fig in figs:
         by_section.setdefault(sid, []).append({"caption": caption, "png": _png(fig)})
     names = {"seed": "The seed notebook's views", "families": "Dark rate against temperature, by family",
-             "residuals": "Residuals", "timeline": "Family timeline", "joint": "Joint offset model"}
-    for sid in ("seed", "families", "residuals", "timeline", "joint"):
+             "residuals": "Residuals", "timeline": "Family timeline", "joint": "Joint offset model",
+             "model": "The model alone"}
+    for sid in ("seed", "families", "residuals", "timeline", "joint", "model"):
         sections.append({"id": sid, "title": names[sid], "text": "", "tables": [], "figures": by_section.get(sid, [])})
     if verdicts is not None:
-        cols = ["XUV", "INT_TIME", "n_files", "verdict", "p_families", "p_families_mc_se", "p_memory", "n_switches",
-                "returns", "dwell_hours_median", "ms_duration_hours_0", "ms_duration_hours_1", "effect_ratio",
-                "effect_ci_low", "effect_ci_high", "confounded_by"]
+        cols = ["XUV", "INT_TIME", "n_files", "verdict", "reason", "p_families", "p_memory", "n_switches",
+                "dwell_hours_median", "effect_ratio", "effect_ci_low", "effect_ci_high", "confounded_by"]
         table = _table(verdicts[[c for c in cols if c in verdicts.columns]],
                        "One verdict per channel and INT_TIME; p-values from parametric bootstraps; effect = ratio of "
                        "the two families' dark currents with its 95 % interval.",

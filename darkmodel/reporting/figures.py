@@ -26,7 +26,7 @@ def _quiet_model_warnings() -> None:
 
 
 __all__ = ["scatter_matrix", "temperature_and_rate_over_time", "rate_vs_temperature", "residuals",
-           "family_timeline", "joint_offset", "FAMILY_COLOURS"]
+           "family_timeline", "joint_offset", "model_curves", "FAMILY_COLOURS"]
 
 #: Okabe-Ito colours for families 0, 1, 2 (and grey for rows without a family).
 FAMILY_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
@@ -123,6 +123,57 @@ def _band(model, xuv, it, temps):
             lo, hi = model.predict_interval(temps, channel=xuv, int_time=it, family=k)
             out.append((k, mean, lo, hi))
         return out
+
+
+def _note(text: str) -> Figure:
+    """A figure that says why there is nothing to draw."""
+    fig = Figure(figsize=(11, 1.6), layout="constrained")
+    ax = fig.subplots()
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=12)
+    ax.set_axis_off()
+    return fig
+
+
+def model_curves(model) -> Figure:
+    """The model alone: every fitted group's family curves with their 95 % bands, no data.
+
+    Parameters
+    ----------
+    model : DarkRateModel
+        The fitted model.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per channel, log axis: DN_per_s against DET_TEMP over each group's fitted
+        range, one colour per INT_TIME, solid for family 0 and dashed for the others.
+    """
+    from matplotlib.ticker import FormatStrFormatter
+
+    fitted = [(key, g) for key, g in sorted(model.groups_.items()) if g.fitted]
+    if not fitted:
+        return _note("the model has no fitted group (see the groups table for why)")
+    channels = sorted({key[0] for key, _ in fitted})
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(channels), squeeze=False)[0])
+    palette = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+    for ax, ch in zip(axes, channels):
+        mine = [(key, g) for key, g in fitted if key[0] == ch]
+        for i, ((_, it), g) in enumerate(mine):
+            temps = np.linspace(g.temp_range[0], g.temp_range[1], 60)
+            colour = palette[i % len(palette)]
+            for k, mean, lo, hi in _band(model, ch, it, temps):
+                ax.plot(temps, mean, color=colour, lw=1.4, ls="-" if k == 0 else "--",
+                        label=f"{it} ms" + ("" if g.mixture.k == 1 else f", family {k}"))
+                ax.fill_between(temps, lo, hi, color=colour, alpha=0.12, lw=0)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%.2f"))
+        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2f"))
+        ax.set_xlabel("DET_TEMP (degC)")
+        ax.set_ylabel(f"DN_per_s ({_RATE})")
+        ax.set_title(f"{ch}: the fitted families with 95 % prediction bands", fontsize=10)
+        ax.legend(fontsize=7, ncol=2)
+    return fig
 
 
 def _robust_ylim(ax, values, scale: str) -> None:
@@ -229,6 +280,8 @@ def residuals(calibrated: pd.DataFrame, model, labels: pd.Series, channel: str) 
             expected[idx] = model.predict(rows["DET_TEMP"].to_numpy()[idx], channel=channel, int_time=int(it),
                                           family=int(k))
     resid = 100.0 * (rows["DN_per_s"].to_numpy() / expected - 1.0)
+    if not len(rows):
+        return _note(f"{channel}: no fitted group, so no residuals (see the groups table for why)")
     fig = Figure(figsize=(11, 4), layout="constrained")
     left, right = fig.subplots(1, 2, sharey=True)
     colours = _colours(rows["family"])
@@ -276,7 +329,9 @@ def family_timeline(calibrated: pd.DataFrame, labels: pd.Series, verdicts: pd.Da
     fig = Figure(figsize=(11, 1.9 * max(len(multi), 1) + 0.6), layout="constrained")
     if not multi:
         ax = fig.subplots()
-        ax.text(0.5, 0.5, "every group has a single family", ha="center", va="center", fontsize=12)
+        text = ("every fitted group has a single family" if len(rows)
+                else "no group could be fitted (too few files or too short a temperature span; see the groups table)")
+        ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=12)
         ax.set_axis_off()
         return fig
     axes = np.atleast_1d(fig.subplots(len(multi), 1, squeeze=False)[:, 0])
