@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .noise import CONTAMINATION, DF_GRID, SCALE_FLOOR, NoiseModel, variance_step
+from .noise import CONTAMINATION, DF_GRID, SCALE_FLOOR, NoiseModel, robust_scale, variance_step
 
 __all__ = ["Covariates", "MixtureFit", "FamilySelection", "fit_mixreg", "fit_gmm", "select_families",
            "log_dark_current", "REFERENCE_TEMPERATURE", "MIN_SEPARATION", "MIN_FAMILY_FILES", "MIN_FAMILY_WEIGHT",
@@ -559,8 +559,7 @@ def fit_mixreg(temperature, log_current, k: int, *, counts=None, days=None, cova
     design = np.column_stack([np.ones(n), x])
     base = np.linalg.lstsq(design, y, rcond=None)[0]
     resid = y - design @ base
-    mad = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
-    spread = max(mad, np.std(resid) / 3.0, 3 * SCALE_FLOOR)
+    spread = max(robust_scale(resid), np.std(resid) / 3.0, 3 * SCALE_FLOOR)
     log_bg = -math.log(np.ptp(y) + 1.0) if n > 1 else 0.0
     dfs = DF_GRID if df is None else (df,)
     options = (False, True) if excess is None else (bool(excess),)

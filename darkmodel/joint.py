@@ -1,0 +1,190 @@
+"""The joint physical law of one channel across integration times.
+
+``DN_per_s = offset / t + exp(p + q (T - T0))``: the per-read offset ``offset`` (DN/pixel)
+is why DN/s differs between INT_TIMEs at the same temperature (reference section 5.6).
+Fitted by robust non-linear least squares (``scipy.optimize.least_squares``, soft-L1 loss).
+It is *identified* only with at least two INT_TIMEs :data:`MIN_INT_TIME_RATIO` apart over
+a temperature span of at least :data:`MIN_TEMPERATURE_SPAN`; otherwise it says why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from .families import REFERENCE_TEMPERATURE
+from .noise import robust_scale
+
+__all__ = ["JointModel", "fit_joint", "MIN_TEMPERATURE_SPAN", "MIN_INT_TIME_RATIO"]
+
+#: Smallest temperature span (degC) over which a slope of the dark rate is identified.
+MIN_TEMPERATURE_SPAN = 2.0
+#: Smallest ratio of the longest to the shortest INT_TIME for the read offset to be identified.
+MIN_INT_TIME_RATIO = 1.5
+_LN2 = math.log(2.0)
+
+
+@dataclass
+class JointModel:
+    """``DN_per_s = offset / t + exp(p + q (T - T0))`` for one channel.
+
+    Attributes
+    ----------
+    offset, p, q : float
+        Read offset (DN/pixel per read), log dark current at ``T0`` and its slope (1/degC).
+    cov : numpy.ndarray
+        Covariance of ``(offset, p, q)``.
+    scale : float
+        Robust scale of the relative residuals.
+    n_rows : int
+        Rows fitted.
+    int_times : list of int
+        INT_TIMEs that entered the fit (ms).
+    spread_explained : float
+        Share of the between-INT_TIME spread of the no-offset model's residuals that the
+        offset term removes (1 = all of it).
+    identified : bool
+        Whether the data identify the model (see the module docstring).
+    reason : str
+        Why not, in words (empty when identified).
+    temp_range : tuple of float
+        Fitted temperature range (degC).
+    """
+
+    offset: float
+    p: float
+    q: float
+    cov: np.ndarray
+    scale: float
+    n_rows: int
+    int_times: list
+    spread_explained: float
+    identified: bool = True
+    reason: str = ""
+    temp_range: tuple = (float("nan"), float("nan"))
+
+    @property
+    def offset_err(self) -> float:
+        """Standard error of the offset."""
+        return float(np.sqrt(self.cov[0, 0]))
+
+    @property
+    def doubling_temperature(self) -> float:
+        """Temperature rise (degC) that doubles the dark current, ``ln 2 / q``."""
+        return float(_LN2 / self.q) if self.q else float("inf")
+
+    def predict(self, temperature, int_time_ms) -> np.ndarray:
+        """Dark rate (DN/s/pixel) of the nominal state.
+
+        Parameters
+        ----------
+        temperature : array_like
+            Detector temperature (degC).
+        int_time_ms : array_like or float
+            Integration time (ms).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``offset / t + exp(p + q (T - T0))``.
+        """
+        d = np.asarray(temperature, float) - REFERENCE_TEMPERATURE
+        return self.offset / (np.asarray(int_time_ms, float) / 1000.0) + np.exp(self.p + self.q * d)
+
+    def predictive_sd(self, temperature, int_time_ms) -> np.ndarray:
+        """Standard deviation of a new integration's rate: scatter and parameter uncertainty."""
+        d = np.asarray(temperature, float) - REFERENCE_TEMPERATURE
+        e = np.exp(self.p + self.q * d)
+        grad = np.stack([np.broadcast_to(1000.0 / np.asarray(int_time_ms, float), d.shape), e, e * d], axis=-1)
+        var = np.einsum("...i,ij,...j->...", grad, np.nan_to_num(self.cov), grad)
+        return np.sqrt((self.scale * self.predict(temperature, int_time_ms)) ** 2 + np.maximum(var, 0.0))
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able data."""
+        return {"offset": self.offset, "p": self.p, "q": self.q, "cov": np.asarray(self.cov).tolist(),
+                "scale": self.scale, "n_rows": self.n_rows, "int_times": [int(i) for i in self.int_times],
+                "spread_explained": self.spread_explained, "identified": self.identified, "reason": self.reason,
+                "temp_range": [float(v) for v in self.temp_range]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "JointModel":
+        """Rebuild from :meth:`to_dict` data."""
+        return cls(d["offset"], d["p"], d["q"], np.asarray(d["cov"], float), d["scale"], d["n_rows"],
+                   list(d["int_times"]), d["spread_explained"], bool(d["identified"]), d["reason"],
+                   tuple(d["temp_range"]))
+
+
+def fit_joint(temperature, dn_per_s, int_time_ms, *, min_temperature_span: float = MIN_TEMPERATURE_SPAN) -> JointModel:
+    """Fit the joint offset model of one channel by robust non-linear least squares.
+
+    Parameters
+    ----------
+    temperature : array_like
+        Detector temperature (degC).
+    dn_per_s : array_like
+        Dark rate (DN/s/pixel), nominal state.
+    int_time_ms : array_like
+        Integration time of each row (ms).
+    min_temperature_span : float, optional
+        Smallest temperature span (degC) for the slope to be identified.
+
+    Returns
+    -------
+    JointModel
+        Parameters, covariance (from the Jacobian and the robust residual scale), the share
+        of the INT_TIME spread explained by the offset and whether the data identify it.
+    """
+    t = np.asarray(temperature, float)
+    y = np.asarray(dn_per_s, float)
+    secs = np.asarray(int_time_ms, float) / 1000.0
+    d = t - REFERENCE_TEMPERATURE
+    int_times = sorted({int(round(s * 1000)) for s in secs})
+    problems = []
+    if len(int_times) < 2 or max(int_times) / min(int_times) < MIN_INT_TIME_RATIO:
+        problems.append(f"INT_TIME {', '.join(map(str, int_times))} ms only: the read offset is not separable "
+                        f"from the dark current (needs two INT_TIMEs a factor {MIN_INT_TIME_RATIO:g} apart)")
+    span = float(np.ptp(t)) if len(t) else 0.0
+    if span < min_temperature_span:
+        problems.append(f"temperature span {span:.2f} degC < {min_temperature_span:g} degC: the slope is not identified")
+    if len(y) < 10:
+        problems.append(f"{len(y)} rows (needs 10)")
+
+    def model(theta):
+        return theta[0] / secs + np.exp(theta[1] + theta[2] * d)
+
+    def resid(theta):
+        return (y - model(theta)) / model(theta)
+
+    low = np.quantile(y, 0.2)
+    start = np.array([0.5 * low * np.median(secs), np.log(max(0.5 * low, 1e-3)), 0.09])
+    bounds = ([0.0, -20.0, -1.0], [np.inf, 20.0, 1.0])
+    if len(y) >= 3:
+        first = optimize.least_squares(resid, start, loss="soft_l1", f_scale=0.05, bounds=bounds)
+        scale = max(robust_scale(first.fun), 1e-4)
+        sol = optimize.least_squares(resid, first.x, loss="soft_l1", f_scale=scale, bounds=bounds)
+        theta, jac, fun = sol.x, sol.jac, sol.fun
+    else:
+        theta, jac, fun = start, np.zeros((max(len(y), 1), 3)), np.zeros(max(len(y), 1))
+    scale = max(robust_scale(fun), 1e-6)
+    try:
+        cov = np.linalg.inv(jac.T @ jac) * scale**2
+    except np.linalg.LinAlgError:
+        cov = np.full((3, 3), np.nan)
+
+    def spread(res):
+        frame = pd.DataFrame({"r": res, "t": secs})
+        return float(frame.groupby("t")["r"].median().var(ddof=0)) if frame["t"].nunique() > 1 else float("nan")
+
+    explained = float("nan")
+    if len(int_times) > 1 and len(y) >= 3:
+        no_offset = optimize.least_squares(lambda th: (y - np.exp(th[0] + th[1] * d)) / np.exp(th[0] + th[1] * d),
+                                           theta[1:], loss="soft_l1", f_scale=scale)
+        before, after = spread(no_offset.fun), spread(fun)
+        explained = float(1.0 - after / before) if before and np.isfinite(before) and before > 0 else float("nan")
+    return JointModel(float(theta[0]), float(theta[1]), float(theta[2]), cov, float(scale), int(len(y)), int_times,
+                      explained, not problems, "; ".join(problems),
+                      (float(t.min()), float(t.max())) if len(t) else (float("nan"), float("nan")))
