@@ -30,7 +30,7 @@ def main():
     t2 = time.perf_counter()
     print(f"{len(truth)} simulated integrations, {len(calibrated)} calibrated, {n_files} files")
     print(f"fit {t1 - t0:.1f} s + flip-flop test {t2 - t1:.1f} s = {t2 - t0:.1f} s (n_boot={args.n_boot})")
-    print(result[["XUV", "INT_TIME", "n_files", "verdict", "p_families", "n_boot_used", "p_memory",
+    print(result.table[["XUV", "INT_TIME", "n_files", "verdict", "p_families", "n_boot_used", "p_memory",
                   "n_switches", "effect_ratio"]].to_string(index=False))
     print(model.groups[["XUV", "INT_TIME", "n_files", "n_families", "reason"]].to_string(index=False))
 
