@@ -117,7 +117,9 @@ def _table(frame: pd.DataFrame, caption: str = "", css=None) -> dict:
     text = [c for c in frame.columns if frame[c].dtype == object or str(frame[c].dtype) in ("str", "string")]
     rows = [{"cells": {c: _fmt(v) for c, v in row.items()}, "css": css(row) if css else ""}
             for row in frame.to_dict(orient="records")]
-    return {"columns": list(frame.columns), "rows": rows, "caption": caption, "text_columns": text}
+    long = [c for c in text if frame[c].astype(str).str.len().mean() > 40]  # sentences: give them room
+    return {"columns": list(frame.columns), "rows": rows, "caption": caption, "text_columns": text,
+            "long_columns": long}
 
 
 def _overview(calibrated, scan_errors) -> list:
