@@ -273,6 +273,19 @@ def calibrate(table: pd.DataFrame, *, keep_excluded: bool = False, single_images
     ------
     KeyError
         If a column the chain needs is missing; the message lists them.
+
+    Examples
+    --------
+    The seed's per-file row by hand: 4 x 80 pixels per bin, 1.4 s, raw detector DN 3000:
+
+    >>> row = pd.DataFrame({"FILENAME": ["mvn_iuv_l1a_outbound-orbit01000-fuvdark_20150401T000000_v02_r01"],
+    ...                     "XUV": ["FUV"], "INT_TIME": [1400], "MCP_VOLT": [-1.83], "DET_TEMP": [3000],
+    ...                     "CASE_TEMP": [4000], "SPE_SIZE": [4], "SPA_SIZE": [80], "dark_mean": [448.0]})
+    >>> out = calibrate(row)
+    >>> float(out["DN_per_s"].iloc[0])  # 448 / 320 / 1.4
+    1.0
+    >>> round(float(out["DET_TEMP"].iloc[0]), 2)  # -0.0749 * 3000 + 174.08
+    -50.62
     """
     needed = {"dark_mean", "INT_TIME", "MCP_VOLT", "XUV"}
     if "PIXELS_PER_BIN" not in table.columns:

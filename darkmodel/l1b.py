@@ -75,6 +75,13 @@ def pipeline_dark(path) -> np.ndarray:
     ------
     DarkFileError
         If the file lacks what the rule needs.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> lights = Path(__file__).parents[1] / "tests" / "data" / "real-lights"  # in a source checkout
+    >>> pipeline_dark(next(lights.glob("*.fits.gz"))).shape  # 151 lights x 10 spatial x 51 spectral bins
+    (151, 10, 51)
     """
     import fitsio
 

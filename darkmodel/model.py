@@ -705,6 +705,16 @@ class DarkRateModel(BaseEstimator):
         ------
         UnidentifiedModelError
             When neither the group nor the joint model can support a prediction.
+
+        Examples
+        --------
+        >>> from darkmodel.simulate import dark_current, simulate_table
+        >>> table, truth = simulate_table(n_files=300, scenario="stable", seed=1)
+        >>> model = DarkRateModel(n_boot=19, alpha=0.1).fit(table)
+        >>> rate = model.predict([-18.0], channel="MUV", int_time=14400)[0]
+        >>> expected = 1.29 / 14.4 + float(dark_current(-18.0))  # read offset / t + dark current
+        >>> bool(abs(rate / expected - 1) < 0.02)
+        True
         """
         temps = _temperatures(temperature)
         g = self._group(channel, int_time)

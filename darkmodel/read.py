@@ -671,6 +671,15 @@ def read_dark(path) -> pd.DataFrame:
     DarkFileError
         If the file cannot be opened as FITS or lacks what a dark record needs; the
         message names the file and the problem.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> real = Path(__file__).parents[1] / "tests" / "data" / "real"  # in a source checkout
+    >>> rows = read_dark(sorted(real.glob("*muv*071804*"))[0])  # an L1B file with its dark copies
+    >>> row = rows.iloc[0]
+    >>> str(row["XUV"]), int(row["INT_TIME"]), str(row["SOURCE_KIND"])
+    ('MUV', 400, 'l1b-copy')
     """
     return tabulate(load_products(path))
 
