@@ -576,6 +576,7 @@ def fit_mixreg(temperature, log_current, k: int, *, counts=None, days=None, cova
         penalty = math.log(n) if lead.noise.excess > 0 else 0.0  # BIC: two more parameters
         if best is None or lead.loglik - penalty > best.loglik - (math.log(n) if best.noise.excess > 0 else 0.0):
             best = lead
+    assert best is not None  # the loops above run at least once (DF_GRID and the excess options are not empty)
     if k > 1 and covariates.time_degree > 0:
         # a step in time that the smooth trend half absorbs traps EM in a poor optimum: start also
         # from the families found without the trend (its coefficients at zero)

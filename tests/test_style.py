@@ -22,3 +22,15 @@ def test_every_public_function_has_a_numpydoc_docstring():
             "and not inspect.getdoc(getattr(darkmodel, n))]; print(missing)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+STATISTICS = ["noise.py", "intervals.py", "families.py", "joint.py", "flipflop_result.py", "plausibility.py",
+              "persistence.py", "frames.py"]
+
+
+def test_mypy_passes_on_the_statistics_modules():
+    pytest.importorskip("mypy")
+    files = [str(ROOT / "darkmodel" / name) for name in STATISTICS]
+    result = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), *files],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
