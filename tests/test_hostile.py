@@ -237,3 +237,18 @@ def test_a_killed_scan_then_update_equals_a_clean_scan(hostile, tmp_path):
                                   clean[cols].sort_values(cols[:2]).reset_index(drop=True))
     assert not list(tmp_path.glob(".summary.parquet.*"))  # no temporary left behind
     assert not (tmp_path / "summary.parquet.lock").exists()
+
+
+def test_private_folders_of_killed_processes_are_removed(tmp_path, monkeypatch):
+    import tempfile
+
+    from darkmodel import read
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = tmp_path / "darkmodel-4194303-abc"  # no such process (above Linux's default pid range)
+    dead.mkdir()
+    (dead / "1.fits").write_bytes(b"left by a kill -9")
+    alive = tmp_path / f"darkmodel-{os.getpid()}-xyz"
+    alive.mkdir()
+    read._remove_stale_folders()
+    assert not dead.exists() and alive.exists()
