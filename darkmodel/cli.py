@@ -138,39 +138,6 @@ def _run_scan(paths, *, per="integration", workers=None, scheduler=None, batch_s
                     previous=previous, progress=bar.update)
 
 
-def _write_scan(result, output: Path) -> Path:
-    """The summary with its file list and errors in one Parquet file, the errors also beside it."""
-    from .storage import errors_path, write_table
-
-    meta = {"files": result.files.astype({"SOURCE_FILE": str}).to_dict("list") if result.files is not None else None,
-            "errors": result.errors.to_dict("list"), "counts": result.counts}
-    write_table(result.table, output, metadata=meta)
-    err_file = errors_path(output)
-    if len(result.errors):
-        write_table(result.errors, err_file)
-    elif err_file.exists():
-        err_file.unlink()
-    return err_file
-
-
-def _previous_scan(output: Path):
-    import pandas as pd
-
-    from .scanning import ScanResult
-    from .storage import errors_path, read_metadata, read_table
-
-    table = read_table(output)
-    meta = read_metadata(output)
-    files = pd.DataFrame(meta["files"]) if meta.get("files") else None
-    if meta.get("errors") is not None:
-        errors = pd.DataFrame(meta["errors"])
-    elif errors_path(output).exists():
-        errors = read_table(errors_path(output))
-    else:
-        errors = pd.DataFrame(columns=["file", "reason"])
-    return ScanResult(table, errors, {}, files)
-
-
 @main.command("scan")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -197,6 +164,7 @@ def scan_command(paths, output: Path, per: str, workers, scheduler, batch_size, 
       darkmodel scan '/data/iuvs/l1a/orbit*/*muvdark*.fits.gz' -o muv.parquet --workers 4
       darkmodel scan /data/iuvs/l1a -o summary.parquet --update
     """
+    from .scanning import ScanResult
     from .storage import OutputLockedError, output_lock
 
     if update and per != "integration":
@@ -208,10 +176,10 @@ def scan_command(paths, output: Path, per: str, workers, scheduler, batch_size, 
     start = time.perf_counter()
     try:
         with output_lock(output):
-            previous = _previous_scan(output) if update and output.exists() else None
+            previous = ScanResult.read(output) if update and output.exists() else None
             result = _run_scan(paths, per=per, workers=workers, scheduler=scheduler, batch_size=batch_size,
                                previous=previous)
-            err_file = _write_scan(result, output)
+            err_file = result.write(output)
     except (FileNotFoundError, ValueError, OutputLockedError, ConnectionError, ImportError) as exc:
         raise _fail(exc) from None
     if not _quiet():

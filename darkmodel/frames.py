@@ -277,9 +277,10 @@ class Superdark:
                     continue
                 h = hdu.header
                 key = h.get("BINKEY", ext)
-                binning = {k: int(h[k]) for k in ("SPE_OFS", "SPE_SIZE", "SPA_OFS", "SPA_SIZE", "N_SPA", "N_SPE")}
+                binning = {k: int(h[k[:8].upper()]) for k in ("SPE_OFS", "SPE_SIZE", "SPA_OFS", "SPA_SIZE",
+                                                              "n_spa", "n_spe")}  # the keys write() used
                 patterns[key] = BinningPattern(
-                    key, h["DETECTOR"], {**binning, "n_spa": binning.pop("N_SPA"), "n_spe": binning.pop("N_SPE")},
+                    key, h["DETECTOR"], binning,
                     np.asarray(hdu.data, float), np.asarray(hdul[f"{ext}_NOISE"].data, float),
                     np.asarray(hdul[f"{ext}_DQ"].data, np.uint8), int(h["NFRAMES"]),
                     [int(v) for v in str(h.get("INTTIMES", "")).split(",") if v])

@@ -129,9 +129,8 @@ def run_chain(paths, outdir=None, *, settings: ChainSettings = ChainSettings(), 
     outputs, source = {}, {}
     if outdir is not None:
         outdir = Path(outdir)
-        outputs["summary"] = write_table(scanned.table, outdir / "summary.parquet", metadata={
-            "errors": scanned.errors.to_dict("list"), "counts": scanned.counts,
-            "files": scanned.files.astype({"SOURCE_FILE": str}).to_dict("list") if scanned.files is not None else None})
+        outputs["summary"] = outdir / "summary.parquet"
+        scanned.write(outputs["summary"])
         source = file_provenance(outputs["summary"])
     calibrated = calibrate(scanned.table, keep_excluded=True)
     kept = calibrated[calibrated["exclusion"].isna()]

@@ -14,6 +14,7 @@ import math
 import os
 from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -61,6 +62,61 @@ class ScanResult:
     errors: pd.DataFrame
     counts: dict = field(default_factory=dict)
     files: pd.DataFrame | None = None
+
+    def write(self, path) -> Path:
+        """Save the summary with its file list, counts and errors in one file (one atomic write).
+
+        The errors are also written beside it as ``<name>.errors.csv`` for reading by eye
+        (removed when there are none).
+
+        Parameters
+        ----------
+        path : path-like
+            The summary (.parquet keeps the file list and errors inside; .h5 or .csv do not).
+
+        Returns
+        -------
+        pathlib.Path
+            The errors file's path (whether or not it exists).
+        """
+        from .storage import errors_path, write_table
+
+        files = self.files.astype({"SOURCE_FILE": str}).to_dict("list") if self.files is not None else None
+        write_table(self.table, path, metadata={"files": files, "errors": self.errors.to_dict("list"),
+                                                "counts": self.counts})
+        err_file = errors_path(path)
+        if len(self.errors):
+            write_table(self.errors, err_file)
+        elif err_file.exists():
+            err_file.unlink()
+        return err_file
+
+    @classmethod
+    def read(cls, path) -> "ScanResult":
+        """Read a summary written by :meth:`write` (for ``scan(previous=...)``).
+
+        Parameters
+        ----------
+        path : path-like
+            The summary.
+
+        Returns
+        -------
+        ScanResult
+            Table, errors (from inside the file, else the errors file beside it) and the
+            file list where the summary holds one; ``counts`` empty.
+        """
+        from .storage import errors_path, read_metadata, read_table
+
+        meta = read_metadata(path)
+        if meta.get("errors") is not None:
+            errors = pd.DataFrame(meta["errors"])
+        elif errors_path(path).exists():
+            errors = read_table(errors_path(path))
+        else:
+            errors = pd.DataFrame(columns=ERROR_COLUMNS)
+        files = pd.DataFrame(meta["files"]) if meta.get("files") else None
+        return cls(read_table(path), errors, {}, files)
 
     def message(self) -> str:
         """The counts in one line, e.g. ``9 files read: 4 dark products (20 integrations), ...``."""
