@@ -23,6 +23,11 @@ more family is accepted only if
    standard deviations apart (closer "families" describe the shape of the scatter);
 3. every family holds at least ``min_files`` files and ``min_weight`` of them.
 
+Where one family is kept and the files have times, two families as **epochs in time** (one
+step at an unknown time, :mod:`darkmodel.epochs`) are tested against it by the same
+bootstrap: a step smaller than the per-file scatter leaves no gap for a mixture to find, and
+the smooth time trend half absorbs it, but time itself labels the files.
+
 Each choice comes with a ``reason`` in words.  :func:`fit_gmm` is the scikit-learn
 Gaussian-mixture baseline on ``(T, log DN/s)``.
 """
@@ -285,8 +290,38 @@ class MixtureFit:
         mu = self.mean_log_rate(temperature, days)
         return _row_log_density(y, mu, self.noise, counts, self.log_background)[0]
 
+    @property
+    def is_epochs(self) -> bool:
+        """Whether the families are epochs in time (one step, :mod:`darkmodel.epochs`)."""
+        return "epoch_cut" in self.extra
+
+    def epoch_family(self, days) -> np.ndarray | None:
+        """Family of each time in an epoch fit (``None`` for a mixture or without times).
+
+        Parameters
+        ----------
+        days : array_like or None
+            Times (days since 1970).
+
+        Returns
+        -------
+        numpy.ndarray or None
+            Family index per time: the family of the epoch before or after the cut.
+        """
+        if not self.is_epochs or days is None:
+            return None
+        before, after = (int(f) for f in self.extra["epoch_families"])
+        return np.where(np.asarray(days, float) > float(self.extra["epoch_cut"]), after, before)
+
     def posterior(self, temperature, log_current, counts=1.0, days=None) -> np.ndarray:
-        """Family probabilities of each file, shape ``(n, K)``; rows sum to 1."""
+        """Family probabilities of each file, shape ``(n, K)``; rows sum to 1.
+
+        For epochs in time (:attr:`is_epochs`) with ``days`` given, the family is the epoch's.
+        """
+        fam = self.epoch_family(days)
+        if fam is not None:
+            return (np.broadcast_to(fam, np.shape(np.atleast_1d(log_current)))[:, None]
+                    == np.arange(self.k)[None, :]).astype(float)
         per = self.log_density(temperature, log_current, counts, days) + np.log(self.weights)
         return np.exp(per - np.logaddexp.reduce(per, axis=1)[:, None])
 
@@ -662,7 +697,8 @@ class FamilySelection:
     fits : dict of int to MixtureFit
         Every fit tried, by number of families.
     table : pandas.DataFrame
-        One row per number of families: ``K``, ``loglik``, ``bic``, ``df``, ``lr`` (against
+        One row per number of families: ``K``, ``model`` (``'mixture'``, or ``'epochs'`` for
+        two families as epochs in time), ``loglik``, ``bic``, ``df``, ``lr`` (against
         one family fewer), ``p_value`` with ``p_mc_se`` and ``n_boot_used``, ``separation``
         (within-family standard deviations), ``smallest_family`` (files), ``admissible``.
     reason : str
@@ -751,7 +787,7 @@ def check_monte_carlo(n_boot: int, alpha: float) -> None:
 def select_families(temperature, log_current, *, counts=None, days=None, k_max: int = 3, alpha: float = FAMILY_ALPHA,
                     n_boot: int = 199, min_separation: float = MIN_SEPARATION, min_files: int = MIN_FAMILY_FILES,
                     min_weight: float = MIN_FAMILY_WEIGHT, covariates: Covariates | None = None, n_init: int = 6,
-                    seed: int = 0, rng=None) -> FamilySelection:
+                    epochs: bool = True, seed: int = 0, rng=None) -> FamilySelection:
     """Choose the number of families by bootstrap likelihood-ratio tests and separation.
 
     Starting from one family, one more is accepted while (1) its likelihood ratio against
@@ -785,6 +821,10 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
         The shape's design (default: :meth:`Covariates.for_data`).
     n_init : int, optional
         EM starts for more than one family.
+    epochs : bool, optional
+        Where one family is kept and the files have times, also test two families as the
+        epochs before and after one step in time (:mod:`darkmodel.epochs`), by the same
+        bootstrap; a mixture cannot separate a step smaller than the per-file scatter.
     seed : int, optional
         Random seed (unless ``rng`` is given).
     rng : numpy.random.Generator, optional
@@ -800,12 +840,12 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
     t, y, cnt, _, covariates = _prepare(temperature, log_current, counts, days, covariates)
     d = None if covariates.time_degree == 0 else np.asarray(days, float)
     settings = {"alpha": alpha, "n_boot": n_boot, "min_separation": min_separation, "min_files": min_files,
-                "min_weight": min_weight, "k_max": k_max}
+                "min_weight": min_weight, "k_max": k_max, "epochs": bool(epochs)}
     one = fit_mixreg(t, y, 1, counts=cnt, days=d, covariates=covariates, rng=rng)
     df = one.noise.df
     excess = one.noise.excess > 0
     fits = {1: one}
-    rows = [{"K": 1, "loglik": one.loglik, "bic": one.bic, "df": _df_text(df), "lr": np.nan, "p_value": np.nan,
+    rows = [{"K": 1, "model": "mixture", "loglik": one.loglik, "bic": one.bic, "df": _df_text(df), "lr": np.nan, "p_value": np.nan,
              "p_mc_se": np.nan, "n_boot_used": 0, "separation": np.inf, "smallest_family": len(y),
              "admissible": True}]
     chosen = one
@@ -840,8 +880,8 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
         sep = bigger.separation()
         smallest = _smallest_family(bigger, t, y, cnt, d)
         admissible = bool(sep >= min_separation and smallest >= min_files and bigger.weights.min() >= min_weight)
-        rows.append({"K": k, "loglik": bigger.loglik, "bic": bigger.bic, "df": _df_text(df), "lr": lr, "p_value": p,
-                     "p_mc_se": se, "n_boot_used": used, "separation": sep, "smallest_family": smallest,
+        rows.append({"K": k, "model": "mixture", "loglik": bigger.loglik, "bic": bigger.bic, "df": _df_text(df),
+                     "lr": lr, "p_value": p, "p_mc_se": se, "n_boot_used": used, "separation": sep, "smallest_family": smallest,
                      "admissible": admissible})
         head = f"{k} families vs {k - 1}: bootstrap p={p:.3g}"
         lead = f"{reason}; " if reason else f"{chosen.k} {_families(chosen.k)}: "
@@ -861,8 +901,47 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
                   f"{smallest} files")
     if not reason:
         reason = f"{chosen.k} {_families(chosen.k)}"
+    if epochs and chosen.k == 1 and d is not None and k_max >= 2 and len(y) >= 2 * min_files:
+        chosen, reason = _test_epochs(one, t, y, cnt, d, rows, reason, alpha=alpha, n_boot=n_boot, min_files=min_files,
+                                      min_weight=min_weight, rng=rng)
     table = pd.DataFrame(rows)
     return FamilySelection(chosen, fits, table, reason, settings)
+
+
+def _test_epochs(one: MixtureFit, t, y, cnt, d, rows: list, reason: str, *, alpha, n_boot, min_files, min_weight,
+                 rng) -> tuple[MixtureFit, str]:
+    """One family against two epochs (a step at the best cut), by a bootstrap of the one-family fit."""
+    from .epochs import fit_epochs
+
+    step = fit_epochs(one, t, y, counts=cnt, days=d, min_files=min_files)
+    if step is None:
+        return one, reason
+    df, excess = one.noise.df, one.noise.excess > 0
+    lr = max(2.0 * (step.loglik - one.loglik), 0.0)
+
+    def draw(_):
+        ys = simulate_files(one, t, cnt, d, rng)
+        try:
+            a = fit_mixreg(t, ys, 1, counts=cnt, days=d, covariates=one.covariates, df=df, excess=excess, rng=rng)
+        except ValueError:
+            return 0.0
+        b = fit_epochs(a, t, ys, counts=cnt, days=d, min_files=min_files)
+        return 0.0 if b is None else max(2.0 * (b.loglik - a.loglik), 0.0)
+
+    p, se, used = sequential_p(lr, draw, n_boot)
+    smallest = int(min(np.sum(d <= step.extra["epoch_cut"]), np.sum(d > step.extra["epoch_cut"])))
+    admissible = bool(smallest >= min_files and step.weights.min() >= min_weight)
+    rows.append({"K": 2, "model": "epochs", "loglik": step.loglik, "bic": step.bic, "df": _df_text(df), "lr": lr,
+                 "p_value": p, "p_mc_se": se, "n_boot_used": used, "separation": step.separation(),
+                 "smallest_family": smallest, "admissible": admissible})
+    when = pd.Timestamp(step.extra["epoch_cut"] * 86400.0, unit="s").strftime("%Y-%m-%d %H:%M")
+    size = 100.0 * (math.exp(step.intercepts[1] - step.intercepts[0]) - 1.0)
+    head = f"two epochs (a {size:.1f} % step at {when}) vs 1 family: bootstrap p={p:.3g}"
+    if p >= alpha:
+        return one, f"{reason}; {head} >= alpha {alpha:g}"
+    if not admissible:
+        return one, f"{reason}; {head} < alpha {alpha:g}, but an epoch holds only {smallest} files (need {min_files})"
+    return step, f"2 families as epochs in time: {head} < alpha {alpha:g} ({reason})"
 
 
 def _families(k: int) -> str:

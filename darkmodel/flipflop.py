@@ -472,12 +472,16 @@ def _test_group(task: dict) -> dict:
                            ).argmax(axis=1)
     runs = _runs(files, labels)
     row.update({k: v for k, v in runs.items() if not k.startswith("min_")})
-    p_mem, lag_lr, lag_coef = _memory_test(files, labels, n_boot, rng)
-    row.update({"p_memory": p_mem, "lag_lr": lag_lr, "lag_coef": lag_coef})
-    row.update(_markov_view(files, seed))
     y, t = files["y"].to_numpy(), files["T"].to_numpy()
-    row["cv_score_switching"], row["cv_score_changepoint"] = _cv_scores(y, t, files["n"].to_numpy())
-    row["changepoints"] = ", ".join(str(files["Time"].iloc[b]) for b in _changepoints(y, t)[:-1])
+    if two.is_epochs:  # the families are the epochs of one step: no alternation to test for memory
+        p_mem = np.nan
+        row["changepoints"] = str(files["Time"].iloc[int(np.argmax(labels != labels[0]))])
+    else:
+        p_mem, lag_lr, lag_coef = _memory_test(files, labels, n_boot, rng)
+        row.update({"p_memory": p_mem, "lag_lr": lag_lr, "lag_coef": lag_coef})
+        row.update(_markov_view(files, seed))
+        row["cv_score_switching"], row["cv_score_changepoint"] = _cv_scores(y, t, files["n"].to_numpy())
+        row["changepoints"] = ", ".join(str(files["Time"].iloc[b]) for b in _changepoints(y, t)[:-1])
     (row["effect_ratio"], row["effect_ci_low"], row["effect_ci_high"], row["effect_log"],
      row["effect_log_se"]) = _effect(two)
     row["confounders"], row["confounded_by"] = _confounders(files, labels, alpha)

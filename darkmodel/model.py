@@ -190,6 +190,10 @@ class DarkRateModel(BaseEstimator):
         Smallest family weight.
     n_init : int, optional
         EM starts per number of families.
+    epochs : bool, optional
+        Where one family is kept, also test two families as the epochs before and after one
+        step in time (a change of state that the per-file scatter hides from a mixture; see
+        :mod:`darkmodel.epochs`).
     nominal_bic_margin : float, optional
         BIC gain of two families over one from which a group's upper family is left out of
         the joint offset fit (which uses the nominal, lowest family only).
@@ -227,7 +231,8 @@ class DarkRateModel(BaseEstimator):
     def __init__(self, method: str = "mixreg", k_max: int = 3, min_files: int = 8,
                  min_temperature_span: float = MIN_TEMPERATURE_SPAN, alpha: float = FAMILY_ALPHA, n_boot: int = 99,
                  min_separation: float = MIN_SEPARATION, min_family_files: int = MIN_FAMILY_FILES,
-                 min_weight: float = MIN_FAMILY_WEIGHT, n_init: int = 6, nominal_bic_margin: float = 10.0,
+                 min_weight: float = MIN_FAMILY_WEIGHT, n_init: int = 6, epochs: bool = True,
+                 nominal_bic_margin: float = 10.0,
                  min_nominal_rows: int = 10, dwell_min_gain: float = DWELL_MIN_GAIN, random_state: int = 0,
                  n_jobs: int | None = None):
         self.method = method
@@ -240,6 +245,7 @@ class DarkRateModel(BaseEstimator):
         self.min_family_files = min_family_files
         self.min_weight = min_weight
         self.n_init = n_init
+        self.epochs = epochs
         self.nominal_bic_margin = nominal_bic_margin
         self.min_nominal_rows = min_nominal_rows
         self.dwell_min_gain = dwell_min_gain
@@ -374,14 +380,14 @@ class DarkRateModel(BaseEstimator):
             sel = select_families(files["T"], files["y"], counts=files["n"], days=_days(files), k_max=self.k_max,
                                   alpha=self.alpha, n_boot=self.n_boot, min_separation=self.min_separation,
                                   min_files=self.min_family_files, min_weight=self.min_weight, n_init=self.n_init,
-                                  rng=rng)
+                                  epochs=self.epochs, rng=rng)
         except ValueError as exc:  # one group the data cannot support never stops the others
             group.status = f"not identifiable: {exc}"
             return group
         sel.fit.offset = float(offset)
         group.mixture, group.selection, group.reason = sel.fit, sel.table, sel.reason
         days = _days(files)
-        if sel.k > 1 and days is not None:
+        if sel.k > 1 and days is not None and not sel.fit.is_epochs:
             emission = sel.fit.log_density(files["T"], files["y"], files["n"], _days(files, sel.fit))
             tau, gain = fit_dwell(emission, days * 24.0, sel.fit.weights)
             group.dwell_hours = tau if gain > self.dwell_min_gain else 0.0
@@ -684,7 +690,8 @@ class DarkRateModel(BaseEstimator):
         int_time : int
             Integration time (ms).
         family : int, optional
-            A single family (0 = lowest); ``None`` gives the mixture ``sum_k w_k rate_k``.
+            A single family (0 = lowest); ``None`` gives the mixture ``sum_k w_k rate_k``, or,
+            where the families are epochs in time and ``time`` is given, the epoch's family.
         time : datetime-like or array_like, optional
             When (for a group with a time trend: detector aging); ``None`` gives the
             time-averaged level of the fitted period.
@@ -725,6 +732,9 @@ class DarkRateModel(BaseEstimator):
         rates = self._family_rates(g, temps, time)
         if family is not None:
             return rates[:, self._family_index(g, family)]
+        epoch = m.epoch_family(self._days(g, time, temps.size))
+        if epoch is not None:  # families that are epochs: the one in force at each time
+            return rates[np.arange(temps.size), epoch]
         return rates @ m.weights
 
     def predict_frame(self, temperature: float, *, channel: str, int_time, binning: str, superdark,
@@ -790,7 +800,8 @@ class DarkRateModel(BaseEstimator):
             Coverage probability.
         family : int, optional
             A single family; ``None`` gives the quantiles of the mixture predictive (solved
-            by bisection).  For more than 4096 temperatures at one time, the bounds are
+            by bisection), or, where the families are epochs in time and ``time`` is given,
+            the interval of the epoch's family.  For more than 4096 temperatures at one time, the bounds are
             computed on 2048 grid points across their range and interpolated (to about 1e-5
             relative).
         time : datetime-like, optional
@@ -825,6 +836,17 @@ class DarkRateModel(BaseEstimator):
             rates = self._family_rates(g, temps, time)
             z = special.ndtri(0.5 + level / 2.0) * m.noise.relative
             return rates.min(axis=1) * np.exp(-z), rates.max(axis=1) * np.exp(z)
+        epoch = m.epoch_family(self._days(g, time, temps.size)) if family is None else None
+        if epoch is not None:  # families that are epochs: the one in force at each time
+            if np.all(epoch == epoch[0]):
+                family = int(epoch[0])
+            else:
+                lo, hi = np.empty(temps.size), np.empty(temps.size)
+                when = np.asarray(time)
+                for k in np.unique(epoch):
+                    sel = epoch == k
+                    lo[sel], hi[sel] = self._interval_at(g, temps[sel], level, when[sel], [int(k)], g.pit["family"])
+                return lo, hi
         families = range(m.k) if family is None else [self._family_index(g, family)]
         mapping = g.pit["mixture"] if family is None or m.k == 1 else g.pit["family"]
         per_row_time = time is not None and np.size(time) > 1 and m.covariates.time_degree > 0

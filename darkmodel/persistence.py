@@ -265,6 +265,10 @@ def check_model(model) -> None:
                 raise ValueError("coef does not match the covariates")
             if m.cov is not None:
                 _covariance("cov", m.cov, k + len(np.atleast_1d(m.coef)))
+            if m.is_epochs:
+                _finite("epoch_cut", m.extra["epoch_cut"])
+                if k != 2 or sorted(int(f) for f in m.extra["epoch_families"]) != [0, 1]:
+                    raise ValueError("epoch_families must name families 0 and 1 of a two-family fit")
             n = m.noise
             for name in ("additive", "relative", "excess_scale"):
                 if not (math.isfinite(getattr(n, name)) and getattr(n, name) >= 0):

@@ -1,0 +1,174 @@
+r"""Families that are epochs in time: one step in the dark current at an unknown time.
+
+A mixture separates families by level alone, so two states whose levels overlap (a
+15 % step under 8 % per-file scatter) cannot be told apart by it, and the smooth time
+trend of the shape half absorbs a step.  When the instrument changes state once and stays,
+time itself labels the files.  This module fits that alternative: one family with the
+shared shape (temperature polynomial and time trend) plus a step at the cut ``c``,
+
+.. math::
+
+    y_i = \alpha + \beta\,[t_i > c] + x_i^\top \gamma + \varepsilon_i ,
+
+the noise model as for the mixture.  The cut maximises the weighted score statistic for a
+step among all cuts leaving at least ``min_files`` files on each side (a sup-score, Andrews
+1993); the likelihood is then maximised at that cut.  :func:`~darkmodel.families.select_families`
+tests it against one family by a parametric bootstrap of the one-family fit, which
+calibrates the search over cuts and keeps a smooth drift (which the time trend models) from
+passing for a step.  The result is a :class:`~darkmodel.families.MixtureFit` with two
+families whose labels come from time (``extra['epoch_cut']``, days since 1970).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .families import MixtureFit, _em, _prepare, _row_log_density
+
+__all__ = ["best_cut", "fit_epochs"]
+
+
+def best_cut(one: MixtureFit, temperature, log_current, counts, days, min_files: int = 5) -> tuple[float, float]:
+    """The time at which a step best explains a one-family fit's residuals.
+
+    Parameters
+    ----------
+    one : MixtureFit
+        One-family fit (its shape and noise model weight the residuals).
+    temperature, log_current, counts, days : array_like
+        The files fitted (days since 1970).
+    min_files : int, optional
+        Fewest files on each side of the cut.
+
+    Returns
+    -------
+    cut : float
+        Midpoint (days) between the last file before and the first after the step; NaN when
+        no cut leaves ``min_files`` files on each side.
+    score : float
+        The weighted score statistic of the step at that cut (chi-square(1) scale at a fixed
+        cut).
+
+    Examples
+    --------
+    >>> from darkmodel.families import fit_mixreg
+    >>> rng = np.random.default_rng(0)
+    >>> days = np.arange(200.0)
+    >>> t = rng.uniform(-20, -15, 200)
+    >>> y = -1 + 0.09 * (t + 18) + 0.1 * (days >= 120) + rng.normal(0, 0.02, 200)
+    >>> one = fit_mixreg(t, y, 1, days=days)
+    >>> cut, score = best_cut(one, t, y, np.ones(200), days)
+    >>> float(cut), bool(score > 100)
+    (119.5, True)
+    """
+    t, y, cnt, x, _ = _prepare(temperature, log_current, counts, days, one.covariates)
+    d = np.asarray(days, float)
+    order = np.argsort(d, kind="stable")
+    t, y, cnt, x, d = t[order], y[order], cnt[order], x[order], d[order]
+    n = len(y)
+    mu = one.intercepts[0] + x @ one.coef
+    # EM weights of the one-family fit: membership of the main part (not an outlier, no
+    # particle excess) times the Student-t weight, over the variance
+    row, main, z, v, _ = _row_log_density(y[:, None], mu[:, None], one.noise, cnt[:, None], one.log_background)
+    w = (np.exp(main - row) * one.noise.tail_weights(z) / v)[:, 0]
+    design = np.column_stack([np.ones(n), x])
+    gram = design.T @ (design * w[:, None])
+    r = y - mu
+    wr = w * r
+    # suffix sums: the step column of cut c is 1 for files c, c+1, ..., n-1
+    s_wr = np.cumsum(wr[::-1])[::-1]
+    s_w = np.cumsum(w[::-1])[::-1]
+    s_wx = np.cumsum((design * w[:, None])[::-1], axis=0)[::-1]
+    cuts = np.arange(min_files, n - min_files + 1)
+    cuts = cuts[d[cuts - 1] < d[np.minimum(cuts, n - 1)]] if len(cuts) else cuts
+    if len(cuts) == 0:
+        return float("nan"), 0.0
+    try:
+        inv = np.linalg.inv(gram)
+    except np.linalg.LinAlgError:
+        return float("nan"), 0.0
+    b = s_wx[cuts]
+    num = s_wr[cuts] - b @ (inv @ (design.T @ wr))
+    den = s_w[cuts] - np.einsum("ij,jk,ik->i", b, inv, b)
+    score = np.where(den > 1e-12 * s_w[0], num**2 / np.maximum(den, 1e-300), 0.0)
+    j = int(np.argmax(score))
+    c = int(cuts[j])
+    return float((d[c - 1] + d[c]) / 2.0), float(score[j])
+
+
+def fit_epochs(one: MixtureFit, temperature, log_current, *, counts=None, days, min_files: int = 5,
+               max_iter: int = 300) -> MixtureFit | None:
+    """Two families as the epochs before and after one step in time.
+
+    Parameters
+    ----------
+    one : MixtureFit
+        The one-family fit of the same files (shape, noise model and tails to start from).
+    temperature, log_current : array_like
+        Per-file mean temperature (degC) and log dark current.
+    counts : array_like, optional
+        Effective integrations per file.
+    days : array_like
+        Time of each file (days since 1970).
+    min_files : int, optional
+        Fewest files per epoch.
+    max_iter : int, optional
+        Most EM iterations.
+
+    Returns
+    -------
+    MixtureFit or None
+        Two families (label 0 the lower level), weights the epochs' shares of the files,
+        ``extra['epoch_cut']`` the cut (days) and ``extra['epoch_families']`` the family of
+        the epoch before and after it; ``None`` when no cut is possible or the fit diverges.
+
+    Examples
+    --------
+    >>> from darkmodel.families import fit_mixreg
+    >>> rng = np.random.default_rng(1)
+    >>> days = np.arange(300.0)
+    >>> t = rng.uniform(-20, -15, 300)
+    >>> y = -1 + 0.09 * (t + 18) - 0.12 * (days >= 100) + rng.normal(0, 0.05, 300)
+    >>> one = fit_mixreg(t, y, 1, days=days)
+    >>> two = fit_epochs(one, t, y, days=days)
+    >>> two.extra["epoch_families"], round(float(two.intercepts[1] - two.intercepts[0]), 1)
+    ([1, 0], 0.1)
+    """
+    t, y, cnt, x, covariates = _prepare(temperature, log_current, counts, days, one.covariates)
+    d = np.asarray(days, float)
+    cut, _ = best_cut(one, t, y, cnt, d, min_files=min_files)
+    if not np.isfinite(cut):
+        return None
+    after = (d > cut).astype(float)
+    xs = np.column_stack([x, after])
+    start = np.r_[one.coef, 0.0]
+    state = _em(xs, y, cnt, np.array([one.intercepts[0]]), start, one.noise, None, one.log_background,
+                max_iter=max_iter)
+    if not np.isfinite(state.loglik):
+        return None
+    a0 = float(state.alpha[0])
+    step = float(state.coef[-1])
+    levels = np.array([a0, a0 + step])
+    order = np.argsort(levels, kind="stable")       # order[j]: epoch holding family j
+    family_of_epoch = np.argsort(order).tolist()    # epoch -> family
+    m = x.shape[1]
+    cov = None
+    if state.normal is not None:
+        try:
+            raw = np.linalg.inv(state.normal)        # (alpha, coef..., step)
+            jac = np.zeros((2 + m, 2 + m))           # -> (alpha_before, alpha_after, coef...)
+            jac[0, 0] = 1.0
+            jac[1, 0], jac[1, 1 + m] = 1.0, 1.0
+            jac[2:, 1:1 + m] = np.eye(m)
+            full = jac @ raw @ jac.T
+            perm = np.r_[order, np.arange(2, 2 + m)]
+            cov = full[np.ix_(perm, perm)]
+        except np.linalg.LinAlgError:
+            cov = None
+    shares = np.array([np.mean(after == 0), np.mean(after == 1)])
+    mu0 = levels[order][0] + x @ state.coef[:-1]
+    extra = {"median_mu": float(np.median(mu0)), "median_count": float(np.median(cnt)),
+             "temp_range": [float(t.min()), float(t.max())], "epoch_cut": float(cut),
+             "epoch_families": [int(f) for f in family_of_epoch]}
+    return MixtureFit(levels[order], state.coef[:-1].copy(), covariates, state.noise, shares[order], state.loglik,
+                      len(y), one.log_background, cov, state.converged, state.n_iter, extra=extra)
