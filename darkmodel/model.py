@@ -51,7 +51,7 @@ from .families import (
     select_families,
     select_gmm,
 )
-from .intervals import PitCalibration, bisect
+from .intervals import PitCalibration, bisect, interp_pair
 from .joint import MIN_INT_TIME_RATIO, MIN_TEMPERATURE_SPAN, JointModel, fit_joint  # noqa: F401 (re-exported)
 from .parallel import n_workers, run_tasks
 from .perfile import days_since_epoch, file_summaries, usable_mask, usable_rows
@@ -663,10 +663,12 @@ class DarkRateModel(BaseEstimator):
         return (temps < lo - EXTRAPOLATION_MARGIN) | (temps > hi + EXTRAPOLATION_MARGIN)
 
     def _warn_range(self, temps, channel, int_time):
-        out = self.extrapolation(temps, channel=channel, int_time=int_time)
+        g = self._group(channel, int_time)
+        lo, hi = g.temp_range if g is not None else self.joint_[str(channel).upper()].temp_range
+        if temps.size == 0 or (lo - EXTRAPOLATION_MARGIN <= temps.min() and temps.max() <= hi + EXTRAPOLATION_MARGIN):
+            return
+        out = (temps < lo - EXTRAPOLATION_MARGIN) | (temps > hi + EXTRAPOLATION_MARGIN)
         if out.any():
-            g = self._group(channel, int_time)
-            lo, hi = g.temp_range if g is not None else self.joint_[str(channel).upper()].temp_range
             warnings.warn(f"{int(out.sum())} of {out.size} temperatures lie outside the fitted range of "
                           f"{channel} {int_time} ms ({lo:.2f} to {hi:.2f} degC, margin {EXTRAPOLATION_MARGIN:g} degC):"
                           " an extrapolation", ExtrapolationWarning, stacklevel=3)
@@ -853,7 +855,7 @@ class DarkRateModel(BaseEstimator):
         if temps.size > _GRID_ABOVE and not per_row_time:  # smooth in T: solve on a grid, interpolate
             grid = np.linspace(temps.min(), temps.max(), _GRID_POINTS)
             lo, hi = self._interval_at(g, grid, level, time, families, mapping)
-            return (np.exp(_uniform_interp(temps, grid, np.log(lo))), np.exp(_uniform_interp(temps, grid, np.log(hi))))
+            return interp_pair(temps, grid, lo, hi)
         return self._interval_at(g, temps, level, time, families, mapping)
 
     def _interval_at(self, g: GroupFit, temps, level, time, families, mapping):
@@ -1006,19 +1008,6 @@ class DarkRateModel(BaseEstimator):
         return load_model(path, cls)
 
 
-def _uniform_interp(x, grid, values) -> np.ndarray:
-    """``np.interp(x, grid, values)`` for an evenly spaced ``grid`` containing ``x``: an index
-    by arithmetic instead of a binary search per point.
-    """
-    step = (grid[-1] - grid[0]) / (len(grid) - 1)
-    if step <= 0:
-        return np.full(np.shape(x), values[0])
-    pos = (np.asarray(x, float) - grid[0]) / step
-    i = np.clip(pos.astype(np.int64), 0, len(grid) - 2)
-    w = pos - i
-    return values[i] * (1.0 - w) + values[i + 1] * w
-
-
 def _temperatures(temperature) -> np.ndarray:
     """Temperatures to predict at: finite and physically plausible, or a clear error."""
     from .plausibility import PREDICTION_TEMPERATURE_LIMITS
@@ -1027,10 +1016,12 @@ def _temperatures(temperature) -> np.ndarray:
         temps = np.atleast_1d(np.asarray(temperature, float))
     except (TypeError, ValueError):
         raise ValueError(f"temperature must be numbers (degC), not {temperature!r:.60}") from None
+    lo, hi = PREDICTION_TEMPERATURE_LIMITS
+    if temps.size == 0 or (lo <= temps.min() and temps.max() <= hi):  # NaN fails both comparisons
+        return temps
     bad = ~np.isfinite(temps)
     if bad.any():
         raise ValueError(f"temperature must be finite; {int(bad.sum())} of {temps.size} are NaN or infinite")
-    lo, hi = PREDICTION_TEMPERATURE_LIMITS
     out = (temps < lo) | (temps > hi)
     if out.any():
         raise ValueError(f"{int(out.sum())} temperature(s) outside the plausible {lo:g} to {hi:g} degC "

@@ -54,3 +54,17 @@ def test_bisection_finds_the_normal_quantiles():
     target = np.array([0.025, 0.5, 0.975])
     got = bisect(special.ndtr, np.full(3, -10.0), np.full(3, 10.0), target)
     np.testing.assert_allclose(got, special.ndtri(target), atol=1e-9)
+
+
+def test_interp_pair_is_numpys_interp_on_both_tables():
+    from darkmodel.intervals import interp_pair
+
+    rng = np.random.default_rng(4)
+    grid = np.linspace(-30.0, 5.0, 2048)
+    a, b = np.exp(0.09 * grid), rng.normal(size=2048).cumsum()
+    x = np.concatenate([rng.uniform(-30.0, 5.0, 100_000), [-30.0, 5.0]])  # both ends included
+    lo, hi = interp_pair(x, grid, a, b)
+    np.testing.assert_allclose(lo, np.interp(x, grid, a), rtol=1e-12)
+    np.testing.assert_allclose(hi, np.interp(x, grid, b), rtol=1e-12, atol=1e-12)
+    flat_lo, _ = interp_pair(x, np.array([1.0, 1.0]), np.array([2.0, 2.0]), np.array([3.0, 3.0]))
+    assert np.all(flat_lo == 2.0)
