@@ -56,6 +56,8 @@ MIN_FAMILY_FILES = 5
 MIN_FAMILY_WEIGHT = 0.05
 #: Significance level of the bootstrap test for one more family.
 FAMILY_ALPHA = 0.02
+#: Highest degree of the smooth time trend against which a step in time is tested.
+MAX_TIME_DEGREE = 4
 #: Temperature span (degC) from which the shape gets a quadratic term (else a straight line).
 QUADRATIC_SPAN = 6.0
 _EXCEED_STOP = 10  # sequential Monte Carlo: stop after this many exceedances
@@ -526,7 +528,9 @@ def _starts(resid: np.ndarray, k: int, n_init: int, rng) -> list:
     starts = [centres.copy()]
     for _ in range(10):  # k-means in one dimension
         nearest = np.abs(resid[:, None] - centres[None, :]).argmin(axis=1)
-        centres = np.array([resid[nearest == j].mean() if np.any(nearest == j) else centres[j] for j in range(k)])
+        size = np.bincount(nearest, minlength=k)
+        total = np.bincount(nearest, weights=resid, minlength=k)
+        centres = np.where(size > 0, total / np.maximum(size, 1), centres)
     starts.append(np.sort(centres))
     for gap in (0.05, 0.15, 0.3):
         starts.append(gap * (np.arange(k) - (k - 1) / 2.0))
@@ -913,16 +917,27 @@ def _test_epochs(one: MixtureFit, t, y, cnt, d, rows: list, reason: str, *, alph
     """One family against two epochs (a step at the best cut), by a bootstrap of the one-family fit."""
     from .epochs import fit_epochs
 
-    step = fit_epochs(one, t, y, counts=cnt, days=d, min_files=min_files)
+    df, excess = one.noise.df, one.noise.excess > 0
+    # the null is one family with a smooth trend flexible enough for aging (a saturating drift
+    # leaves 0.1 % residuals around a quadratic, which precise groups resolve): degree by BIC
+    null = one
+    for degree in range(one.covariates.time_degree + 1, MAX_TIME_DEGREE + 1):
+        cov = Covariates.for_data(t, d, time_degree=degree, temp_degree=one.covariates.temp_degree)
+        try:
+            richer = fit_mixreg(t, y, 1, counts=cnt, days=d, covariates=cov, df=df, excess=excess, rng=rng)
+        except ValueError:
+            break
+        if richer.bic < null.bic:
+            null = richer
+    step = fit_epochs(null, t, y, counts=cnt, days=d, min_files=min_files)
     if step is None:
         return one, reason
-    df, excess = one.noise.df, one.noise.excess > 0
-    lr = max(2.0 * (step.loglik - one.loglik), 0.0)
+    lr = max(2.0 * (step.loglik - null.loglik), 0.0)
 
     def draw(_):
-        ys = simulate_files(one, t, cnt, d, rng)
+        ys = simulate_files(null, t, cnt, d, rng)
         try:
-            a = fit_mixreg(t, ys, 1, counts=cnt, days=d, covariates=one.covariates, df=df, excess=excess, rng=rng)
+            a = fit_mixreg(t, ys, 1, counts=cnt, days=d, covariates=null.covariates, df=df, excess=excess, rng=rng)
         except ValueError:
             return 0.0
         b = fit_epochs(a, t, ys, counts=cnt, days=d, min_files=min_files)
@@ -936,7 +951,8 @@ def _test_epochs(one: MixtureFit, t, y, cnt, d, rows: list, reason: str, *, alph
                  "smallest_family": smallest, "admissible": admissible})
     when = pd.Timestamp(step.extra["epoch_cut"] * 86400.0, unit="s").strftime("%Y-%m-%d %H:%M")
     size = 100.0 * (math.exp(step.intercepts[1] - step.intercepts[0]) - 1.0)
-    head = f"two epochs (a {size:.1f} % step at {when}) vs 1 family: bootstrap p={p:.3g}"
+    head = (f"two epochs (a {size:.1f} % step at {when}) vs 1 family (time trend of degree "
+            f"{null.covariates.time_degree}): bootstrap p={p:.3g}")
     if p >= alpha:
         return one, f"{reason}; {head} >= alpha {alpha:g}"
     if not admissible:

@@ -104,10 +104,10 @@ def test_a_changepoint_archive_gets_epochs_labels_and_rates_by_time(changepoint)
     lo, hi = model.predict_interval(rows["DET_TEMP"], channel="MUV", int_time=4200, time=rows["Time"])
     inside = (rows["DN_per_s"] >= lo) & (rows["DN_per_s"] <= hi)
     assert 0.92 <= inside.mean() <= 0.98
-    # a single time before and after the step: the epoch's family, not the mixture mean
-    first, last = rows["Time"].iloc[0], rows["Time"].iloc[-1]
-    before = model.predict([-18.0], channel="MUV", int_time=4200, time=first)[0]
-    after = model.predict([-18.0], channel="MUV", int_time=4200, time=last)[0]
+    # an hour before and after the step: the epoch's family, not the mixture mean
+    cut = pd.Timestamp(g.mixture.extra["epoch_cut"] * 86400.0, unit="s")
+    before = model.predict([-18.0], channel="MUV", int_time=4200, time=cut - pd.Timedelta(hours=1))[0]
+    after = model.predict([-18.0], channel="MUV", int_time=4200, time=cut + pd.Timedelta(hours=1))[0]
     assert after - before == pytest.approx(0.15 * float(dark_current(-18.0)), rel=0.25)  # the read offset cancels
     # the stable groups stay one family
     assert model.groups_[("MUV", 14400)].mixture.k == 1

@@ -1,0 +1,59 @@
+"""The report of the demo archive: where its time goes, and the whole report in this process.
+
+Run:  python benchmarks/bench_report.py [--n-files 600] [--repeat 3]
+
+Simulates the demo's archive (600 files, flip-flop scenario, seed 0), fits and tests it,
+then times (medians of ``--repeat`` runs, all in this process): building the figures, the
+straightforward rendering of every figure to PNG one after the other, and ``report`` to
+HTML and to PDF as the package writes them.  The ratio ``report / (build + serial
+render)`` is the speed-up of the package's rendering over the straightforward one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import darkmodel as dm
+from darkmodel.reporting import _png, report_figures
+
+
+def median_time(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-files", type=int, default=600)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        dm.simulate_archive(tmp / "archive", n_files=args.n_files, scenario="flipflop", seed=0)
+        calibrated = dm.calibrate(dm.scan(tmp / "archive").table, keep_excluded=True)
+        model = dm.DarkRateModel(random_state=0).fit(calibrated)
+        verdicts = dm.flipflop_test(calibrated, model, n_jobs=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            figs = report_figures(calibrated, model, verdicts)
+            t_build = median_time(lambda: report_figures(calibrated, model, verdicts), args.repeat)
+            t_render = median_time(lambda: [_png(f) for _, _, f in figs], args.repeat)
+            t_html = median_time(lambda: dm.report(calibrated, model, tmp / "r.html", verdicts=verdicts), args.repeat)
+            t_pdf = median_time(lambda: dm.report(calibrated, model, tmp / "r.pdf", verdicts=verdicts), args.repeat)
+    print(f"{len(figs)} figures: build {t_build:.2f} s, straightforward PNG render {t_render:.2f} s "
+          f"(sum {t_build + t_render:.2f} s)")
+    print(f"report HTML {t_html:.2f} s (ratio to build + serial render {(t_build + t_render) / t_html:.2f}x), "
+          f"PDF {t_pdf:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
