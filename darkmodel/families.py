@@ -44,7 +44,7 @@ from .noise import CONTAMINATION, DF_GRID, SCALE_FLOOR, NoiseModel, robust_scale
 
 __all__ = ["Covariates", "MixtureFit", "FamilySelection", "fit_mixreg", "fit_gmm", "select_families",
            "log_dark_current", "REFERENCE_TEMPERATURE", "MIN_SEPARATION", "MIN_FAMILY_FILES", "MIN_FAMILY_WEIGHT",
-           "FAMILY_ALPHA", "QUADRATIC_SPAN"]
+           "FAMILY_ALPHA", "QUADRATIC_SPAN", "MIN_EPOCH_STEP"]
 
 #: Temperature (degC) at which family rates are reported and the shape is centred.
 REFERENCE_TEMPERATURE = -18.0
@@ -56,6 +56,10 @@ MIN_FAMILY_FILES = 5
 MIN_FAMILY_WEIGHT = 0.05
 #: Significance level of the bootstrap test for one more family.
 FAMILY_ALPHA = 0.02
+#: Smallest step in time (fraction of the dark current) taken for two epochs: below it, a
+#: temperature-local misfit of the shape in a short period (0.075 degC of quantisation is
+#: 0.6 %) can pass the bootstrap, which cannot reproduce misfit.
+MIN_EPOCH_STEP = 0.02
 #: Highest degree of the smooth time trend against which a step in time is tested.
 MAX_TIME_DEGREE = 4
 #: Temperature span (degC) from which the shape gets a quadratic term (else a straight line).
@@ -791,7 +795,8 @@ def check_monte_carlo(n_boot: int, alpha: float) -> None:
 def select_families(temperature, log_current, *, counts=None, days=None, k_max: int = 3, alpha: float = FAMILY_ALPHA,
                     n_boot: int = 199, min_separation: float = MIN_SEPARATION, min_files: int = MIN_FAMILY_FILES,
                     min_weight: float = MIN_FAMILY_WEIGHT, covariates: Covariates | None = None, n_init: int = 6,
-                    epochs: bool = True, seed: int = 0, rng=None) -> FamilySelection:
+                    epochs: bool = True, min_epoch_step: float = MIN_EPOCH_STEP, seed: int = 0,
+                    rng=None) -> FamilySelection:
     """Choose the number of families by bootstrap likelihood-ratio tests and separation.
 
     Starting from one family, one more is accepted while (1) its likelihood ratio against
@@ -829,6 +834,8 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
         Where one family is kept and the files have times, also test two families as the
         epochs before and after one step in time (:mod:`darkmodel.epochs`), by the same
         bootstrap; a mixture cannot separate a step smaller than the per-file scatter.
+    min_epoch_step : float, optional
+        Smallest step (fraction of the dark current) that makes two epochs.
     seed : int, optional
         Random seed (unless ``rng`` is given).
     rng : numpy.random.Generator, optional
@@ -844,7 +851,8 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
     t, y, cnt, _, covariates = _prepare(temperature, log_current, counts, days, covariates)
     d = None if covariates.time_degree == 0 else np.asarray(days, float)
     settings = {"alpha": alpha, "n_boot": n_boot, "min_separation": min_separation, "min_files": min_files,
-                "min_weight": min_weight, "k_max": k_max, "epochs": bool(epochs)}
+                "min_weight": min_weight, "k_max": k_max, "epochs": bool(epochs),
+                "min_epoch_step": min_epoch_step}
     one = fit_mixreg(t, y, 1, counts=cnt, days=d, covariates=covariates, rng=rng)
     df = one.noise.df
     excess = one.noise.excess > 0
@@ -907,13 +915,13 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
         reason = f"{chosen.k} {_families(chosen.k)}"
     if epochs and chosen.k == 1 and d is not None and k_max >= 2 and len(y) >= 2 * min_files:
         chosen, reason = _test_epochs(one, t, y, cnt, d, rows, reason, alpha=alpha, n_boot=n_boot, min_files=min_files,
-                                      min_weight=min_weight, rng=rng)
+                                      min_weight=min_weight, min_step=min_epoch_step, rng=rng)
     table = pd.DataFrame(rows)
     return FamilySelection(chosen, fits, table, reason, settings)
 
 
 def _test_epochs(one: MixtureFit, t, y, cnt, d, rows: list, reason: str, *, alpha, n_boot, min_files, min_weight,
-                 rng) -> tuple[MixtureFit, str]:
+                 min_step, rng) -> tuple[MixtureFit, str]:
     """One family against two epochs (a step at the best cut), by a bootstrap of the one-family fit."""
     from .epochs import fit_epochs
 
@@ -957,6 +965,9 @@ def _test_epochs(one: MixtureFit, t, y, cnt, d, rows: list, reason: str, *, alph
         return one, f"{reason}; {head} >= alpha {alpha:g}"
     if not admissible:
         return one, f"{reason}; {head} < alpha {alpha:g}, but an epoch holds only {smallest} files (need {min_files})"
+    if abs(size) < 100 * min_step:
+        return one, (f"{reason}; {head} < alpha {alpha:g}, but a step under {100 * min_step:g} % is within the "
+                     "calibration of the temperature and the shape, not a change of state")
     return step, f"2 families as epochs in time: {head} < alpha {alpha:g} ({reason})"
 
 

@@ -132,7 +132,7 @@ class PitCalibration:
         return cls(np.asarray(d["temperatures"], float), q)
 
 
-def bisect(cdf, lo, hi, target, iterations: int = 50) -> np.ndarray:
+def bisect(cdf, lo, hi, target, iterations: int = 50, tol: float = 0.0) -> np.ndarray:
     """Vectorised bisection: where the increasing ``cdf`` crosses ``target`` between ``lo`` and ``hi``.
 
     Parameters
@@ -144,7 +144,9 @@ def bisect(cdf, lo, hi, target, iterations: int = 50) -> np.ndarray:
     target : float or numpy.ndarray
         Level(s) to solve for.
     iterations : int, optional
-        Halvings (50 reach double precision on any practical bracket).
+        Most halvings (50 reach double precision on any practical bracket).
+    tol : float, optional
+        Stop once every bracket is narrower than this.
 
     Returns
     -------
@@ -159,6 +161,8 @@ def bisect(cdf, lo, hi, target, iterations: int = 50) -> np.ndarray:
     """
     lo, hi = np.array(lo, float), np.array(hi, float)
     for _ in range(iterations):
+        if tol > 0 and float(np.max(hi - lo)) <= tol:
+            break
         mid = 0.5 * (lo + hi)
         below = cdf(mid) < target
         lo = np.where(below, mid, lo)

@@ -41,6 +41,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .families import (
     FAMILY_ALPHA,
+    MIN_EPOCH_STEP,
     MIN_FAMILY_FILES,
     MIN_FAMILY_WEIGHT,
     MIN_SEPARATION,
@@ -66,7 +67,9 @@ EXTRAPOLATION_MARGIN = 1.0
 #: Log-likelihood gain over no memory from which the families' dwell time smooths the labels.
 DWELL_MIN_GAIN = 5.0
 _LN2 = math.log(2.0)
-_GRID_ABOVE, _GRID_POINTS = 4096, 2048
+#: Above this many temperatures at one time, intervals are solved on a grid every
+#: ``_GRID_STEP`` degC (between 64 and 2048 points) and interpolated.
+_GRID_ABOVE, _GRID_STEP = 4096, 0.05
 
 
 class ModelFileError(ValueError):
@@ -194,6 +197,8 @@ class DarkRateModel(BaseEstimator):
         Where one family is kept, also test two families as the epochs before and after one
         step in time (a change of state that the per-file scatter hides from a mixture; see
         :mod:`darkmodel.epochs`).
+    min_epoch_step : float, optional
+        Smallest step (fraction of the dark current) taken for two epochs.
     nominal_bic_margin : float, optional
         BIC gain of two families over one from which a group's upper family is left out of
         the joint offset fit (which uses the nominal, lowest family only).
@@ -232,7 +237,7 @@ class DarkRateModel(BaseEstimator):
                  min_temperature_span: float = MIN_TEMPERATURE_SPAN, alpha: float = FAMILY_ALPHA, n_boot: int = 99,
                  min_separation: float = MIN_SEPARATION, min_family_files: int = MIN_FAMILY_FILES,
                  min_weight: float = MIN_FAMILY_WEIGHT, n_init: int = 6, epochs: bool = True,
-                 nominal_bic_margin: float = 10.0,
+                 min_epoch_step: float = MIN_EPOCH_STEP, nominal_bic_margin: float = 10.0,
                  min_nominal_rows: int = 10, dwell_min_gain: float = DWELL_MIN_GAIN, random_state: int = 0,
                  n_jobs: int | None = None):
         self.method = method
@@ -246,6 +251,7 @@ class DarkRateModel(BaseEstimator):
         self.min_weight = min_weight
         self.n_init = n_init
         self.epochs = epochs
+        self.min_epoch_step = min_epoch_step
         self.nominal_bic_margin = nominal_bic_margin
         self.min_nominal_rows = min_nominal_rows
         self.dwell_min_gain = dwell_min_gain
@@ -380,7 +386,7 @@ class DarkRateModel(BaseEstimator):
             sel = select_families(files["T"], files["y"], counts=files["n"], days=_days(files), k_max=self.k_max,
                                   alpha=self.alpha, n_boot=self.n_boot, min_separation=self.min_separation,
                                   min_files=self.min_family_files, min_weight=self.min_weight, n_init=self.n_init,
-                                  epochs=self.epochs, rng=rng)
+                                  epochs=self.epochs, min_epoch_step=self.min_epoch_step, rng=rng)
         except ValueError as exc:  # one group the data cannot support never stops the others
             group.status = f"not identifiable: {exc}"
             return group
@@ -803,9 +809,9 @@ class DarkRateModel(BaseEstimator):
         family : int, optional
             A single family; ``None`` gives the quantiles of the mixture predictive (solved
             by bisection), or, where the families are epochs in time and ``time`` is given,
-            the interval of the epoch's family.  For more than 4096 temperatures at one time, the bounds are
-            computed on 2048 grid points across their range and interpolated (to about 1e-5
-            relative).
+            the interval of the epoch's family.  For more than 4096 temperatures at one time,
+            the bounds are computed on a grid every 0.05 degC across their range (64 to 2048
+            points) and interpolated (to about 1e-5 relative).
         time : datetime-like, optional
             As in :meth:`predict`.
 
@@ -853,9 +859,11 @@ class DarkRateModel(BaseEstimator):
         mapping = g.pit["mixture"] if family is None or m.k == 1 else g.pit["family"]
         per_row_time = time is not None and np.size(time) > 1 and m.covariates.time_degree > 0
         if temps.size > _GRID_ABOVE and not per_row_time:  # smooth in T: solve on a grid, interpolate
-            grid = np.linspace(temps.min(), temps.max(), _GRID_POINTS)
+            lo_t, hi_t = float(temps.min()), float(temps.max())
+            grid = np.linspace(lo_t, hi_t, int(np.clip(np.ceil((hi_t - lo_t) / _GRID_STEP) + 1, 64, 2048)))
             lo, hi = self._interval_at(g, grid, level, time, families, mapping)
-            return interp_pair(temps, grid, lo, hi)
+            if np.isfinite(lo).all() and np.isfinite(hi).all():  # else (far extrapolation) solve every point
+                return interp_pair(temps, grid, lo, hi)
         return self._interval_at(g, temps, level, time, families, mapping)
 
     def _interval_at(self, g: GroupFit, temps, level, time, families, mapping):
@@ -883,17 +891,27 @@ class DarkRateModel(BaseEstimator):
         parts = [self._log_predictive(g, temps, k, time) for k in families]
         weights = np.asarray(m.weights)[list(families)]
         weights = weights / weights.sum()
-        tail = float(min(np.min(targets[0]), np.min(1 - targets[1])))  # a bracket beyond every target
-        q = m.noise.ppf(1 - 0.1 * tail)
-        reach = 20.0 * m.noise.excess_scale if m.noise.excess > 0 else 0.0
-        lo = np.min([mu - q * sd for mu, sd in parts], axis=0)
-        hi = np.max([mu + q * sd + reach for mu, sd in parts], axis=0)
+        targets = np.asarray(targets, float).reshape(2, -1)
+        if m.noise.excess > 0:  # a bracket beyond every target
+            tail = float(min(np.min(targets[0]), np.min(1 - targets[1])))
+            q = m.noise.ppf(1 - 0.1 * tail)
+            reach = 20.0 * m.noise.excess_scale
+            lo = np.min([mu - q * sd for mu, sd in parts], axis=0)
+            hi = np.max([mu + q * sd + reach for mu, sd in parts], axis=0)
+        else:  # the mixture's quantile lies between its families' own quantiles
+            q = m.noise.ppf(targets)
+            each = np.stack([mu + q * sd for mu, sd in parts])
+            lo, hi = each.min(axis=0), each.max(axis=0)
+
+        # both bounds in one bisection: rows 0 and 1 of a (2, n) problem
+        stacked = [(np.broadcast_to(mu, (2, mu.size)), np.broadcast_to(sd, (2, sd.size))) for mu, sd in parts]
 
         def cdf(v):
-            return sum(w * m.noise.predictive_cdf(v - mu, sd) for w, (mu, sd) in zip(weights, parts))
+            return sum(w * m.noise.predictive_cdf(v - mu, sd) for w, (mu, sd) in zip(weights, stacked))
 
-        return (base + np.exp(bisect(cdf, lo, hi, targets[0])),
-                base + np.exp(bisect(cdf, lo, hi, targets[1])))
+        lo, hi = np.broadcast_to(lo, (2, lo.shape[-1])), np.broadcast_to(hi, (2, hi.shape[-1]))
+        both = bisect(cdf, lo, hi, targets, tol=1e-11)  # in log rate: 1e-11 relative
+        return base + np.exp(both[0]), base + np.exp(both[1])
 
     def _joint_fallback(self, temps, channel, int_time, family, with_sd: bool = False):
         joint = self.joint_[str(channel).upper()]
