@@ -115,3 +115,16 @@ def test_a_model_that_fitted_nothing_says_so_instead_of_empty_panels(fitted, tmp
         texts = [t.get_text() for ax in fig.axes for t in ax.texts]
         assert any("no" in t and "fitted" in t for t in texts), texts
     assert report(few, model, tmp_path / "r.html").stat().st_size > 5_000
+
+
+def test_figures_rendered_in_worker_processes_are_the_same_pngs(fitted):
+    from darkmodel.reporting import render_pngs
+
+    calibrated, model, _ = fitted
+    figs = [f for _, _, f in report_figures(calibrated, model)][:4]
+    parallel = render_pngs(figs, workers=2)
+    serial = render_pngs(figs, workers=1)
+    assert parallel == serial and len(set(serial)) == len(serial)
+    for png in parallel:  # each a real picture of the figure's size at 100 dpi
+        image = imread(io.BytesIO(base64.b64decode(png)), format="png")
+        assert image.shape[0] > 100 and image.shape[1] > 100

@@ -21,7 +21,7 @@ from ..storage import atomic_write
 from . import figures
 from .figures import _quiet_model_warnings
 
-__all__ = ["report", "report_figures", "model_mismatch"]
+__all__ = ["report", "report_figures", "model_mismatch", "render_pngs"]
 
 
 def _png(fig) -> str:
@@ -29,6 +29,40 @@ def _png(fig) -> str:
     FigureCanvasAgg(fig)
     fig.savefig(buf, format="png", dpi=100)
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def render_pngs(figures_, workers: int | None = None) -> list:
+    """Every figure as a base64 PNG (100 dpi), rendered in worker processes.
+
+    Rendering (constrained layout and Agg drawing) is most of a report's time and each
+    figure is independent, so the figures travel pickled to a process pool; the PNGs are
+    the same bytes as rendering them one after the other in this process.
+
+    Parameters
+    ----------
+    figures_ : sequence of matplotlib.figure.Figure
+        The figures.
+    workers : int, optional
+        Worker processes (default: all cores, at most one per figure); 1 renders here.
+
+    Returns
+    -------
+    list of str
+        Base64-encoded PNGs, in the figures' order.
+    """
+    from ..parallel import n_workers, process_pool
+
+    figures_ = list(figures_)
+    workers = min(n_workers(workers), len(figures_))
+    if workers <= 1:
+        return [_png(f) for f in figures_]
+    # the costliest first, so the pool's makespan is not set by one late start
+    order = sorted(range(len(figures_)), key=lambda i: -len(figures_[i].axes))
+    out = [""] * len(figures_)
+    with process_pool(workers) as pool:
+        for i, png in zip(order, pool.map(_png, [figures_[i] for i in order])):
+            out[i] = png
+    return out
 
 
 def report_figures(calibrated: pd.DataFrame, model, verdicts: pd.DataFrame | None = None) -> list:
@@ -177,7 +211,7 @@ def model_mismatch(calibrated: pd.DataFrame, model, inputs: dict | None = None) 
 
 def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | None = None,
            scan_errors: pd.DataFrame | None = None, inputs: dict | None = None,
-           title: str = "darkmodel: IUVS dark-rate report") -> Path:
+           title: str = "darkmodel: IUVS dark-rate report", workers: int | None = None) -> Path:
     """Write the diagnostic report as HTML (one self-contained file) or PDF (one figure per page).
 
     Parameters
@@ -197,6 +231,8 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
         Input files and their hashes, for the provenance section.
     title : str, optional
         Page title.
+    workers : int, optional
+        Processes rendering the HTML's figures (default: all cores; see :func:`render_pngs`).
 
     Returns
     -------
@@ -246,8 +282,8 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
         sections.insert(0, {"id": "mismatch", "title": "Warning: this model may not belong to these data",
                             "text": " ".join(mismatch), "tables": [], "figures": []})
     by_section: dict = {}
-    for sid, caption, fig in figs:
-        by_section.setdefault(sid, []).append({"caption": caption, "png": _png(fig)})
+    for (sid, caption, _), png in zip(figs, render_pngs([f for _, _, f in figs], workers)):
+        by_section.setdefault(sid, []).append({"caption": caption, "png": png})
     names = {"seed": "The seed notebook's views", "families": "Dark rate against temperature, by family",
              "residuals": "Residuals", "timeline": "Family timeline", "joint": "Joint offset model",
              "model": "The model alone"}
