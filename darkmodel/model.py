@@ -67,6 +67,8 @@ EXTRAPOLATION_MARGIN = 1.0
 #: Log-likelihood gain over no memory from which the families' dwell time smooths the labels.
 DWELL_MIN_GAIN = 5.0
 _LN2 = math.log(2.0)
+#: The columns a fit reads (``Time`` comes from the index or a column).
+_FIT_COLUMNS = ("XUV", "INT_TIME", "DET_TEMP", "DN_per_s", "FILENAME", "Time", "CASE_TEMP")
 #: Above this many temperatures at one time, intervals are solved on a grid every
 #: ``_GRID_STEP`` degC (between 64 and 2048 points) and interpolated.
 _GRID_ABOVE, _GRID_STEP = 4096, 0.05
@@ -305,7 +307,7 @@ class DarkRateModel(BaseEstimator):
         from .families import check_monte_carlo
 
         check_monte_carlo(self.n_boot, self.alpha)
-        data = usable_rows(calibrated)
+        data = usable_rows(calibrated, columns=_FIT_COLUMNS)
         if data.empty:
             raise ValueError("no usable rows to fit (every row is excluded, non-finite or non-positive)")
         rng = np.random.default_rng(self.random_state)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .families import log_dark_current
-from .plausibility import implausible, normalise_channels
+from .plausibility import LIMITS, implausible, normalise_channels
 
 __all__ = ["usable_mask", "usable_rows", "file_summaries", "group_files", "days_since_epoch", "RECORDED_VARIABLES"]
 
@@ -42,18 +42,23 @@ def usable_mask(frame: pd.DataFrame) -> np.ndarray:
     ok = np.isfinite(rate) & np.isfinite(temp) & (rate > 0) & np.isfinite(it)
     if "exclusion" in frame.columns:
         ok &= frame["exclusion"].isna().to_numpy()
-    checked = frame.assign(XUV=normalise_channels(frame["XUV"]).to_numpy())
-    ok &= implausible(checked.drop(columns=["Time"], errors="ignore").set_axis(range(len(frame)))).isna().to_numpy()
+    # only the limited columns travel to the check (a copy of the whole table costs GBs at 1 M rows)
+    checked = pd.DataFrame({c: frame[c].to_numpy() for c in LIMITS if c in frame.columns and c != "Time"})
+    checked["XUV"] = normalise_channels(frame["XUV"]).to_numpy()
+    ok &= implausible(checked).isna().to_numpy()
     return ok
 
 
-def usable_rows(calibrated: pd.DataFrame) -> pd.DataFrame:
+def usable_rows(calibrated: pd.DataFrame, columns=None) -> pd.DataFrame:
     """The usable rows of a calibrated table, with ``Time`` as a column.
 
     Parameters
     ----------
     calibrated : pandas.DataFrame
         Output of :func:`darkmodel.calibrate`.
+    columns : sequence of str, optional
+        Keep only these columns (where present) besides the ones the usability rule reads:
+        a fit of a million rows needs a few of the table's thirty.
 
     Returns
     -------
@@ -68,6 +73,9 @@ def usable_rows(calibrated: pd.DataFrame) -> pd.DataFrame:
     missing = sorted(set(_NEEDED) - set(calibrated.columns))
     if missing:
         raise KeyError(f"needs a calibrated table (darkmodel.calibrate); missing column(s) {missing}")
+    if columns is not None:
+        keep = set(columns) | set(_NEEDED) | set(LIMITS) | {"exclusion", "FILENAME"}
+        calibrated = calibrated[[c for c in calibrated.columns if c in keep]]
     frame = calibrated.reset_index() if calibrated.index.name == "Time" else calibrated.reset_index(drop=True)
     frame = frame[usable_mask(frame)]
     frame = frame.assign(XUV=normalise_channels(frame["XUV"]).to_numpy(),
