@@ -3,8 +3,9 @@
 Run:  python benchmarks/bench_fit_memory.py [--rows 1000000] [--n-boot 99]
 
 A 2 500-file table from ``simulate_table`` (seed-format columns, about 4 integrations per
-file) is repeated with new file names and 0.05 degC of temperature jitter up to ``--rows``
-rows; ``fit`` then runs in a fresh child process (one worker), which reports its peak
+file) is repeated with 0.05 degC of temperature jitter up to ``--rows`` rows, under
+``--copies`` sets of new file names (default 50 000 files of about 20 integrations);
+``fit`` then runs in a fresh child process (one worker), which reports its peak
 resident memory (``ru_maxrss``) after building the table and after the fit, so the fit's
 own share is the difference.
 """
@@ -22,13 +23,14 @@ import numpy as np, pandas as pd
 import darkmodel as dm
 from darkmodel.simulate import simulate_table
 
-rows, n_boot = int(sys.argv[1]), int(sys.argv[2])
+rows, n_boot, copies = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 base, _ = simulate_table(n_files=2500, scenario="flipflop", seed=3)
 base = base.reset_index()
 rng = np.random.default_rng(0)
 parts, total, r = [], 0, 0
 while total < rows:
-    part = base.assign(FILENAME=base["FILENAME"] + f"#{r}", DET_TEMP=base["DET_TEMP"] + rng.normal(0, 0.05, len(base)))
+    part = base.assign(FILENAME=base["FILENAME"] + f"#{r % copies}",
+                       DET_TEMP=base["DET_TEMP"] + rng.normal(0, 0.05, len(base)))
     parts.append(part)
     total += len(part)
     r += 1
@@ -48,16 +50,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--n-boot", type=int, default=99)
+    parser.add_argument("--copies", type=int, default=20, help="distinct copies of the 2 500 files (50 000 files)")
     args = parser.parse_args()
-    out = subprocess.run([sys.executable, "-c", CHILD, str(args.rows), str(args.n_boot)], capture_output=True,
+    out = subprocess.run([sys.executable, "-c", CHILD, str(args.rows), str(args.n_boot), str(args.copies)],
+                         capture_output=True,
                          text=True)
     if out.returncode:
         sys.exit(out.stderr)
     res = json.loads(out.stdout.strip().splitlines()[-1])
+    added = res["peak_mb"] - res["rss_before_fit_mb"]
     print(f"{res['rows']:,} rows x {res['columns']} columns ({res['table_mb']:.0f} MB in memory): "
           f"peak RSS {res['peak_mb']:.0f} MB ({res['rss_before_fit_mb']:.0f} MB before the fit, so the fit adds "
-          f"{res['peak_mb'] - res['rss_before_fit_mb']:.0f} MB, {1024 * 1024 * (res['peak_mb'] - res['rss_before_fit_mb']) / res['rows']:.0f} "
-          f"bytes per row); fit {res['fit_s']:.1f} s")
+          f"{added:.0f} MB, {2**20 * added / res['rows']:.0f} bytes per row); fit {res['fit_s']:.1f} s")
 
 
 if __name__ == "__main__":
