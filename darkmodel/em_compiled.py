@@ -36,8 +36,8 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
         tconst = -0.5 * math.log(2.0 * math.pi)
     else:
         tconst = math.lgamma((df + 1.0) / 2.0) - math.lgamma(df / 2.0) - 0.5 * math.log(df * math.pi)
-    log_keep = math.log1p(-eps)
-    log_out = math.log(eps) + log_bg
+    keep_norm = (1.0 - eps) * math.exp(tconst)   # (1 - eps) times the density's constant
+    out_dens = eps * math.exp(log_bg)            # the uniform outlier part
     low = floor * floor
     alpha = alpha.copy()
     coef = coef.copy()
@@ -55,6 +55,7 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
     resp_sum = np.empty(k)
     xb = np.empty(n)
     per = np.empty(k)
+    ea = np.empty(k)
     a = np.zeros((p, p))
     b = np.zeros(p)
     out_alpha, out_coef, out_w = alpha.copy(), coef.copy(), weights.copy()
@@ -69,37 +70,38 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
                 s += x[i, j] * coef[j]
             xb[i] = s
         loglik = 0.0
-        logw = np.log(weights)
+        # the E-step in linear densities (the reference works in logs): one exponential per
+        # file and family instead of six; exp(-2 mu) factorises into family and file parts
+        for kk in range(k):
+            ea[kk] = math.exp(-2.0 * alpha[kk])
         for i in range(n):
-            best = -np.inf
+            ex = math.exp(-2.0 * xb[i]) / cnt[i]
+            tot = 0.0
             for kk in range(k):
                 mui = alpha[kk] + xb[i]
                 mu[i, kk] = mui
-                vi = add_sq * math.exp(min(-2.0 * mui, 700.0)) / cnt[i] + rel_eff
+                arg = -2.0 * mui
+                growth = ea[kk] * ex
+                if arg > 700.0 or not growth <= 1e300:  # the factors over- or underflowed: as the reference
+                    growth = math.exp(min(arg, 700.0)) / cnt[i]
+                vi = add_sq * growth + rel_eff
                 v[i, kk] = vi
                 si = math.sqrt(vi)
                 zi = (y[i] - mui) / si
                 z[i, kk] = zi
                 if gauss:
-                    lp = -0.5 * zi * zi + tconst
+                    dens = keep_norm * math.exp(-0.5 * zi * zi) / si
                 else:
-                    lp = tconst - 0.5 * (df + 1.0) * math.log1p(zi * zi / df)
-                mn = lp - math.log(si) + log_keep
-                main[i, kk] = mn
-                hi, lo = (mn, log_out) if mn > log_out else (log_out, mn)
-                r = hi + math.log1p(math.exp(lo - hi))
+                    dens = keep_norm * math.exp(-0.5 * (df + 1.0) * math.log1p(zi * zi / df)) / si
+                main[i, kk] = dens
+                r = dens + out_dens
                 row[i, kk] = r
-                per[kk] = r + logw[kk]
-                if per[kk] > best:
-                    best = per[kk]
-            tot = 0.0
+                per[kk] = r * weights[kk]
+                tot += per[kk]
+            loglik += math.log(tot)
             for kk in range(k):
-                tot += math.exp(per[kk] - best)
-            norm = best + math.log(tot)
-            loglik += norm
-            for kk in range(k):
-                rp = math.exp(per[kk] - norm)
-                tau[i, kk] = rp * math.exp(main[i, kk] - row[i, kk])
+                rp = per[kk] / tot
+                tau[i, kk] = rp * main[i, kk] / row[i, kk]
                 u[i, kk] = 1.0 if gauss else (df + 1.0) / (df + z[i, kk] * z[i, kk])
                 row[i, kk] = rp  # keep the responsibility
         if not math.isfinite(loglik):
@@ -139,13 +141,18 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
             coef[j] = theta[k + j]
         # M-step: the variance components (one Fisher-scoring step)
         sw = swa = swaa = swe = swae = 0.0
+        for kk in range(k):
+            ea[kk] = math.exp(-2.0 * alpha[kk])
         for i in range(n):
             s = 0.0
             for j in range(m):
                 s += x[i, j] * coef[j]
+            ex = math.exp(-2.0 * s) / cnt[i]
             for kk in range(k):
                 mui = alpha[kk] + s
-                aa = math.exp(min(-2.0 * mui, 700.0)) / cnt[i]
+                aa = ea[kk] * ex
+                if -2.0 * mui > 700.0 or not aa <= 1e300:
+                    aa = math.exp(min(-2.0 * mui, 700.0)) / cnt[i]
                 e = u[i, kk] * (y[i] - mui) ** 2
                 w = tau[i, kk] / (v[i, kk] * v[i, kk])
                 aa_all[i, kk], e_all[i, kk], w_all[i, kk] = aa, e, w
