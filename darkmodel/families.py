@@ -433,9 +433,10 @@ def _em(x, y, counts, alpha, coef, noise: NoiseModel, weights, log_bg, *, max_it
     if EM_BACKEND != "compiled" or not em_compiled.AVAILABLE or noise.excess > 0:
         return _em_numpy(x, y, counts, alpha, coef, noise, weights, log_bg, max_iter=max_iter, tol=tol)
     k = len(alpha)
-    w0 = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, float)
-    out = em_compiled.em_kernel(np.ascontiguousarray(x, float), np.ascontiguousarray(y, float),
-                                np.ascontiguousarray(np.broadcast_to(np.asarray(counts, float), y.shape)),
+    w0 = np.full(k, 1.0 / k) if weights is None else np.array(weights, float)
+    # writable C-ordered copies: one compiled signature (a read-only view would compile another)
+    out = em_compiled.em_kernel(np.array(x, float, order="C"), np.array(y, float),
+                                np.array(np.broadcast_to(np.asarray(counts, float), y.shape)),
                                 np.array(alpha, float), np.array(coef, float), float(noise.additive) ** 2,
                                 float(noise.relative) ** 2, float(noise.df), float(noise.contamination), w0,
                                 float(log_bg), SCALE_FLOOR, int(max_iter), float(tol))

@@ -556,8 +556,12 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
     tasks = [{"key": key, "files": files, "n_boot": n_boot, "alpha": alpha, "min_files": min_files,
               "min_separation": min_separation, "seed_seq": child}
              for (key, files), child in zip(groups.items(), children)]
-    rows = run_tasks(_test_group, tasks, workers=n_workers(n_jobs), size=lambda t: len(t["files"]),
-                     progress=progress)
+    workers = n_workers(n_jobs)
+    if workers > 1:
+        from .em_compiled import warm_up
+
+        warm_up()  # the forked workers inherit the loaded kernel
+    rows = run_tasks(_test_group, tasks, workers=workers, size=lambda t: len(t["files"]), progress=progress)
     return FlipFlopResult(pd.DataFrame(rows), {
         "n_boot": n_boot, "alpha": alpha, "seed": seed, "min_files": min_files, "min_separation": min_separation,
         "min_drift": MIN_DRIFT, "min_runs_per_state": MIN_RUNS_PER_STATE})

@@ -327,8 +327,12 @@ class DarkRateModel(BaseEstimator):
                 tasks.append((str(channel), int(int_time), g, offset))
         streams = np.random.SeedSequence(self.random_state).spawn(len(tasks))
         jobs = [(self, *task, stream) for task, stream in zip(tasks, streams)]
-        fitted = run_tasks(_fit_group_task, jobs, workers=n_workers(self.n_jobs, default_all=False),
-                           size=lambda job: len(job[3]), progress=progress)
+        workers = n_workers(self.n_jobs, default_all=False)
+        if workers > 1 and self.method == "mixreg":
+            from .em_compiled import warm_up
+
+            warm_up()  # the forked workers inherit the loaded kernel
+        fitted = run_tasks(_fit_group_task, jobs, workers=workers, size=lambda job: len(job[3]), progress=progress)
         for group in fitted:
             groups_[(group.xuv, group.int_time)] = group
             if group.fitted and not group.mixture.converged:
