@@ -18,6 +18,7 @@ because a misfit of the scatter's shape differs between cold and warm files; bel
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -185,7 +186,7 @@ def _interp_pair_py(x, x0, step, a, b, out_a, out_b):  # pragma: no cover - comp
         out_b[i] = b[j] + (b[j + 1] - b[j]) * w
 
 
-_INTERP_PAIR = None
+_INTERP_PAIR: Any = None  # the compiled kernel, False without numba, None before the first call
 
 
 def interp_pair(x, grid, a, b) -> tuple[np.ndarray, np.ndarray]:
