@@ -134,3 +134,12 @@ def test_epochs_survive_save_and_load_and_tampering_is_refused(changepoint, tmp_
     bad.write_text(json.dumps(doc))
     with pytest.raises(ModelFileError, match="epoch_families"):
         dm.DarkRateModel.load(bad)
+
+
+def test_a_step_under_the_minimum_size_is_not_two_epochs():
+    t, y, days, _ = _step_files(step=0.012, sd=0.003, seed=6)  # 1.2 %: significant, but under 2 %
+    sel = F.select_families(t, y, days=days, n_boot=99, alpha=0.02, seed=7, min_separation=1e9)
+    assert sel.k == 1 and "a step under 2 %" in sel.reason, sel.reason
+    smaller = F.select_families(t, y, days=days, n_boot=99, alpha=0.02, seed=7, min_separation=1e9,
+                                min_epoch_step=0.005)
+    assert smaller.fit.is_epochs and smaller.settings["min_epoch_step"] == 0.005
