@@ -24,11 +24,25 @@ from time (``extra['epoch_cut']``, days since 1970).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pandas as pd
 
-from .families import MixtureFit, _em, _prepare, _row_log_density
+from .families import (
+    MAX_TIME_DEGREE,
+    Covariates,
+    MixtureFit,
+    _df_text,
+    _em,
+    _prepare,
+    _row_log_density,
+    fit_mixreg,
+    sequential_p,
+    simulate_files,
+)
 
-__all__ = ["best_cut", "fit_epochs"]
+__all__ = ["best_cut", "fit_epochs", "select_epochs"]
 
 
 def best_cut(one: MixtureFit, temperature, log_current, counts, days, min_files: int = 5) -> tuple[float, float]:
@@ -175,3 +189,56 @@ def fit_epochs(one: MixtureFit, temperature, log_current, *, counts=None, days, 
              "epoch_families": [int(f) for f in family_of_epoch]}
     return MixtureFit(levels[order], state.coef[:-1].copy(), covariates, state.noise, shares[order], state.loglik,
                       len(y), one.log_background, cov, state.converged, state.n_iter, extra=extra)
+
+
+def select_epochs(one: MixtureFit, t, y, cnt, d, rows: list, reason: str, *, alpha, n_boot, min_files, min_weight,
+                 min_step, rng) -> tuple[MixtureFit, str]:
+    """One family against two epochs (a step at the best cut), by a bootstrap of the one-family fit.
+
+    Called by :func:`~darkmodel.families.select_families`, which documents the parameters;
+    appends the evidence row to ``rows`` and returns the chosen fit and its reason.
+    """
+    df, excess = one.noise.df, one.noise.excess > 0
+    # the null is one family with a smooth trend flexible enough for aging (a saturating drift
+    # leaves 0.1 % residuals around a quadratic, which precise groups resolve): degree by BIC
+    null = one
+    for degree in range(one.covariates.time_degree + 1, MAX_TIME_DEGREE + 1):
+        cov = Covariates.for_data(t, d, time_degree=degree, temp_degree=one.covariates.temp_degree)
+        try:
+            richer = fit_mixreg(t, y, 1, counts=cnt, days=d, covariates=cov, df=df, excess=excess, rng=rng)
+        except ValueError:
+            break
+        if richer.bic < null.bic:
+            null = richer
+    step = fit_epochs(null, t, y, counts=cnt, days=d, min_files=min_files)
+    if step is None:
+        return one, reason
+    lr = max(2.0 * (step.loglik - null.loglik), 0.0)
+
+    def draw(_):
+        ys = simulate_files(null, t, cnt, d, rng)
+        try:
+            a = fit_mixreg(t, ys, 1, counts=cnt, days=d, covariates=null.covariates, df=df, excess=excess, rng=rng)
+        except ValueError:
+            return 0.0
+        b = fit_epochs(a, t, ys, counts=cnt, days=d, min_files=min_files)
+        return 0.0 if b is None else max(2.0 * (b.loglik - a.loglik), 0.0)
+
+    p, se, used = sequential_p(lr, draw, n_boot)
+    smallest = int(min(np.sum(d <= step.extra["epoch_cut"]), np.sum(d > step.extra["epoch_cut"])))
+    admissible = bool(smallest >= min_files and step.weights.min() >= min_weight)
+    rows.append({"K": 2, "model": "epochs", "loglik": step.loglik, "bic": step.bic, "df": _df_text(df), "lr": lr,
+                 "p_value": p, "p_mc_se": se, "n_boot_used": used, "separation": step.separation(),
+                 "smallest_family": smallest, "admissible": admissible})
+    when = pd.Timestamp(step.extra["epoch_cut"] * 86400.0, unit="s").strftime("%Y-%m-%d %H:%M")
+    size = 100.0 * (math.exp(step.intercepts[1] - step.intercepts[0]) - 1.0)
+    head = (f"two epochs (a {size:.1f} % step at {when}) vs 1 family (time trend of degree "
+            f"{null.covariates.time_degree}): bootstrap p={p:.3g}")
+    if p >= alpha:
+        return one, f"{reason}; {head} >= alpha {alpha:g}"
+    if not admissible:
+        return one, f"{reason}; {head} < alpha {alpha:g}, but an epoch holds only {smallest} files (need {min_files})"
+    if abs(size) < 100 * min_step:
+        return one, (f"{reason}; {head} < alpha {alpha:g}, but a step under {100 * min_step:g} % is within the "
+                     "calibration of the temperature and the shape, not a change of state")
+    return step, f"2 families as epochs in time: {head} < alpha {alpha:g} ({reason})"
