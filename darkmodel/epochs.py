@@ -195,8 +195,27 @@ def select_epochs(one: MixtureFit, t, y, cnt, d, rows: list, reason: str, *, alp
                  min_step, rng) -> tuple[MixtureFit, str]:
     """One family against two epochs (a step at the best cut), by a bootstrap of the one-family fit.
 
-    Called by :func:`~darkmodel.families.select_families`, which documents the parameters;
-    appends the evidence row to ``rows`` and returns the chosen fit and its reason.
+    Called by :func:`~darkmodel.families.select_families` once it has kept one family.
+
+    Parameters
+    ----------
+    one : MixtureFit
+        The one-family fit.
+    t, y, cnt, d : numpy.ndarray
+        Files' temperatures, log dark currents, effective integrations and times (days).
+    rows : list of dict
+        The selection's evidence table; the epoch row is appended.
+    reason : str
+        Why one family so far.
+    alpha, n_boot, min_files, min_weight, min_step, rng
+        As :func:`~darkmodel.families.select_families` (``min_step`` is its ``min_epoch_step``).
+
+    Returns
+    -------
+    fit : MixtureFit
+        The epochs, or ``one`` when they are not accepted.
+    reason : str
+        The reason extended by the epoch test's outcome.
     """
     df, excess = one.noise.df, one.noise.excess > 0
     # the null is one family with a smooth trend flexible enough for aging (a saturating drift
