@@ -126,6 +126,31 @@ def test_runs_and_dwell_times_by_hand():
     assert runs["min_long_runs_per_state"] == 1  # the last run of state 0 is a single file
 
 
+def test_line_cost_equals_ruptures_cost_linear():
+    """The cumulative-sum cost is ruptures' CostLinear: same segment costs, same breakpoints."""
+    import ruptures
+    from ruptures.costs import CostLinear
+
+    rng = np.random.default_rng(4)
+    for trial in range(20):
+        n = int(rng.integers(30, 300))
+        t = np.round(rng.uniform(-22, -14, n) / 0.075) * 0.075
+        t[10:17] = t[10]  # a stretch of one recorded temperature: lstsq's rank-deficient case
+        steps = np.cumsum(rng.random(n) < 3.0 / n) * 0.05
+        y = -1.1 + 0.09 * (t + 18) + steps + rng.standard_t(4, n) * 0.01
+        signal = np.column_stack([y, np.ones(n), t + 18.0])
+        reference, fast = CostLinear().fit(signal), ff._line_cost().fit(signal)
+        for start, end in [(10, 17), (0, n), (3, n - 2)] + [tuple(sorted(rng.choice(n + 1, 2, replace=False)))
+                                                             for _ in range(30)]:
+            if end - start < 2:
+                continue
+            assert fast.error(start, end) == pytest.approx(reference.error(start, end), rel=1e-8, abs=1e-12)
+        pen = 3.0 * 0.01**2 * np.log(n)
+        expect = ruptures.Binseg(model="linear", min_size=5, jump=1).fit(signal).predict(pen=pen)
+        got = ruptures.Binseg(custom_cost=ff._line_cost(), min_size=5, jump=1).fit(signal).predict(pen=pen)
+        assert got == expect, trial
+
+
 def test_changepoints_and_held_out_scores():
     rng = np.random.default_rng(1)
     t = rng.uniform(-22, -14, 80)
