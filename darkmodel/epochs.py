@@ -25,6 +25,7 @@ from time (``extra['epoch_cut']``, days since 1970).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,7 @@ from .families import (
     simulate_files,
 )
 
-__all__ = ["best_cut", "fit_epochs", "select_epochs"]
+__all__ = ["best_cut", "fit_epochs", "select_epochs", "EpochLRReplicate"]
 
 
 def best_cut(one: MixtureFit, temperature, log_current, counts, days, min_files: int = 5) -> tuple[float, float]:
@@ -191,8 +192,49 @@ def fit_epochs(one: MixtureFit, temperature, log_current, *, counts=None, days, 
                       len(y), one.log_background, cov, state.converged, state.n_iter, extra=extra)
 
 
+@dataclass(frozen=True)
+class EpochLRReplicate:
+    """One bootstrap replicate of the likelihood ratio of two epochs against one family.
+
+    Picklable and drawing from its own stream ``(seed, b)``, like
+    :class:`~darkmodel.families.FamilyLRReplicate`: files simulated from ``null``, refitted
+    with one family and with the best step.
+    """
+
+    null: MixtureFit
+    t: np.ndarray
+    counts: np.ndarray
+    days: np.ndarray
+    df: float
+    excess: bool
+    min_files: int
+    seed: int
+
+    def __call__(self, b: int) -> float:
+        """The statistic of replicate ``b``.
+
+        Parameters
+        ----------
+        b : int
+            Replicate index (selects the random stream).
+
+        Returns
+        -------
+        float
+        """
+        rng = np.random.default_rng((self.seed, b))
+        ys = simulate_files(self.null, self.t, self.counts, self.days, rng)
+        try:
+            a = fit_mixreg(self.t, ys, 1, counts=self.counts, days=self.days, covariates=self.null.covariates,
+                           df=self.df, excess=self.excess, rng=rng)
+        except ValueError:
+            return 0.0
+        step = fit_epochs(a, self.t, ys, counts=self.counts, days=self.days, min_files=self.min_files)
+        return 0.0 if step is None else max(2.0 * (step.loglik - a.loglik), 0.0)
+
+
 def select_epochs(one: MixtureFit, t, y, cnt, d, rows: list, reason: str, *, alpha, n_boot, min_files, min_weight,
-                 min_step, rng) -> tuple[MixtureFit, str]:
+                 min_step, rng, replicate_pool=None) -> tuple[MixtureFit, str]:
     """One family against two epochs (a step at the best cut), by a bootstrap of the one-family fit.
 
     Called by :func:`~darkmodel.families.select_families` once it has kept one family.
@@ -207,7 +249,7 @@ def select_epochs(one: MixtureFit, t, y, cnt, d, rows: list, reason: str, *, alp
         The selection's evidence table; the epoch row is appended.
     reason : str
         Why one family so far.
-    alpha, n_boot, min_files, min_weight, min_step, rng
+    alpha, n_boot, min_files, min_weight, min_step, rng, replicate_pool
         As :func:`~darkmodel.families.select_families` (``min_step`` is its ``min_epoch_step``).
 
     Returns
@@ -234,16 +276,8 @@ def select_epochs(one: MixtureFit, t, y, cnt, d, rows: list, reason: str, *, alp
         return one, reason
     lr = max(2.0 * (step.loglik - null.loglik), 0.0)
 
-    def draw(_):
-        ys = simulate_files(null, t, cnt, d, rng)
-        try:
-            a = fit_mixreg(t, ys, 1, counts=cnt, days=d, covariates=null.covariates, df=df, excess=excess, rng=rng)
-        except ValueError:
-            return 0.0
-        b = fit_epochs(a, t, ys, counts=cnt, days=d, min_files=min_files)
-        return 0.0 if b is None else max(2.0 * (b.loglik - a.loglik), 0.0)
-
-    p, se, used = sequential_p(lr, draw, n_boot)
+    draw = EpochLRReplicate(null, t, cnt, d, df, excess, min_files, int(rng.integers(2**63)))
+    p, se, used = sequential_p(lr, draw, n_boot, replicate_pool=replicate_pool)
     smallest = int(min(np.sum(d <= step.extra["epoch_cut"]), np.sum(d > step.extra["epoch_cut"])))
     admissible = bool(smallest >= min_files and step.weights.min() >= min_weight)
     rows.append({"K": 2, "model": "epochs", "loglik": step.loglik, "bic": step.bic, "df": _df_text(df), "lr": lr,

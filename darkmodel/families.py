@@ -42,7 +42,7 @@ import pandas as pd
 
 from .noise import CONTAMINATION, DF_GRID, SCALE_FLOOR, NoiseModel, robust_scale, variance_step
 
-__all__ = ["Covariates", "MixtureFit", "FamilySelection", "fit_mixreg", "fit_gmm", "select_families",
+__all__ = ["Covariates", "MixtureFit", "FamilySelection", "FamilyLRReplicate", "fit_mixreg", "fit_gmm", "select_families",
            "log_dark_current", "REFERENCE_TEMPERATURE", "MIN_SEPARATION", "MIN_FAMILY_FILES", "MIN_FAMILY_WEIGHT",
            "FAMILY_ALPHA", "QUADRATIC_SPAN", "MIN_EPOCH_STEP"]
 
@@ -734,7 +734,8 @@ class FamilySelection:
         return float(row["p_value"].iloc[0]) if len(row) else float("nan")
 
 
-def sequential_p(observed: float, draw, n_boot: int, stop: int = _EXCEED_STOP) -> tuple[float, float, int]:
+def sequential_p(observed: float, draw, n_boot: int, stop: int = _EXCEED_STOP, *,
+                 replicate_pool=None) -> tuple[float, float, int]:
     """Monte-Carlo p-value with Besag and Clifford's (1991) sequential stop.
 
     Parameters
@@ -742,11 +743,16 @@ def sequential_p(observed: float, draw, n_boot: int, stop: int = _EXCEED_STOP) -
     observed : float
         The observed statistic.
     draw : callable
-        ``draw(b)`` returns the statistic of replicate ``b`` under the null.
+        ``draw(b)`` returns the statistic of replicate ``b`` under the null; with a
+        ``replicate_pool`` it must be picklable and draw from a stream of its own for each
+        ``b``, so the p-value is the same wherever the replicates are computed.
     n_boot : int
         Most replicates.
     stop : int, optional
         Stop after this many replicates at or above ``observed``.
+    replicate_pool : darkmodel.parallel.ReplicatePool, optional
+        Compute the replicates in this pool (ahead of the stopping rule, which is applied
+        in replicate order; replicates beyond the stop are discarded).
 
     Returns
     -------
@@ -759,15 +765,61 @@ def sequential_p(observed: float, draw, n_boot: int, stop: int = _EXCEED_STOP) -
     """
     exceed = 0
     done = 0
-    for b in range(n_boot):
-        done = b + 1
-        if draw(b) >= observed:
-            exceed += 1
-            if exceed >= stop:
-                p = exceed / done
-                return p, math.sqrt(p * (1 - p) / done), done
+    values = (draw(b) for b in range(n_boot)) if replicate_pool is None else replicate_pool.imap(draw, range(n_boot))
+    try:
+        for b, value in enumerate(values):
+            done = b + 1
+            if value >= observed:
+                exceed += 1
+                if exceed >= stop:
+                    p = exceed / done
+                    return p, math.sqrt(p * (1 - p) / done), done
+    finally:
+        values.close()  # cancels replicates queued beyond the stop
     p = (exceed + 1) / (done + 1)
     return p, math.sqrt(p * (1 - p) / max(done, 1)), done
+
+
+@dataclass(frozen=True)
+class FamilyLRReplicate:
+    """One bootstrap replicate of the likelihood ratio of ``k`` against ``k - 1`` families.
+
+    Picklable (a pool may compute it) and drawing from its own stream ``(seed, b)``, so a
+    replicate is the same in any process.  Called with the replicate's index, it simulates
+    the files from ``null`` and returns ``2 (loglik_k - loglik_{k-1})`` of the refits (0
+    where a refit fails).
+    """
+
+    null: MixtureFit
+    t: np.ndarray
+    counts: np.ndarray
+    days: np.ndarray | None
+    covariates: Covariates
+    df: float
+    excess: bool
+    k: int
+    seed: int
+
+    def __call__(self, b: int) -> float:
+        """The statistic of replicate ``b``.
+
+        Parameters
+        ----------
+        b : int
+            Replicate index (selects the random stream).
+
+        Returns
+        -------
+        float
+        """
+        rng = np.random.default_rng((self.seed, b))
+        ys = simulate_files(self.null, self.t, self.counts, self.days, rng)
+        try:
+            a, bigger = (fit_mixreg(self.t, ys, k, counts=self.counts, days=self.days, covariates=self.covariates,
+                                    df=self.df, excess=self.excess, n_init=3, rng=rng) for k in (self.k - 1, self.k))
+        except ValueError:
+            return 0.0
+        return max(2.0 * (bigger.loglik - a.loglik), 0.0)
 
 
 def check_monte_carlo(n_boot: int, alpha: float) -> None:
@@ -797,7 +849,7 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
                     n_boot: int = 199, min_separation: float = MIN_SEPARATION, min_files: int = MIN_FAMILY_FILES,
                     min_weight: float = MIN_FAMILY_WEIGHT, covariates: Covariates | None = None, n_init: int = 6,
                     epochs: bool = True, min_epoch_step: float = MIN_EPOCH_STEP, seed: int = 0,
-                    rng=None) -> FamilySelection:
+                    rng=None, replicate_pool=None) -> FamilySelection:
     """Choose the number of families by bootstrap likelihood-ratio tests and separation.
 
     Starting from one family, one more is accepted while (1) its likelihood ratio against
@@ -840,7 +892,10 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
     seed : int, optional
         Random seed (unless ``rng`` is given).
     rng : numpy.random.Generator, optional
-        Random generator for starts and replicates.
+        Random generator for starts and the replicates' seeds (each replicate draws from a
+        stream of its own).
+    replicate_pool : darkmodel.parallel.ReplicatePool, optional
+        Compute the bootstrap replicates in this pool; the result is the same without it.
 
     Returns
     -------
@@ -878,18 +933,8 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
         lr = max(2.0 * (bigger.loglik - chosen.loglik), 0.0)
         smaller = chosen
 
-        def draw(_, smaller=smaller, k=k):
-            ys = simulate_files(smaller, t, cnt, d, rng)
-            try:
-                a = fit_mixreg(t, ys, k - 1, counts=cnt, days=d, covariates=covariates, df=df, excess=excess,
-                               n_init=3, rng=rng)
-                b = fit_mixreg(t, ys, k, counts=cnt, days=d, covariates=covariates, df=df, excess=excess,
-                               n_init=3, rng=rng)
-            except ValueError:
-                return 0.0
-            return max(2.0 * (b.loglik - a.loglik), 0.0)
-
-        p, se, used = sequential_p(lr, draw, n_boot)
+        draw = FamilyLRReplicate(smaller, t, cnt, d, covariates, df, excess, k, int(rng.integers(2**63)))
+        p, se, used = sequential_p(lr, draw, n_boot, replicate_pool=replicate_pool)
         sep = bigger.separation()
         smallest = _smallest_family(bigger, t, y, cnt, d)
         admissible = bool(sep >= min_separation and smallest >= min_files and bigger.weights.min() >= min_weight)
@@ -918,7 +963,8 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
         from .epochs import select_epochs  # the epochs build on this module
 
         chosen, reason = select_epochs(one, t, y, cnt, d, rows, reason, alpha=alpha, n_boot=n_boot, min_files=min_files,
-                                      min_weight=min_weight, min_step=min_epoch_step, rng=rng)
+                                      min_weight=min_weight, min_step=min_epoch_step, rng=rng,
+                                      replicate_pool=replicate_pool)
     table = pd.DataFrame(rows)
     return FamilySelection(chosen, fits, table, reason, settings)
 

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -111,17 +112,50 @@ def _memory_design(files: pd.DataFrame, labels: np.ndarray):
     return base, np.log(gap)
 
 
-def _memory_test(files, labels, n_boot, rng):
+def _lag_lr(base: np.ndarray, z: np.ndarray, s_now: np.ndarray, s_lag: np.ndarray) -> tuple[float, np.ndarray]:
+    """Likelihood ratio of the previous file's label (and its decay with the gap ``z``)."""
+    l0, _ = _logistic_loglik(base, s_now)
+    l1, coef = _logistic_loglik(np.column_stack([base, s_lag, s_lag * z]), s_now)
+    return max(2 * (l1 - l0), 0.0), coef
+
+
+@dataclass(frozen=True)
+class MemoryLRReplicate:
+    """One replicate of the memory test: labels drawn without memory, their lag likelihood ratio.
+
+    Picklable and drawing from its own stream ``(seed, b)`` (see
+    :func:`darkmodel.families.sequential_p`).
+    """
+
+    base: np.ndarray
+    z: np.ndarray
+    p_null: np.ndarray
+    p_first: float
+    seed: int
+
+    def __call__(self, b: int) -> float:
+        """The statistic of replicate ``b``.
+
+        Parameters
+        ----------
+        b : int
+            Replicate index (selects the random stream).
+
+        Returns
+        -------
+        float
+        """
+        rng = np.random.default_rng((self.seed, b))
+        sim = (rng.random(len(self.p_null)) < self.p_null).astype(int)
+        first = int(rng.random() < self.p_first)
+        return _lag_lr(self.base, self.z, sim, np.concatenate([[first], sim[:-1]]))[0]
+
+
+def _memory_test(files, labels, n_boot, rng, replicate_pool=None):
     base, log_gap = _memory_design(files, labels)
     s, lag = labels[1:], labels[:-1]
     z = (log_gap - log_gap.mean()) / (log_gap.std() or 1.0)
-
-    def lr(s_now, s_lag):
-        l0, _ = _logistic_loglik(base, s_now)
-        l1, coef = _logistic_loglik(np.column_stack([base, s_lag, s_lag * z]), s_now)
-        return max(2 * (l1 - l0), 0.0), coef
-
-    observed, coef = lr(s, lag)
+    observed, coef = _lag_lr(base, z, s, lag)
     from sklearn.linear_model import LogisticRegression
 
     if np.all(s == s[0]):
@@ -132,13 +166,8 @@ def _memory_test(files, labels, n_boot, rng):
     # the first label and the no-memory probabilities of the rest
     p_null = null.predict_proba(base)[:, 1]
 
-    def draw(_):
-        sim = (rng.random(len(p_null)) < p_null).astype(int)
-        first = int(rng.random() < labels.mean())
-        sim_lag = np.concatenate([[first], sim[:-1]])
-        return lr(sim, sim_lag)[0]
-
-    p, _, _ = sequential_p(observed, draw, n_boot)
+    draw = MemoryLRReplicate(base, z, p_null, float(labels.mean()), int(rng.integers(2**63)))
+    p, _, _ = sequential_p(observed, draw, n_boot, replicate_pool=replicate_pool)
     return p, observed, float(coef[-2]) if len(coef) >= 2 else float("nan")
 
 
@@ -197,7 +226,7 @@ def _markov_view(files: pd.DataFrame, seed: int) -> dict:
 
 # ------------------------------------------------------------------------------- step C
 def _line_cost():
-    """ruptures' ``CostLinear`` for ``y ~ [1, T]`` from cumulative sums: O(1) per segment.
+    """The cost of ruptures' ``CostLinear`` for ``y ~ [1, T]`` from cumulative sums: O(1) per segment.
 
     Binary segmentation asks for the cost of every candidate split of every segment (tens of
     thousands of least-squares fits per group); the residual sum of squares of a straight
@@ -467,7 +496,7 @@ def verdict(evidence: dict, *, alpha: float, min_drift: float = MIN_DRIFT,
 
 
 # ------------------------------------------------------------------------------- one group
-def _test_group(task: dict) -> dict:
+def _test_group(task: dict, replicate_pool=None) -> dict:
     key, files = task["key"], task["files"]
     n_boot, alpha, min_files = task["n_boot"], task["alpha"], task["min_files"]
     xuv, int_time = key
@@ -490,7 +519,8 @@ def _test_group(task: dict) -> dict:
         return row
     days = files["days"].to_numpy(float) if np.all(np.isfinite(files["days"])) else None
     sel = select_families(files["T"], files["y"], counts=files["n"], days=days, k_max=2, alpha=alpha,
-                          n_boot=n_boot, min_separation=task["min_separation"], rng=rng)
+                          n_boot=n_boot, min_separation=task["min_separation"], rng=rng,
+                          replicate_pool=replicate_pool)
     one = sel.fits[1]
     two_row = sel.table[sel.table["K"] == 2]
     if len(two_row):
@@ -520,7 +550,7 @@ def _test_group(task: dict) -> dict:
         p_mem = np.nan
         row["changepoints"] = str(files["Time"].iloc[int(np.argmax(labels != labels[0]))])
     else:
-        p_mem, lag_lr, lag_coef = _memory_test(files, labels, n_boot, rng)
+        p_mem, lag_lr, lag_coef = _memory_test(files, labels, n_boot, rng, replicate_pool)
         row.update({"p_memory": p_mem, "lag_lr": lag_lr, "lag_coef": lag_coef})
         row.update(_markov_view(files, seed))
         row["cv_score_switching"], row["cv_score_changepoint"] = _cv_scores(y, t, files["n"].to_numpy())
@@ -604,7 +634,8 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
         from .em_compiled import warm_up
 
         warm_up()  # the forked workers inherit the loaded kernel
-    rows = run_tasks(_test_group, tasks, workers=workers, size=lambda t: len(t["files"]), progress=progress)
+    rows = run_tasks(_test_group, tasks, workers=workers, size=lambda t: len(t["files"]), progress=progress,
+                     share_largest=True)
     return FlipFlopResult(pd.DataFrame(rows), {
         "n_boot": n_boot, "alpha": alpha, "seed": seed, "min_files": min_files, "min_separation": min_separation,
         "min_drift": MIN_DRIFT, "min_runs_per_state": MIN_RUNS_PER_STATE})

@@ -332,7 +332,8 @@ class DarkRateModel(BaseEstimator):
             from .em_compiled import warm_up
 
             warm_up()  # the forked workers inherit the loaded kernel
-        fitted = run_tasks(_fit_group_task, jobs, workers=workers, size=lambda job: len(job[3]), progress=progress)
+        fitted = run_tasks(_fit_group_task, jobs, workers=workers, size=lambda job: len(job[3]), progress=progress,
+                           share_largest=True)
         for group in fitted:
             groups_[(group.xuv, group.int_time)] = group
             if group.fitted and not group.mixture.converged:
@@ -370,7 +371,8 @@ class DarkRateModel(BaseEstimator):
             parts.append(keep)
         return pd.concat(parts) if parts else rows.iloc[0:0]
 
-    def _fit_group(self, channel: str, int_time: int, g: pd.DataFrame, offset: float, rng) -> GroupFit:
+    def _fit_group(self, channel: str, int_time: int, g: pd.DataFrame, offset: float, rng,
+                   replicate_pool=None) -> GroupFit:
         files = file_summaries(g, offset)
         temp_range = (float(files["T"].min()), float(files["T"].max()))
         group = GroupFit(channel, int_time, int(len(g)), int(len(files)), "fitted", temp_range)
@@ -392,7 +394,8 @@ class DarkRateModel(BaseEstimator):
             sel = select_families(files["T"], files["y"], counts=files["n"], days=_days(files), k_max=self.k_max,
                                   alpha=self.alpha, n_boot=self.n_boot, min_separation=self.min_separation,
                                   min_files=self.min_family_files, min_weight=self.min_weight, n_init=self.n_init,
-                                  epochs=self.epochs, min_epoch_step=self.min_epoch_step, rng=rng)
+                                  epochs=self.epochs, min_epoch_step=self.min_epoch_step, rng=rng,
+                                  replicate_pool=replicate_pool)
         except ValueError as exc:  # one group the data cannot support never stops the others
             group.status = f"not identifiable: {exc}"
             return group
@@ -1053,9 +1056,9 @@ def _temperatures(temperature) -> np.ndarray:
     return temps
 
 
-def _fit_group_task(job) -> GroupFit:
+def _fit_group_task(job, replicate_pool=None) -> GroupFit:
     model, channel, int_time, rows, offset, stream = job
-    return model._fit_group(channel, int_time, rows, offset, np.random.default_rng(stream))
+    return model._fit_group(channel, int_time, rows, offset, np.random.default_rng(stream), replicate_pool)
 
 
 def _days(files: pd.DataFrame, mixture: MixtureFit | None = None):

@@ -1,18 +1,29 @@
 """Independent tasks over a process pool, largest first, with progress.
 
 The fit and the flip-flop test both run one task per (XUV, INT_TIME) group.  The groups
-differ in size by a factor of 50, so the largest start first (the pool's makespan is
-bounded by the largest group); results come back in the tasks' order whatever the number
-of workers, so every result is independent of ``n_jobs``.
+differ in size by a factor of 50, so the largest start first; results come back in the
+tasks' order whatever the number of workers, so every result is independent of ``n_jobs``.
+
+A single group can still be most of the work (its bootstrap replicates).  With
+``share_largest`` the largest task runs in this process and hands its replicates to the
+same pool (:func:`ordered_map`), so every worker helps with it once the other groups are
+done.  Each replicate draws from its own random stream, so the result does not depend on
+which process computed it.
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Callable, Sequence
+from collections import deque
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
 
-__all__ = ["n_workers", "run_tasks", "die_with_parent", "process_pool"]
+__all__ = ["n_workers", "run_tasks", "ordered_map", "ReplicatePool", "die_with_parent", "process_pool"]
+
+#: Replicates per job handed to a worker, and jobs in flight per worker, in :func:`ordered_map`.
+REPLICATE_CHUNK = 4
+JOBS_IN_FLIGHT_PER_WORKER = 3
 
 
 def die_with_parent() -> None:
@@ -81,14 +92,100 @@ def n_workers(n_jobs: int | None, default_all: bool = True) -> int:
     return int(n_jobs)
 
 
+def _call_chunk(func: Callable, items: Sequence) -> list:
+    return [func(item) for item in items]
+
+
+def ordered_map(func: Callable, items: Sequence, executor=None, *, workers: int = 1,
+                chunk: int = REPLICATE_CHUNK) -> Iterator:
+    """``func(item)`` for every item, yielded in order, computed by ``executor`` if given.
+
+    Lazy: chunks of ``chunk`` items are submitted a few per worker ahead of the consumer,
+    and closing the generator (a sequential test that has stopped) cancels the chunks not
+    yet started.  Without an executor it is the plain generator.
+
+    Parameters
+    ----------
+    func : callable
+        A picklable callable of one item (e.g. a bootstrap replicate given its index).
+    items : sequence
+        The items.
+    executor : concurrent.futures.Executor, optional
+        Where to compute; ``None`` computes here, one item at a time.
+    workers : int, optional
+        The executor's workers (sets how many chunks are kept in flight).
+    chunk : int, optional
+        Items per submitted job.
+
+    Yields
+    ------
+    object
+        ``func(items[0])``, ``func(items[1])``, ...
+
+    Examples
+    --------
+    >>> list(ordered_map(abs, [-1, 2, -3]))
+    [1, 2, 3]
+    """
+    if executor is None:
+        yield from (func(item) for item in items)
+        return
+    chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+    ahead = max(1, workers * JOBS_IN_FLIGHT_PER_WORKER)
+    pending: deque = deque()
+    try:
+        for part in chunks:
+            pending.append(executor.submit(_call_chunk, func, part))
+            if len(pending) >= ahead:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+@dataclass(frozen=True)
+class ReplicatePool:
+    """A process pool lent to one task for its bootstrap replicates.
+
+    Parameters
+    ----------
+    executor : concurrent.futures.Executor
+        The pool.
+    workers : int
+        Its worker count.
+    """
+
+    executor: Executor
+    workers: int
+
+    def imap(self, func: Callable, items: Sequence) -> Iterator:
+        """``func(item)`` for every item, in order, computed by the pool (see :func:`ordered_map`).
+
+        Parameters
+        ----------
+        func : callable
+            A picklable callable of one item.
+        items : sequence
+            The items.
+
+        Returns
+        -------
+        iterator
+        """
+        return ordered_map(func, items, self.executor, workers=self.workers)
+
+
 def run_tasks(func: Callable, tasks: Sequence, *, workers: int = 1, size: Callable | None = None,
-              progress: Callable[[int], object] | None = None) -> list:
+              progress: Callable[[int], object] | None = None, share_largest: bool = False) -> list:
     """``[func(t) for t in tasks]``, in processes when ``workers > 1``.
 
     Parameters
     ----------
     func : callable
-        A picklable, module-level function of one task.
+        A picklable, module-level function of one task; with ``share_largest`` it must also
+        accept ``replicate_pool=`` (a :class:`ReplicatePool` for the task's replicates).
     tasks : sequence
         The tasks.
     workers : int, optional
@@ -97,6 +194,9 @@ def run_tasks(func: Callable, tasks: Sequence, *, workers: int = 1, size: Callab
         Task -> its size; larger tasks are submitted first.
     progress : callable, optional
         Called with 1 as each task finishes (e.g. ``tqdm.update``).
+    share_largest : bool, optional
+        Run the largest task in this process, handing its replicates to the pool, which
+        runs the other tasks first.
 
     Returns
     -------
@@ -109,7 +209,7 @@ def run_tasks(func: Callable, tasks: Sequence, *, workers: int = 1, size: Callab
     [2, 3, 5]
     """
     tick = progress or (lambda n: None)
-    if workers <= 1 or len(tasks) <= 1:
+    if workers <= 1 or len(tasks) == 0 or (len(tasks) == 1 and not share_largest):
         out = []
         for task in tasks:
             out.append(func(task))
@@ -117,8 +217,12 @@ def run_tasks(func: Callable, tasks: Sequence, *, workers: int = 1, size: Callab
         return out
     order = sorted(range(len(tasks)), key=lambda i: -size(tasks[i])) if size else list(range(len(tasks)))
     results = [None] * len(tasks)
-    with process_pool(min(workers, len(tasks))) as pool:
-        futures = {pool.submit(func, tasks[i]): i for i in order}
+    here = order[0] if share_largest else None
+    with process_pool(workers if share_largest else min(workers, len(tasks))) as pool:
+        futures = {pool.submit(func, tasks[i]): i for i in order if i != here}
+        if here is not None:
+            results[here] = func(tasks[here], replicate_pool=ReplicatePool(pool, workers))
+            tick(1)
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             tick(1)
