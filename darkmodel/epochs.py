@@ -32,6 +32,7 @@ import pandas as pd
 
 from .families import (
     MAX_TIME_DEGREE,
+    BootstrapReplicate,
     Covariates,
     MixtureFit,
     _df_text,
@@ -193,12 +194,11 @@ def fit_epochs(one: MixtureFit, temperature, log_current, *, counts=None, days, 
 
 
 @dataclass(frozen=True)
-class EpochLRReplicate:
+class EpochLRReplicate(BootstrapReplicate):
     """One bootstrap replicate of the likelihood ratio of two epochs against one family.
 
-    Picklable and drawing from its own stream ``(seed, b)``, like
-    :class:`~darkmodel.families.FamilyLRReplicate`: files simulated from ``null``, refitted
-    with one family and with the best step.
+    A :class:`~darkmodel.families.BootstrapReplicate`: files simulated from ``null``,
+    refitted with one family and with the best step.
     """
 
     null: MixtureFit
@@ -210,19 +210,7 @@ class EpochLRReplicate:
     min_files: int
     seed: int
 
-    def __call__(self, b: int) -> float:
-        """The statistic of replicate ``b``.
-
-        Parameters
-        ----------
-        b : int
-            Replicate index (selects the random stream).
-
-        Returns
-        -------
-        float
-        """
-        rng = np.random.default_rng((self.seed, b))
+    def _statistic(self, rng) -> float:
         ys = simulate_files(self.null, self.t, self.counts, self.days, rng)
         try:
             a = fit_mixreg(self.t, ys, 1, counts=self.counts, days=self.days, covariates=self.null.covariates,

@@ -42,7 +42,8 @@ import pandas as pd
 
 from .noise import CONTAMINATION, DF_GRID, SCALE_FLOOR, NoiseModel, robust_scale, variance_step
 
-__all__ = ["Covariates", "MixtureFit", "FamilySelection", "FamilyLRReplicate", "fit_mixreg", "fit_gmm", "select_families",
+__all__ = ["Covariates", "MixtureFit", "FamilySelection", "BootstrapReplicate", "FamilyLRReplicate", "fit_mixreg",
+           "fit_gmm", "select_families",
            "log_dark_current", "REFERENCE_TEMPERATURE", "MIN_SEPARATION", "MIN_FAMILY_FILES", "MIN_FAMILY_WEIGHT",
            "FAMILY_ALPHA", "QUADRATIC_SPAN", "MIN_EPOCH_STEP"]
 
@@ -780,24 +781,15 @@ def sequential_p(observed: float, draw, n_boot: int, stop: int = _EXCEED_STOP, *
     return p, math.sqrt(p * (1 - p) / max(done, 1)), done
 
 
-@dataclass(frozen=True)
-class FamilyLRReplicate:
-    """One bootstrap replicate of the likelihood ratio of ``k`` against ``k - 1`` families.
+class BootstrapReplicate:
+    """One bootstrap replicate of a test statistic, computable in any process.
 
-    Picklable (a pool may compute it) and drawing from its own stream ``(seed, b)``, so a
-    replicate is the same in any process.  Called with the replicate's index, it simulates
-    the files from ``null`` and returns ``2 (loglik_k - loglik_{k-1})`` of the refits (0
-    where a refit fails).
+    Subclasses are frozen dataclasses holding the null model and the data (so they pickle)
+    and a ``seed`` field; replicate ``b`` draws from the stream ``(seed, b)`` alone, so its
+    value is the same wherever and in whatever order it is computed
+    (:func:`sequential_p` with a pool).  They implement ``_statistic(rng)``.
     """
 
-    null: MixtureFit
-    t: np.ndarray
-    counts: np.ndarray
-    days: np.ndarray | None
-    covariates: Covariates
-    df: float
-    excess: bool
-    k: int
     seed: int
 
     def __call__(self, b: int) -> float:
@@ -812,7 +804,32 @@ class FamilyLRReplicate:
         -------
         float
         """
-        rng = np.random.default_rng((self.seed, b))
+        return self._statistic(np.random.default_rng((self.seed, b)))
+
+    def _statistic(self, rng) -> float:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class FamilyLRReplicate(BootstrapReplicate):
+    """One bootstrap replicate of the likelihood ratio of ``k`` against ``k - 1`` families.
+
+    Called with the replicate's index (see :class:`BootstrapReplicate`), it simulates the
+    files from ``null`` and returns ``2 (loglik_k - loglik_{k-1})`` of the refits (0 where a
+    refit fails).
+    """
+
+    null: MixtureFit
+    t: np.ndarray
+    counts: np.ndarray
+    days: np.ndarray | None
+    covariates: Covariates
+    df: float
+    excess: bool
+    k: int
+    seed: int
+
+    def _statistic(self, rng) -> float:
         ys = simulate_files(self.null, self.t, self.counts, self.days, rng)
         try:
             a, bigger = (fit_mixreg(self.t, ys, k, counts=self.counts, days=self.days, covariates=self.covariates,

@@ -59,6 +59,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning as SMConvergenceW
 
 from .families import (
     REFERENCE_TEMPERATURE,
+    BootstrapReplicate,
     Covariates,
     MixtureFit,
     check_monte_carlo,
@@ -120,11 +121,10 @@ def _lag_lr(base: np.ndarray, z: np.ndarray, s_now: np.ndarray, s_lag: np.ndarra
 
 
 @dataclass(frozen=True)
-class MemoryLRReplicate:
+class MemoryLRReplicate(BootstrapReplicate):
     """One replicate of the memory test: labels drawn without memory, their lag likelihood ratio.
 
-    Picklable and drawing from its own stream ``(seed, b)`` (see
-    :func:`darkmodel.families.sequential_p`).
+    A :class:`~darkmodel.families.BootstrapReplicate`.
     """
 
     base: np.ndarray
@@ -133,19 +133,7 @@ class MemoryLRReplicate:
     p_first: float
     seed: int
 
-    def __call__(self, b: int) -> float:
-        """The statistic of replicate ``b``.
-
-        Parameters
-        ----------
-        b : int
-            Replicate index (selects the random stream).
-
-        Returns
-        -------
-        float
-        """
-        rng = np.random.default_rng((self.seed, b))
+    def _statistic(self, rng) -> float:
         sim = (rng.random(len(self.p_null)) < self.p_null).astype(int)
         first = int(rng.random() < self.p_first)
         return _lag_lr(self.base, self.z, sim, np.concatenate([[first], sim[:-1]]))[0]
