@@ -38,6 +38,7 @@ import darkmodel as dm
 from darkmodel.model import _days
 from darkmodel.perfile import file_summaries
 from darkmodel.simulate import NOISE_STRUCTURES, simulate_table
+from darkmodel.states import forward_backward
 
 #: The simulator's mean time between switches (hours), which the oracle knows.
 TRUE_DWELL_HOURS = inspect.signature(simulate_table).parameters["mean_dwell_hours"].default
@@ -72,14 +73,8 @@ def oracle_labels(rows, mixture) -> pd.Series:
     switch = 1.0 - np.exp(-np.diff(hours) / TRUE_DWELL_HOURS)
     stay, move = np.log1p(-switch + 1e-300), np.log(switch + 1e-300)
     trans = np.stack([np.stack([stay, move], -1), np.stack([move, stay], -1)], 1)   # (n-1, from, to)
-    n = len(files)
-    fwd, bwd = np.empty((n, 2)), np.zeros((n, 2))
-    fwd[0] = np.log(0.5) + emission[0]
-    for i in range(1, n):
-        fwd[i] = np.logaddexp.reduce(fwd[i - 1][:, None] + trans[i - 1], axis=0) + emission[i]
-    for i in range(n - 2, -1, -1):
-        bwd[i] = np.logaddexp.reduce(trans[i] + (emission[i + 1] + bwd[i + 1])[None, :], axis=1)
-    return pd.Series((fwd + bwd).argmax(axis=1), index=files["FILENAME"].to_numpy())
+    posterior, _ = forward_backward(emission, trans, np.log([0.5, 0.5]))
+    return pd.Series(posterior.argmax(axis=1), index=files["FILENAME"].to_numpy())
 
 
 def evaluate(table, truth, model, verdicts, scenario, noise):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["smooth_posterior", "fit_dwell", "DWELL_GRID_HOURS"]
+__all__ = ["smooth_posterior", "fit_dwell", "forward_backward", "DWELL_GRID_HOURS"]
 
 #: Dwell scales tried (hours); 0 is "no memory".
 DWELL_GRID_HOURS = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 10000.0)
@@ -39,10 +39,32 @@ def _log_transitions(gaps_hours, tau: float, log_w):
 
 
 def _forward_backward(log_emission, gaps_hours, tau: float, log_w):
+    return forward_backward(log_emission, _log_transitions(gaps_hours, tau, log_w), log_w)
+
+
+def forward_backward(log_emission, log_transitions, log_start) -> tuple[np.ndarray, float]:
+    """State probabilities of every file given all files, for any transition law.
+
+    Parameters
+    ----------
+    log_emission : numpy.ndarray
+        Log density of each file (rows, in time order) under each state, ``(n, K)``.
+    log_transitions : numpy.ndarray
+        Log transition matrix from each file to the next, ``(n - 1, K, K)`` [from, to].
+    log_start : array_like
+        Log probabilities of the first file's state.
+
+    Returns
+    -------
+    posterior : numpy.ndarray
+        ``(n, K)`` probabilities.
+    loglik : float
+        Marginal log-likelihood.
+    """
     n, k = log_emission.shape
-    trans = _log_transitions(gaps_hours, tau, log_w)
+    trans = log_transitions
     alpha = np.empty((n, k))
-    alpha[0] = log_w + log_emission[0]
+    alpha[0] = np.asarray(log_start, float) + log_emission[0]
     for i in range(1, n):
         alpha[i] = np.logaddexp.reduce(alpha[i - 1][:, None] + trans[i - 1], axis=0) + log_emission[i]
     loglik = float(np.logaddexp.reduce(alpha[-1]))

@@ -1,6 +1,7 @@
 """Family labels in time: the hidden Markov smoothing against a simulated state history."""
 
 import numpy as np
+import pytest
 from scipy import stats
 
 from darkmodel.states import fit_dwell, smooth_posterior
@@ -38,3 +39,26 @@ def test_states_without_memory_are_left_alone():
     post = smooth_posterior(emission, hours, [0.5, 0.5], 0.0)
     raw = np.exp(emission - np.logaddexp.reduce(emission, axis=1)[:, None])
     np.testing.assert_allclose(post, raw, rtol=1e-10)
+
+
+def test_forward_backward_equals_enumerating_every_state_sequence():
+    """Posterior and marginal likelihood by brute force over all 2**5 sequences."""
+    import itertools
+
+    from darkmodel.states import forward_backward
+
+    rng = np.random.default_rng(3)
+    emis = np.log(rng.uniform(0.05, 1.0, (5, 2)))
+    stay = rng.uniform(0.5, 0.95, 4)
+    trans = np.log(np.stack([np.stack([stay, 1 - stay], -1), np.stack([1 - stay, stay], -1)], 1))
+    start = np.log([0.3, 0.7])
+    joint = {}
+    for seq in itertools.product((0, 1), repeat=5):
+        lp = start[seq[0]] + emis[0, seq[0]] + sum(trans[i, seq[i], seq[i + 1]] + emis[i + 1, seq[i + 1]]
+                                                    for i in range(4))
+        joint[seq] = np.exp(lp)
+    total = sum(joint.values())
+    expect = np.array([[sum(p for s, p in joint.items() if s[i] == k) / total for k in (0, 1)] for i in range(5)])
+    post, loglik = forward_backward(emis, trans, start)
+    np.testing.assert_allclose(post, expect, rtol=1e-10)
+    assert loglik == pytest.approx(np.log(total), rel=1e-12)
