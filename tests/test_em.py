@@ -9,8 +9,9 @@ from darkmodel.noise import NoiseModel
 
 
 @pytest.mark.skipif(not em_compiled.AVAILABLE, reason="numba is not installed")
-@pytest.mark.parametrize("k,df,seed", [(1, np.inf, 0), (2, np.inf, 1), (2, 5.0, 2), (3, 3.0, 3)])
+@pytest.mark.parametrize("k,df,seed", [(1, np.inf, 0), (2, np.inf, 1), (2, 5.0, 2), (3, 3.0, 3), (2, 10.0, 4), (2, 7.3, 5)])
 def test_compiled_em_matches_the_numpy_reference(k, df, seed):
+    """Gaussian and every Student-t kernel: (df+1)/2 whole (3, 5), a half (10) and neither (7.3)."""
     rng = np.random.default_rng(seed)
     n = 300
     t = rng.uniform(-24, -12, n)
