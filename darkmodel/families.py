@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -532,8 +533,12 @@ def _starts(resid: np.ndarray, k: int, n_init: int, rng) -> list:
     even = (np.arange(k) + 0.5) / k
     centres = np.quantile(resid, even)
     starts = [centres.copy()]
+    previous = None
     for _ in range(10):  # k-means in one dimension
         nearest = np.abs(resid[:, None] - centres[None, :]).argmin(axis=1)
+        if previous is not None and np.array_equal(nearest, previous):
+            break  # the same assignment gives the same centres: the remaining rounds would repeat them
+        previous = nearest
         size = np.bincount(nearest, minlength=k)
         total = np.bincount(nearest, weights=resid, minlength=k)
         centres = np.where(size > 0, total / np.maximum(size, 1), centres)
@@ -598,6 +603,11 @@ def fit_mixreg(temperature, log_current, k: int, *, counts=None, days=None, cova
     """
     t, y, cnt, x, covariates = _prepare(temperature, log_current, counts, days, covariates)
     rng = np.random.default_rng(seed) if rng is None else rng
+    return _fit_design(t, y, cnt, x, covariates, k, df=df, excess=excess, n_init=n_init, rng=rng, max_iter=max_iter)
+
+
+def _fit_design(t, y, cnt, x, covariates: Covariates, k: int, *, df, excess, n_init, rng, max_iter) -> MixtureFit:
+    """:func:`fit_mixreg` on prepared arrays: finite ``t`` and ``y``, counts per file, the design ``x``."""
     n, m = x.shape
     if n < m + k + 2:
         raise ValueError(f"{n} files cannot support {k} families with a {m}-term shape")
@@ -829,11 +839,18 @@ class FamilyLRReplicate(BootstrapReplicate):
     k: int
     seed: int
 
+    @cached_property
+    def _design(self) -> np.ndarray:
+        """The shape's design matrix: the same in every replicate (built once per process)."""
+        return self.covariates.matrix(self.t, self.days)
+
     def _statistic(self, rng) -> float:
         ys = simulate_files(self.null, self.t, self.counts, self.days, rng)
+        if not np.all(np.isfinite(ys)):
+            return 0.0
         try:
-            a, bigger = (fit_mixreg(self.t, ys, k, counts=self.counts, days=self.days, covariates=self.covariates,
-                                    df=self.df, excess=self.excess, n_init=3, rng=rng) for k in (self.k - 1, self.k))
+            a, bigger = (_fit_design(self.t, ys, self.counts, self._design, self.covariates, k, df=self.df,
+                                     excess=self.excess, n_init=3, rng=rng, max_iter=300) for k in (self.k - 1, self.k))
         except ValueError:
             return 0.0
         return max(2.0 * (bigger.loglik - a.loglik), 0.0)
