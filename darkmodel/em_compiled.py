@@ -25,14 +25,36 @@ try:  # numba is a dependency; the reference path keeps working without it
 except ImportError:  # pragma: no cover
     njit = None
 
+
+def _scipy_log_ndtr():
+    """SciPy's own ``log_ndtr`` (log of the normal CDF) as a C function compiled code can call.
+
+    Registered with LLVM under a name of its own, so the compiled kernel refers to it by
+    name and stays cacheable (a ctypes pointer would not be).
+    """
+    import llvmlite.binding
+    from numba import types
+    from numba.extending import get_cython_function_address
+
+    address = get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1log_ndtr")  # the float64 one
+    llvmlite.binding.add_symbol("darkmodel_scipy_log_ndtr", address)
+    return types.ExternalFunction("darkmodel_scipy_log_ndtr", types.float64(types.float64))
+
+
+if njit is not None:
+    log_ndtr = _scipy_log_ndtr()
+else:  # pragma: no cover
+    from scipy.special import log_ndtr
+
 __all__ = ["em_kernel", "AVAILABLE", "warm_up"]
 
 AVAILABLE = njit is not None
 
 
-def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_bg, floor, max_iter, tol):
-    """EM iterations; returns ``(alpha, coef, add_sq, rel_sq, weights, loglik, n_iter, converged, normal, ok)``.
+def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, pi, lam, weights, log_bg, floor, max_iter, tol):
+    """EM iterations; returns ``(alpha, coef, add_sq, rel_sq, pi, lam, weights, loglik, n_iter, converged, normal, ok)``.
 
+    ``pi`` and ``lam`` are the share and mean of the particle excess (``pi = 0``: none).
     ``ok`` is False for a start that diverged (non-finite likelihood or a singular
     normal matrix).  See :func:`darkmodel.families._em_numpy` for the algorithm.
     """
@@ -51,7 +73,9 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
     whole = int(half)
     frac = half - whole
     by_product = (not gauss) and (frac == 0.0 or frac == 0.5) and whole <= 64
-    keep_norm = (1.0 - eps) * math.exp(tconst)   # (1 - eps) times the density's constant
+    keep_all = (1.0 - eps) * math.exp(tconst)    # (1 - eps) times the density's constant
+    has_excess = pi > 0.0
+    half_log_2pi = 0.5 * math.log(2.0 * math.pi)
     out_dens = eps * math.exp(log_bg)            # the uniform outlier part
     low = floor * floor
     alpha = alpha.copy()
@@ -69,6 +93,10 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
     e_all = np.empty((k, n))
     w_all = np.empty((k, n))
     ws = np.empty((k, n))
+    dens_x = np.zeros((k, n))   # the particle-excess part (exponentially modified Gaussian)
+    tau_x = np.zeros((k, n))
+    given = np.zeros((k, n))    # the expected excess of a file that has one
+    wyk = np.empty((k, n))
     wsum = np.empty(n)
     wy = np.empty(n)
     xb = np.empty(n)
@@ -78,6 +106,7 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
     b = np.zeros(p)
     out_alpha, out_coef, out_w = alpha.copy(), coef.copy(), weights.copy()
     out_add, out_rel, out_ll, out_it, out_conv = add_sq, rel_sq, -np.inf, 0, False
+    out_pi, out_lam = pi, lam
     out_normal = np.zeros((p, p))
     last = -np.inf
     xb[:] = 0.0
@@ -89,6 +118,8 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
         ex[i] = math.exp(-2.0 * xb[i]) / cnt[i]
     for it in range(max_iter):
         rel_eff = max(math.sqrt(rel_sq), floor) ** 2
+        keep_norm = keep_all * (1.0 - pi)
+        lam_eff = max(lam, 1e-6)
         # E-step in linear densities; exp(-2 mu) factorises into family and file parts
         for kk in range(k):
             ea[kk] = math.exp(-2.0 * alpha[kk])
@@ -110,6 +141,17 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
                 isd[kk, i] = s_inv
                 zi = (y[i] - (ak + xb[i])) * s_inv
                 zz[kk, i] = zi * zi
+            if has_excess:
+                for i in range(n):
+                    r = y[i] - (ak + xb[i])
+                    si = math.sqrt(v[kk, i])
+                    log_emg = (-math.log(lam_eff) + v[kk, i] / (2.0 * lam_eff * lam_eff) - r / lam_eff
+                               + log_ndtr(r / si - si / lam_eff))
+                    dens_x[kk, i] = (1.0 - eps) * pi * math.exp(log_emg)
+                    m_ = r - v[kk, i] / lam_eff
+                    xm = m_ / si
+                    mills = math.exp(-0.5 * xm * xm - half_log_2pi - log_ndtr(xm))
+                    given[kk, i] = max(m_ + si * mills, 0.0)
             if gauss:
                 for i in range(n):
                     dens[kk, i] = keep_norm * math.exp(-0.5 * zz[kk, i]) * isd[kk, i]
@@ -132,16 +174,19 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
         for i in range(n):
             tot = 0.0
             for kk in range(k):
-                tot += (dens[kk, i] + out_dens) * weights[kk]
+                tot += (dens[kk, i] + dens_x[kk, i] + out_dens) * weights[kk]
             loglik += math.log(tot)
             wsum[i] = 1.0 / tot
         if not math.isfinite(loglik):
-            return out_alpha, out_coef, out_add, out_rel, out_w, -np.inf, out_it, False, out_normal, False
+            return out_alpha, out_coef, out_add, out_rel, out_pi, out_lam, out_w, -np.inf, out_it, False, out_normal, False
         for kk in range(k):
             wk = weights[kk]
             for i in range(n):
-                resp[kk, i] = (dens[kk, i] + out_dens) * wk * wsum[i]
+                resp[kk, i] = (dens[kk, i] + dens_x[kk, i] + out_dens) * wk * wsum[i]
                 tau[kk, i] = dens[kk, i] * wk * wsum[i]   # member of kk and not an outlier
+            if has_excess:
+                for i in range(n):
+                    tau_x[kk, i] = dens_x[kk, i] * wk * wsum[i]   # member of kk with a particle excess
         # M-step: location, by weighted normal equations
         a[:, :] = 0.0
         b[:] = 0.0
@@ -151,10 +196,16 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
             s1 = 0.0
             for i in range(n):
                 w = tau[kk, i] * u[kk, i] / v[kk, i]
+                wyi = w * y[i]
+                if has_excess:  # a file with an excess counts at its level: y minus the excess
+                    wx = tau_x[kk, i] / v[kk, i]
+                    w += wx
+                    wyi += wx * (y[i] - given[kk, i])
                 ws[kk, i] = w
+                wyk[kk, i] = wyi
                 wsum[i] += w
                 s0 += w
-                s1 += w * y[i]
+                s1 += wyi
             a[kk, kk] = s0
             b[kk] = s1
             for j in range(m):
@@ -163,8 +214,15 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
                     s += xt[j, i] * ws[kk, i]
                 a[k + j, kk] = s
                 a[kk, k + j] = s
-        for i in range(n):
-            wy[i] = wsum[i] * y[i]
+        if has_excess:
+            for i in range(n):
+                t_ = 0.0
+                for kk in range(k):
+                    t_ += wyk[kk, i]
+                wy[i] = t_
+        else:
+            for i in range(n):
+                wy[i] = wsum[i] * y[i]
         for j in range(m):
             s = 0.0
             for i in range(n):
@@ -183,7 +241,7 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
         except Exception:  # singular
             det_ok = False
         if not det_ok:
-            return out_alpha, out_coef, out_add, out_rel, out_w, -np.inf, out_it, False, out_normal, False
+            return out_alpha, out_coef, out_add, out_rel, out_pi, out_lam, out_w, -np.inf, out_it, False, out_normal, False
         for kk in range(k):
             alpha[kk] = theta[kk]
         for j in range(m):
@@ -243,6 +301,17 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
                 add_sq, rel_sq = a2, low
             else:
                 add_sq, rel_sq = 0.0, r1
+        if has_excess:  # share and mean of the excess
+            tx = 0.0
+            tc = 0.0
+            txe = 0.0
+            for kk in range(k):
+                for i in range(n):
+                    tx += tau_x[kk, i]
+                    tc += tau[kk, i]
+                    txe += tau_x[kk, i] * given[kk, i]
+            pi = min(max(tx / max(tx + tc, 1e-300), 1e-4), 0.5)
+            lam = max(txe / max(tx, 1e-300), 1e-4)
         # weights
         total = 0.0
         for kk in range(k):
@@ -255,6 +324,7 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
             weights[kk] = ea[kk] / total
         out_alpha, out_coef, out_w = alpha.copy(), coef.copy(), weights.copy()
         out_add, out_rel, out_ll, out_it = add_sq, rel_sq, loglik, it + 1
+        out_pi, out_lam = pi, lam
         out_normal = a.copy()
         if abs(loglik - last) <= tol:
             out_conv = True
@@ -267,7 +337,7 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, weights, log_
     for j in range(m):
         if not math.isfinite(out_coef[j]):
             ok = False
-    return out_alpha, out_coef, out_add, out_rel, out_w, out_ll, out_it, out_conv, out_normal, ok
+    return out_alpha, out_coef, out_add, out_rel, out_pi, out_lam, out_w, out_ll, out_it, out_conv, out_normal, ok
 
 
 # reassociation lets LLVM vectorise the sums (the results move by rounding only, far inside
@@ -290,5 +360,5 @@ def warm_up() -> None:
         return
     x = np.zeros((4, 2))
     y = np.linspace(0.0, 0.3, 4)
-    em_kernel(x, y, np.ones(4), np.array([0.0, 0.1]), np.zeros(2), 0.01, 0.01, math.inf, 0.01, np.full(2, 0.5),
-              -0.5, 1e-3, 1, 1e-3)
+    em_kernel(x, y, np.ones(4), np.array([0.0, 0.1]), np.zeros(2), 0.01, 0.01, math.inf, 0.01, 0.0, 0.0,
+              np.full(2, 0.5), -0.5, 1e-3, 1, 1e-3)
