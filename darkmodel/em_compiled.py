@@ -51,6 +51,36 @@ __all__ = ["em_kernel", "AVAILABLE", "warm_up"]
 AVAILABLE = njit is not None
 
 
+def _file_factors(xt, coef, cnt, xb, ex):
+    """``xb = x . coef`` and the file part of ``exp(-2 mu)``, ``exp(-2 xb) / count``, in place."""
+    m, n = xt.shape
+    xb[:] = 0.0
+    for j in range(m):
+        cj = coef[j]
+        for i in range(n):
+            xb[i] += xt[j, i] * cj
+    for i in range(n):
+        ex[i] = math.exp(-2.0 * xb[i]) / cnt[i]
+
+
+def _growth(alpha_k, ea_k, xb, ex, cnt, out):
+    """``exp(-2 mu) / count`` of one family as ``ea_k * ex``, in place.
+
+    Where that product over- or underflowed, ``exp(min(-2 mu, 700)) / count`` as the reference computes it.
+    """
+    n = xb.shape[0]
+    bad = 0
+    for i in range(n):
+        gi = ea_k * ex[i]
+        out[i] = gi
+        bad += (-2.0 * (alpha_k + xb[i]) > 700.0) | (not gi <= 1e300)
+    if bad:
+        for i in range(n):
+            arg = -2.0 * (alpha_k + xb[i])
+            if arg > 700.0 or not out[i] <= 1e300:
+                out[i] = math.exp(min(arg, 700.0)) / cnt[i]
+
+
 def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, pi, lam, weights, log_bg, floor, max_iter, tol):
     """EM iterations; returns ``(alpha, coef, add_sq, rel_sq, pi, lam, weights, loglik, n_iter, converged, normal, ok)``.
 
@@ -109,13 +139,7 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, pi, lam, weig
     out_pi, out_lam = pi, lam
     out_normal = np.zeros((p, p))
     last = -np.inf
-    xb[:] = 0.0
-    for j in range(m):
-        cj = coef[j]
-        for i in range(n):
-            xb[i] += xt[j, i] * cj
-    for i in range(n):
-        ex[i] = math.exp(-2.0 * xb[i]) / cnt[i]
+    _file_factors(xt, coef, cnt, xb, ex)
     for it in range(max_iter):
         rel_eff = max(math.sqrt(rel_sq), floor) ** 2
         keep_norm = keep_all * (1.0 - pi)
@@ -124,16 +148,7 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, pi, lam, weig
         for kk in range(k):
             ea[kk] = math.exp(-2.0 * alpha[kk])
             ak = alpha[kk]
-            bad = 0
-            for i in range(n):
-                gi = ea[kk] * ex[i]
-                g[kk, i] = gi
-                bad += (-2.0 * (ak + xb[i]) > 700.0) | (not gi <= 1e300)
-            if bad:  # the factors over- or underflowed: as the reference
-                for i in range(n):
-                    arg = -2.0 * (ak + xb[i])
-                    if arg > 700.0 or not g[kk, i] <= 1e300:
-                        g[kk, i] = math.exp(min(arg, 700.0)) / cnt[i]
+            _growth(ak, ea[kk], xb, ex, cnt, g[kk])
             for i in range(n):
                 vi = add_sq * g[kk, i] + rel_eff
                 v[kk, i] = vi
@@ -247,27 +262,12 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, pi, lam, weig
         for j in range(m):
             coef[j] = theta[k + j]
         # M-step: the variance components (one Fisher-scoring step)
-        xb[:] = 0.0
-        for j in range(m):
-            cj = coef[j]
-            for i in range(n):
-                xb[i] += xt[j, i] * cj
-        for i in range(n):
-            ex[i] = math.exp(-2.0 * xb[i]) / cnt[i]
+        _file_factors(xt, coef, cnt, xb, ex)
         sw = swa = swaa = swe = swae = 0.0
         for kk in range(k):
             ea[kk] = math.exp(-2.0 * alpha[kk])
             ak = alpha[kk]
-            bad = 0
-            for i in range(n):
-                gi = ea[kk] * ex[i]
-                g[kk, i] = gi
-                bad += (-2.0 * (ak + xb[i]) > 700.0) | (not gi <= 1e300)
-            if bad:
-                for i in range(n):
-                    arg = -2.0 * (ak + xb[i])
-                    if arg > 700.0 or not g[kk, i] <= 1e300:
-                        g[kk, i] = math.exp(min(arg, 700.0)) / cnt[i]
+            _growth(ak, ea[kk], xb, ex, cnt, g[kk])
             for i in range(n):
                 r = y[i] - (ak + xb[i])
                 e = u[kk, i] * r * r
@@ -342,6 +342,9 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, pi, lam, weig
 
 # reassociation lets LLVM vectorise the sums (the results move by rounding only, far inside
 # the tests' 1e-9); no 'nnan'/'ninf', so the divergence checks stay
+if AVAILABLE:  # the helpers compiled before the kernel that calls them
+    _file_factors = njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp"})(_file_factors)
+    _growth = njit(cache=True, nogil=True)(_growth)
 em_kernel = (njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp"})(_em_kernel_py) if AVAILABLE
              else _em_kernel_py)
 
