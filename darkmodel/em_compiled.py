@@ -30,23 +30,36 @@ def _scipy_log_ndtr():
     """SciPy's own ``log_ndtr`` (log of the normal CDF) as a C function compiled code can call.
 
     Registered with LLVM under a name of its own, so the compiled kernel refers to it by
-    name and stays cacheable (a ctypes pointer would not be).
+    name and stays cacheable (a ctypes pointer would not be).  Returns ``(function, found)``;
+    where SciPy no longer exports it under that name (or it does not give ``log Phi``), a
+    stand-in from ``erfc`` is returned with ``found`` False, and the noise models with a
+    particle excess keep to the NumPy EM.
     """
+    import ctypes
+
     import llvmlite.binding
     from numba import types
     from numba.extending import get_cython_function_address
 
-    address = get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1log_ndtr")  # the float64 one
+    try:
+        address = get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1log_ndtr")  # float64
+        probe = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)(address)
+        found = abs(probe(0.0) + math.log(2.0)) < 1e-15 and abs(probe(-10.0) + 53.23128515051247) < 1e-9
+    except (ValueError, AttributeError, ImportError):
+        found = False
+    if not found:  # pragma: no cover - depends on the SciPy build
+        return njit(cache=True)(lambda x: math.log(0.5 * math.erfc(-x / math.sqrt(2.0)))), False
     llvmlite.binding.add_symbol("darkmodel_scipy_log_ndtr", address)
-    return types.ExternalFunction("darkmodel_scipy_log_ndtr", types.float64(types.float64))
+    return types.ExternalFunction("darkmodel_scipy_log_ndtr", types.float64(types.float64)), True
 
 
 if njit is not None:
-    log_ndtr = _scipy_log_ndtr()
+    log_ndtr, EXCESS_COMPILED = _scipy_log_ndtr()
 else:  # pragma: no cover
     from scipy.special import log_ndtr
+    EXCESS_COMPILED = False
 
-__all__ = ["em_kernel", "AVAILABLE", "warm_up"]
+__all__ = ["em_kernel", "AVAILABLE", "EXCESS_COMPILED", "warm_up"]
 
 AVAILABLE = njit is not None
 

@@ -432,7 +432,7 @@ def _em(x, y, counts, alpha, coef, noise: NoiseModel, weights, log_bg, *, max_it
     """EM from one start, by the compiled kernel or the NumPy reference (:data:`EM_BACKEND`)."""
     from . import em_compiled
 
-    if EM_BACKEND != "compiled" or not em_compiled.AVAILABLE:
+    if EM_BACKEND != "compiled" or not em_compiled.AVAILABLE or (noise.excess > 0 and not em_compiled.EXCESS_COMPILED):
         return _em_numpy(x, y, counts, alpha, coef, noise, weights, log_bg, max_iter=max_iter, tol=tol)
     k = len(alpha)
     w0 = np.full(k, 1.0 / k) if weights is None else np.array(weights, float)

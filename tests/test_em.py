@@ -39,6 +39,7 @@ def test_compiled_em_matches_the_numpy_reference(k, df, seed, excess):
     np.testing.assert_allclose([got.noise.excess, got.noise.excess_scale], [ref.noise.excess, ref.noise.excess_scale],
                                rtol=1e-9)
     if excess:
+        assert em_compiled.EXCESS_COMPILED  # else both sides above were the NumPy reference
         assert got.noise.excess > 0.05  # the excess was fitted, not switched off
     assert got.loglik == pytest.approx(ref.loglik, rel=1e-12)
     np.testing.assert_allclose(got.normal, ref.normal, rtol=1e-9)
