@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -52,10 +51,11 @@ from .families import (
     select_families,
     select_gmm,
 )
-from .intervals import PitCalibration, bisect, interp_pair
+from .group import GroupFit
+from .intervals import PitCalibration, interp_pair
 from .joint import MIN_INT_TIME_RATIO, MIN_TEMPERATURE_SPAN, JointModel, fit_joint  # noqa: F401 (re-exported)
 from .parallel import n_workers, run_tasks
-from .perfile import days_since_epoch, file_summaries, usable_mask, usable_rows
+from .perfile import file_summaries, usable_mask, usable_rows
 from .states import fit_dwell, smooth_posterior
 
 __all__ = ["DarkRateModel", "fit", "ModelFileError", "UnfittedIntTimeWarning", "ExtrapolationWarning",
@@ -88,82 +88,6 @@ class ExtrapolationWarning(UserWarning):
 
 class UnidentifiedModelError(ValueError):
     """A prediction the data behind the model cannot support (too few files, too short a span...)."""
-
-
-# --------------------------------------------------------------------------------------
-# one group
-# --------------------------------------------------------------------------------------
-@dataclass
-class GroupFit:
-    """Everything fitted for one (XUV, INT_TIME) group.
-
-    Attributes
-    ----------
-    xuv : str
-        Channel.
-    int_time : int
-        Integration time (ms).
-    n_rows, n_files : int
-        Integrations and dark files in the group.
-    status : str
-        ``'fitted'``, or why not (``'too small to fit: ...'``, ``'not identifiable: ...'``).
-    temp_range : tuple of float
-        Temperature range of the group's files (degC).
-    mixture : MixtureFit, optional
-        The families and their noise model.
-    selection : pandas.DataFrame, optional
-        The evidence for the number of families (see :class:`~darkmodel.families.FamilySelection`).
-    reason : str
-        Why this number of families, in words.
-    dwell_hours : float
-        Dwell scale of the families in time (hours; 0: no memory), for the labels of
-        :meth:`DarkRateModel.assign` (see :mod:`darkmodel.states`).
-    pit : dict
-        Recalibration maps of the prediction intervals (:mod:`darkmodel.intervals`):
-        ``'mixture'`` from the mixture predictive, ``'family'`` from each integration's own
-        family; ``None`` where the group has too few integrations.
-    """
-
-    xuv: str
-    int_time: int
-    n_rows: int
-    n_files: int
-    status: str
-    temp_range: tuple = (float("nan"), float("nan"))
-    mixture: MixtureFit | None = None
-    selection: pd.DataFrame | None = None
-    reason: str = ""
-    dwell_hours: float = 0.0
-    pit: dict = field(default_factory=lambda: {"mixture": None, "family": None})
-
-    @property
-    def fitted(self) -> bool:
-        """Whether the group has families to predict from."""
-        return self.status == "fitted"
-
-    def to_dict(self) -> dict:
-        """Plain JSON-able data."""
-        entry = {"XUV": self.xuv, "INT_TIME": self.int_time, "n_rows": self.n_rows, "n_files": self.n_files,
-                 "status": self.status, "temp_range": [float(v) for v in self.temp_range], "reason": self.reason,
-                 "dwell_hours": self.dwell_hours,
-                 "pit": {k: (None if v is None else v.to_dict()) for k, v in self.pit.items()}}
-        if self.fitted:
-            entry["mixture"] = self.mixture.to_dict()
-            entry["selection"] = json.loads(self.selection.to_json(orient="records"))
-        return entry
-
-    @classmethod
-    def from_dict(cls, entry: dict) -> "GroupFit":
-        """Rebuild from :meth:`to_dict` data."""
-        g = cls(entry["XUV"], int(entry["INT_TIME"]), entry["n_rows"], entry["n_files"], entry["status"],
-                tuple(entry["temp_range"]), reason=entry.get("reason", ""),
-                dwell_hours=float(entry.get("dwell_hours", 0.0)))
-        pit = entry.get("pit") or {}
-        g.pit = {k: PitCalibration.from_dict(pit.get(k)) for k in ("mixture", "family")}
-        if g.fitted:
-            g.mixture = MixtureFit.from_dict(entry["mixture"])
-            g.selection = pd.DataFrame(entry["selection"])
-        return g
 
 
 # --------------------------------------------------------------------------------------
@@ -414,7 +338,7 @@ class DarkRateModel(BaseEstimator):
         m = group.mixture
         temps = rows["DET_TEMP"].to_numpy(float)
         y = log_dark_current(rows["DN_per_s"].to_numpy(float), rows["INT_TIME"].to_numpy(float), m.offset)
-        parts = [self._log_predictive(group, temps, k, rows["Time"] if "Time" in rows else None)
+        parts = [group.log_predictive(temps, k, rows["Time"] if "Time" in rows else None)
                  for k in range(m.k)]
         each = np.column_stack([m.noise.predictive_cdf(y - mu, sd) for mu, sd in parts])
         label = m.posterior(files["T"], files["y"], files["n"], _days(files, m)).argmax(axis=1)
@@ -688,12 +612,6 @@ class DarkRateModel(BaseEstimator):
                           f"{channel} {int_time} ms ({lo:.2f} to {hi:.2f} degC, margin {EXTRAPOLATION_MARGIN:g} degC):"
                           " an extrapolation", ExtrapolationWarning, stacklevel=3)
 
-    def _days(self, g: GroupFit, time, n: int):
-        if time is None or g.mixture.covariates.time_degree == 0:
-            return None
-        days = days_since_epoch(pd.to_datetime(np.atleast_1d(time)))
-        return np.broadcast_to(days, (n,)) if days.size == 1 else days
-
     def predict(self, temperature, *, channel: str, int_time, family: int | None = None,
                 time=None) -> np.ndarray:
         """Expected dark rate (DN/s/pixel) at each temperature.
@@ -749,7 +667,7 @@ class DarkRateModel(BaseEstimator):
         rates = self._family_rates(g, temps, time)
         if family is not None:
             return rates[:, self._family_index(g, family)]
-        epoch = m.epoch_family(self._days(g, time, temps.size))
+        epoch = m.epoch_family(g.days(time, temps.size))
         if epoch is not None:  # families that are epochs: the one in force at each time
             return rates[np.arange(temps.size), epoch]
         return rates @ m.weights
@@ -787,7 +705,7 @@ class DarkRateModel(BaseEstimator):
         if m.method == "gmm":
             shape = m.coef[0] * (temps - REFERENCE_TEMPERATURE) + m.coef[1] * (temps - REFERENCE_TEMPERATURE) ** 2
             return np.exp(m.intercepts[None, :] + shape[:, None])
-        mu = m.mean_log_rate(temps, self._days(g, time, temps.size))
+        mu = m.mean_log_rate(temps, g.days(time, temps.size))
         return m.offset / (g.int_time / 1000.0) + np.exp(mu)
 
     @staticmethod
@@ -853,7 +771,7 @@ class DarkRateModel(BaseEstimator):
             rates = self._family_rates(g, temps, time)
             z = special.ndtri(0.5 + level / 2.0) * m.noise.relative
             return rates.min(axis=1) * np.exp(-z), rates.max(axis=1) * np.exp(z)
-        epoch = m.epoch_family(self._days(g, time, temps.size)) if family is None else None
+        epoch = m.epoch_family(g.days(time, temps.size)) if family is None else None
         if epoch is not None:  # families that are epochs: the one in force at each time
             if np.all(epoch == epoch[0]):
                 family = int(epoch[0])
@@ -862,7 +780,7 @@ class DarkRateModel(BaseEstimator):
                 when = np.asarray(time)
                 for k in np.unique(epoch):
                     sel = epoch == k
-                    lo[sel], hi[sel] = self._interval_at(g, temps[sel], level, when[sel], [int(k)], g.pit["family"])
+                    lo[sel], hi[sel] = g.interval(temps[sel], level, when[sel], [int(k)], g.pit["family"])
                 return lo, hi
         families = range(m.k) if family is None else [self._family_index(g, family)]
         mapping = g.pit["mixture"] if family is None or m.k == 1 else g.pit["family"]
@@ -870,57 +788,10 @@ class DarkRateModel(BaseEstimator):
         if temps.size > _GRID_ABOVE and not per_row_time:  # smooth in T: solve on a grid, interpolate
             lo_t, hi_t = float(temps.min()), float(temps.max())
             grid = np.linspace(lo_t, hi_t, int(np.clip(np.ceil((hi_t - lo_t) / _GRID_STEP) + 1, 64, 2048)))
-            lo, hi = self._interval_at(g, grid, level, time, families, mapping)
+            lo, hi = g.interval(grid, level, time, families, mapping)
             if np.isfinite(lo).all() and np.isfinite(hi).all():  # else (far extrapolation) solve every point
                 return interp_pair(temps, grid, lo, hi)
-        return self._interval_at(g, temps, level, time, families, mapping)
-
-    def _interval_at(self, g: GroupFit, temps, level, time, families, mapping):
-        m = g.mixture
-        p = np.array([(1 - level) / 2, (1 + level) / 2])
-        targets = np.repeat(p[:, None], temps.size, axis=1) if mapping is None else mapping.targets(p, temps)
-        if len(families) == 1 and m.noise.excess <= 0:
-            mu, sd = self._log_predictive(g, temps, families[0], time)
-            q = m.noise.ppf(targets)
-            base = m.offset / (g.int_time / 1000.0)
-            return base + np.exp(mu + q[0] * sd), base + np.exp(mu + q[1] * sd)
-        return self._mixture_interval(g, temps, targets, time, families)
-
-    def _log_predictive(self, g: GroupFit, temps, k: int, time):
-        """Centre and scale of a new integration's log dark current in family ``k``."""
-        m = g.mixture
-        days = self._days(g, time, temps.size)
-        mu = m.mean_log_rate(temps, days)[:, k]
-        se = m.mean_se(temps, k, days)
-        return mu, np.sqrt(m.noise.variance(mu, 1.0) + se**2)
-
-    def _mixture_interval(self, g: GroupFit, temps, targets, time, families):
-        m = g.mixture
-        base = m.offset / (g.int_time / 1000.0)
-        parts = [self._log_predictive(g, temps, k, time) for k in families]
-        weights = np.asarray(m.weights)[list(families)]
-        weights = weights / weights.sum()
-        targets = np.asarray(targets, float).reshape(2, -1)
-        if m.noise.excess > 0:  # a bracket beyond every target
-            tail = float(min(np.min(targets[0]), np.min(1 - targets[1])))
-            q = m.noise.ppf(1 - 0.1 * tail)
-            reach = 20.0 * m.noise.excess_scale
-            lo = np.min([mu - q * sd for mu, sd in parts], axis=0)
-            hi = np.max([mu + q * sd + reach for mu, sd in parts], axis=0)
-        else:  # the mixture's quantile lies between its families' own quantiles
-            q = m.noise.ppf(targets)
-            each = np.stack([mu + q * sd for mu, sd in parts])
-            lo, hi = each.min(axis=0), each.max(axis=0)
-
-        # both bounds in one bisection: rows 0 and 1 of a (2, n) problem
-        stacked = [(np.broadcast_to(mu, (2, mu.size)), np.broadcast_to(sd, (2, sd.size))) for mu, sd in parts]
-
-        def cdf(v):
-            return sum(w * m.noise.predictive_cdf(v - mu, sd) for w, (mu, sd) in zip(weights, stacked))
-
-        lo, hi = np.broadcast_to(lo, (2, lo.shape[-1])), np.broadcast_to(hi, (2, hi.shape[-1]))
-        both = bisect(cdf, lo, hi, targets, tol=1e-11)  # in log rate: 1e-11 relative
-        return base + np.exp(both[0]), base + np.exp(both[1])
+        return g.interval(temps, level, time, families, mapping)
 
     def _joint_fallback(self, temps, channel, int_time, family, with_sd: bool = False):
         joint = self.joint_[str(channel).upper()]

@@ -1,0 +1,200 @@
+"""One fitted (XUV, INT_TIME) group: its families, their evidence, and its predictive distribution.
+
+:class:`GroupFit` is the data :class:`~darkmodel.model.DarkRateModel` keeps per group (and
+saves as JSON), together with the predictive distribution of a new integration's dark rate
+that the model's :meth:`~darkmodel.model.DarkRateModel.predict_interval` asks it for: the
+family's (or the mixture's) quantiles in log dark current, recalibrated by the group's PIT
+maps (:mod:`darkmodel.intervals`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .families import MixtureFit
+from .intervals import PitCalibration, bisect
+from .perfile import days_since_epoch
+
+__all__ = ["GroupFit"]
+
+
+@dataclass
+class GroupFit:
+    """Everything fitted for one (XUV, INT_TIME) group.
+
+    Attributes
+    ----------
+    xuv : str
+        Channel.
+    int_time : int
+        Integration time (ms).
+    n_rows, n_files : int
+        Integrations and dark files in the group.
+    status : str
+        ``'fitted'``, or why not (``'too small to fit: ...'``, ``'not identifiable: ...'``).
+    temp_range : tuple of float
+        Temperature range of the group's files (degC).
+    mixture : MixtureFit, optional
+        The families and their noise model.
+    selection : pandas.DataFrame, optional
+        The evidence for the number of families (see :class:`~darkmodel.families.FamilySelection`).
+    reason : str
+        Why this number of families, in words.
+    dwell_hours : float
+        Dwell scale of the families in time (hours; 0: no memory), for the labels of
+        :meth:`DarkRateModel.assign` (see :mod:`darkmodel.states`).
+    pit : dict
+        Recalibration maps of the prediction intervals (:mod:`darkmodel.intervals`):
+        ``'mixture'`` from the mixture predictive, ``'family'`` from each integration's own
+        family; ``None`` where the group has too few integrations.
+    """
+
+    xuv: str
+    int_time: int
+    n_rows: int
+    n_files: int
+    status: str
+    temp_range: tuple = (float("nan"), float("nan"))
+    mixture: MixtureFit | None = None
+    selection: pd.DataFrame | None = None
+    reason: str = ""
+    dwell_hours: float = 0.0
+    pit: dict = field(default_factory=lambda: {"mixture": None, "family": None})
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the group has families to predict from."""
+        return self.status == "fitted"
+
+    def days(self, time, n: int):
+        """Days since 1970 of ``time`` for the group's time trend, one per temperature.
+
+        Parameters
+        ----------
+        time : datetime-like, array_like or None
+            One time for every temperature, or one per temperature.
+        n : int
+            Number of temperatures.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            ``None`` where no time is given or the families have no time trend.
+        """
+        if time is None or self.mixture.covariates.time_degree == 0:
+            return None
+        days = days_since_epoch(pd.to_datetime(np.atleast_1d(time)))
+        return np.broadcast_to(days, (n,)) if days.size == 1 else days
+
+    def log_predictive(self, temps, k: int, time=None) -> tuple[np.ndarray, np.ndarray]:
+        """Centre and scale of a new integration's log dark current in family ``k``.
+
+        Parameters
+        ----------
+        temps : numpy.ndarray
+            Detector temperatures (degC).
+        k : int
+            Family index.
+        time : datetime-like or array_like, optional
+            Time(s) for the family's time trend.
+
+        Returns
+        -------
+        mu, sd : numpy.ndarray
+            The family's mean log dark current, and the noise model's scale at that mean
+            widened by the standard error of the mean (the parameter uncertainty).
+        """
+        m = self.mixture
+        days = self.days(time, temps.size)
+        mu = m.mean_log_rate(temps, days)[:, k]
+        se = m.mean_se(temps, k, days)
+        return mu, np.sqrt(m.noise.variance(mu, 1.0) + se**2)
+
+    def interval(self, temps, level: float, time, families, mapping) -> tuple[np.ndarray, np.ndarray]:
+        """Central prediction interval of a new integration's dark rate (DN/s/pixel).
+
+        Parameters
+        ----------
+        temps : numpy.ndarray
+            Detector temperatures (degC).
+        level : float
+            Coverage, in (0, 1).
+        time : datetime-like or array_like, optional
+            Time(s) for the families' time trend.
+        families : sequence of int
+            The families predicted: one (its own distribution) or several (their mixture,
+            weighted by the families' weights).
+        mapping : PitCalibration or None
+            Recalibration of the probabilities (``None``: as the noise model says).
+
+        Returns
+        -------
+        lo, hi : numpy.ndarray
+            The bounds: in closed form for one family without a particle excess, else both
+            by one bisection of the predictive CDF (1e-11 in log rate).
+        """
+        m = self.mixture
+        p = np.array([(1 - level) / 2, (1 + level) / 2])
+        targets = np.repeat(p[:, None], temps.size, axis=1) if mapping is None else mapping.targets(p, temps)
+        if len(families) == 1 and m.noise.excess <= 0:
+            mu, sd = self.log_predictive(temps, families[0], time)
+            q = m.noise.ppf(targets)
+            base = m.offset / (self.int_time / 1000.0)
+            return base + np.exp(mu + q[0] * sd), base + np.exp(mu + q[1] * sd)
+        return self._mixture_interval(temps, targets, time, families)
+
+    def _mixture_interval(self, temps, targets, time, families):
+        m = self.mixture
+        base = m.offset / (self.int_time / 1000.0)
+        parts = [self.log_predictive(temps, k, time) for k in families]
+        weights = np.asarray(m.weights)[list(families)]
+        weights = weights / weights.sum()
+        targets = np.asarray(targets, float).reshape(2, -1)
+        if m.noise.excess > 0:  # a bracket beyond every target
+            tail = float(min(np.min(targets[0]), np.min(1 - targets[1])))
+            q = m.noise.ppf(1 - 0.1 * tail)
+            reach = 20.0 * m.noise.excess_scale
+            lo = np.min([mu - q * sd for mu, sd in parts], axis=0)
+            hi = np.max([mu + q * sd + reach for mu, sd in parts], axis=0)
+        else:  # the mixture's quantile lies between its families' own quantiles
+            q = m.noise.ppf(targets)
+            each = np.stack([mu + q * sd for mu, sd in parts])
+            lo, hi = each.min(axis=0), each.max(axis=0)
+
+        # both bounds in one bisection: rows 0 and 1 of a (2, n) problem
+        stacked = [(np.broadcast_to(mu, (2, mu.size)), np.broadcast_to(sd, (2, sd.size))) for mu, sd in parts]
+
+        def cdf(v):
+            return sum(w * m.noise.predictive_cdf(v - mu, sd) for w, (mu, sd) in zip(weights, stacked))
+
+        lo, hi = np.broadcast_to(lo, (2, lo.shape[-1])), np.broadcast_to(hi, (2, hi.shape[-1]))
+        both = bisect(cdf, lo, hi, targets, tol=1e-11)  # in log rate: 1e-11 relative
+        return base + np.exp(both[0]), base + np.exp(both[1])
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able data."""
+        entry = {"XUV": self.xuv, "INT_TIME": self.int_time, "n_rows": self.n_rows, "n_files": self.n_files,
+                 "status": self.status, "temp_range": [float(v) for v in self.temp_range], "reason": self.reason,
+                 "dwell_hours": self.dwell_hours,
+                 "pit": {k: (None if v is None else v.to_dict()) for k, v in self.pit.items()}}
+        if self.fitted:
+            entry["mixture"] = self.mixture.to_dict()
+            entry["selection"] = json.loads(self.selection.to_json(orient="records"))
+        return entry
+
+    @classmethod
+    def from_dict(cls, entry: dict) -> "GroupFit":
+        """Rebuild from :meth:`to_dict` data."""
+        g = cls(entry["XUV"], int(entry["INT_TIME"]), entry["n_rows"], entry["n_files"], entry["status"],
+                tuple(entry["temp_range"]), reason=entry.get("reason", ""),
+                dwell_hours=float(entry.get("dwell_hours", 0.0)))
+        pit = entry.get("pit") or {}
+        g.pit = {k: PitCalibration.from_dict(pit.get(k)) for k in ("mixture", "family")}
+        if g.fitted:
+            g.mixture = MixtureFit.from_dict(entry["mixture"])
+            g.selection = pd.DataFrame(entry["selection"])
+        return g
