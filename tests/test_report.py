@@ -128,3 +128,14 @@ def test_figures_rendered_in_worker_processes_are_the_same_pngs(fitted):
     for png in parallel:  # each a real picture of the figure's size at 100 dpi
         image = imread(io.BytesIO(base64.b64decode(png)), format="png")
         assert image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_figures_built_in_worker_processes_are_the_figures_of_report_figures(fitted):
+    from darkmodel.reporting import render_pngs, render_report_figures
+
+    calibrated, model, _ = fitted
+    built_here = report_figures(calibrated, model)
+    in_workers = render_report_figures(calibrated, model, workers=2)
+    assert [(sid, caption) for sid, caption, _ in in_workers] == [(sid, caption) for sid, caption, _ in built_here]
+    assert [png for _, _, png in in_workers] == render_pngs([f for _, _, f in built_here], workers=1)
+    assert [png for _, _, png in render_report_figures(calibrated, model, workers=1)] == [png for _, _, png in in_workers]

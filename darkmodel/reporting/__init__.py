@@ -21,7 +21,7 @@ from ..storage import atomic_write
 from . import figures
 from .figures import _quiet_model_warnings
 
-__all__ = ["report", "report_figures", "model_mismatch", "render_pngs"]
+__all__ = ["report", "report_figures", "model_mismatch", "render_pngs", "render_report_figures"]
 
 
 def _png(fig) -> str:
@@ -65,6 +65,58 @@ def render_pngs(figures_, workers: int | None = None) -> list:
     return out
 
 
+def _built_png(builder, args) -> str:
+    """Build one figure from its data and render it: the work unit of :func:`render_report_figures`."""
+    with warnings.catch_warnings():
+        _quiet_model_warnings()
+        fig = builder(*args)
+    return _png(fig)
+
+
+def render_report_figures(calibrated: pd.DataFrame, model, verdicts: pd.DataFrame | None = None,
+                          workers: int | None = None) -> list:
+    """The report's figures as base64 PNGs, each built and rendered in a worker process.
+
+    The workers receive the data and the model, not drawn figures: building a figure is
+    spread over the pool too, and nothing large is pickled back.  The PNGs are the same
+    bytes as ``render_pngs`` of :func:`report_figures` gives.
+
+    Parameters
+    ----------
+    calibrated : pandas.DataFrame
+        A calibrated table (see :func:`report_figures`).
+    model : DarkRateModel
+        The fitted model.
+    verdicts : pandas.DataFrame, optional
+        Flip-flop verdicts (a FlipFlopResult or its table; default: those saved with the model).
+    workers : int, optional
+        Worker processes (default: all cores, at most one per figure); 1 works in this process.
+
+    Returns
+    -------
+    list of (str, str, str)
+        Section id, caption and base64 PNG, in the order of :func:`report_figures`.
+    """
+    from ..parallel import n_workers, process_pool
+
+    plan = _figure_plan(calibrated, model, verdicts)
+    workers = min(n_workers(workers), len(plan))
+    if workers <= 1:
+        return [(sid, caption, _built_png(builder, args)) for sid, caption, builder, args in plan]
+    # the costliest first, so the pool's makespan is not set by one late start
+    order = sorted(range(len(plan)), key=lambda i: -_FIGURE_COST.get(plan[i][2].__name__, 1))
+    pngs = [""] * len(plan)
+    with process_pool(workers) as pool:
+        jobs = [pool.submit(_built_png, plan[i][2], plan[i][3]) for i in order]
+        for i, job in zip(order, jobs):
+            pngs[i] = job.result()
+    return [(sid, caption, png) for (sid, caption, _, _), png in zip(plan, pngs)]
+
+
+#: Relative rendering cost of the figures (ten-panel family figures, the 4 x 4 scatter matrix).
+_FIGURE_COST = {"rate_vs_temperature": 4, "scatter_matrix": 3, "model_curves": 2}
+
+
 def report_figures(calibrated: pd.DataFrame, model, verdicts: pd.DataFrame | None = None) -> list:
     """All the report's figures, in order, with their captions.
 
@@ -83,6 +135,11 @@ def report_figures(calibrated: pd.DataFrame, model, verdicts: pd.DataFrame | Non
     list of (str, str, matplotlib.figure.Figure)
         Section id, caption and figure.
     """
+    return [(sid, caption, builder(*args)) for sid, caption, builder, args in _figure_plan(calibrated, model, verdicts)]
+
+
+def _figure_plan(calibrated: pd.DataFrame, model, verdicts) -> list:
+    """Every figure as ``(section, caption, builder, arguments)``: what to draw, not yet drawn."""
     from ..perfile import usable_mask
 
     frame = calibrated.reset_index() if calibrated.index.name == "Time" else calibrated
@@ -91,23 +148,23 @@ def report_figures(calibrated: pd.DataFrame, model, verdicts: pd.DataFrame | Non
         raise ValueError("no usable rows to report (every row is excluded, non-finite or implausible)")
     labels = model.assign(data)
     verdicts = _verdict_table(model, verdicts)
-    out = [("seed", "Scatter matrix of DN_per_s, CASE_TEMP, DET_TEMP and INT_TIME (the seed's view).",
-            figures.scatter_matrix(data)),
-           ("seed", "DET_TEMP and DN_per_s over time; CASE_TEMP below.", figures.temperature_and_rate_over_time(data))]
+    plan = [("seed", "Scatter matrix of DN_per_s, CASE_TEMP, DET_TEMP and INT_TIME (the seed's view).",
+             figures.scatter_matrix, (data,)),
+            ("seed", "DET_TEMP and DN_per_s over time; CASE_TEMP below.", figures.temperature_and_rate_over_time, (data,))]
     for ch in sorted(data["XUV"].unique()):
-        out.append(("families", f"{ch}: DN/s against DET_TEMP per INT_TIME, points coloured by family, fitted curves "
-                                f"with 95 % prediction bands, linear and log axes.",
-                    figures.rate_vs_temperature(data, model, labels, ch)))
+        plan.append(("families", f"{ch}: DN/s against DET_TEMP per INT_TIME, points coloured by family, fitted curves "
+                                 f"with 95 % prediction bands, linear and log axes.",
+                     figures.rate_vs_temperature, (data, model, labels, ch)))
     for ch in sorted(data["XUV"].unique()):
-        out.append(("residuals", f"{ch}: residuals from the family curves against temperature and time.",
-                    figures.residuals(data, model, labels, ch)))
-    out.append(("timeline", "Family of every dark over time for the groups with several families; grey lines mark "
-                            "switches.", figures.family_timeline(data, labels, verdicts)))
-    out.append(("joint", "The joint offset model: DN/s at the reference temperature against 1/INT_TIME.",
-                figures.joint_offset(data, model, labels)))
-    out.append(("model", "The model alone: each fitted group's family curves with 95 % prediction bands, over its "
-                         "fitted temperature range.", figures.model_curves(model)))
-    return out
+        plan.append(("residuals", f"{ch}: residuals from the family curves against temperature and time.",
+                     figures.residuals, (data, model, labels, ch)))
+    plan.append(("timeline", "Family of every dark over time for the groups with several families; grey lines mark "
+                             "switches.", figures.family_timeline, (data, labels, verdicts)))
+    plan.append(("joint", "The joint offset model: DN/s at the reference temperature against 1/INT_TIME.",
+                 figures.joint_offset, (data, model, labels)))
+    plan.append(("model", "The model alone: each fitted group's family curves with 95 % prediction bands, over its "
+                          "fitted temperature range.", figures.model_curves, (model,)))
+    return plan
 
 
 def _text_pages(title: str, lines: list, per_page: int = 58, width: int = 110) -> list:
@@ -232,7 +289,8 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
     title : str, optional
         Page title.
     workers : int, optional
-        Processes rendering the HTML's figures (default: all cores; see :func:`render_pngs`).
+        Processes building and rendering the HTML's figures (default: all cores; see
+        :func:`render_report_figures`).
 
     Returns
     -------
@@ -247,10 +305,10 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
     suffix = path.suffix.lower()
     if suffix not in (".html", ".htm", ".pdf"):
         raise ValueError(f"{path}: a report is .html or .pdf")
-    with warnings.catch_warnings():
-        _quiet_model_warnings()
-        figs = report_figures(calibrated, model, verdicts)
     if suffix == ".pdf":
+        with warnings.catch_warnings():
+            _quiet_model_warnings()
+            figs = report_figures(calibrated, model, verdicts)
         table = _verdict_table(model, verdicts)
         lines = [f"WARNING: {t}" for t in model_mismatch(calibrated, model, inputs)]
         if table is not None:
@@ -282,7 +340,7 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
         sections.insert(0, {"id": "mismatch", "title": "Warning: this model may not belong to these data",
                             "text": " ".join(mismatch), "tables": [], "figures": []})
     by_section: dict = {}
-    for (sid, caption, _), png in zip(figs, render_pngs([f for _, _, f in figs], workers)):
+    for sid, caption, png in render_report_figures(calibrated, model, verdicts, workers):
         by_section.setdefault(sid, []).append({"caption": caption, "png": png})
     names = {"seed": "The seed notebook's views", "families": "Dark rate against temperature, by family",
              "residuals": "Residuals", "timeline": "Family timeline", "joint": "Joint offset model",
