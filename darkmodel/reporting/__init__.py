@@ -50,23 +50,15 @@ def render_pngs(figures_, workers: int | None = None) -> list:
     list of str
         Base64-encoded PNGs, in the figures' order.
     """
-    from ..parallel import n_workers, process_pool
+    from ..parallel import n_workers, run_tasks
 
-    figures_ = list(figures_)
-    workers = min(n_workers(workers), len(figures_))
-    if workers <= 1:
-        return [_png(f) for f in figures_]
-    # the costliest first, so the pool's makespan is not set by one late start
-    order = sorted(range(len(figures_)), key=lambda i: -len(figures_[i].axes))
-    out = [""] * len(figures_)
-    with process_pool(workers) as pool:
-        for i, png in zip(order, pool.map(_png, [figures_[i] for i in order])):
-            out[i] = png
-    return out
+    # the costliest (most panels) first, so the pool's makespan is not set by one late start
+    return run_tasks(_png, list(figures_), workers=n_workers(workers), size=lambda fig: len(fig.axes))
 
 
-def _built_png(builder, args) -> str:
-    """Build one figure from its data and render it: the work unit of :func:`render_report_figures`."""
+def _built_png(task) -> str:
+    """Build one figure from ``(builder, arguments)`` and render it: the work unit of :func:`render_report_figures`."""
+    builder, args = task
     with warnings.catch_warnings():
         _quiet_model_warnings()
         fig = builder(*args)
@@ -97,19 +89,13 @@ def render_report_figures(calibrated: pd.DataFrame, model, verdicts: pd.DataFram
     list of (str, str, str)
         Section id, caption and base64 PNG, in the order of :func:`report_figures`.
     """
-    from ..parallel import n_workers, process_pool
+    from ..parallel import n_workers, run_tasks
 
-    plan = _figure_plan(calibrated, model, verdicts)
-    workers = min(n_workers(workers), len(plan))
-    if workers <= 1:
-        return [(sid, caption, _built_png(builder, args)) for sid, caption, builder, args in plan]
-    # the costliest first, so the pool's makespan is not set by one late start
-    order = sorted(range(len(plan)), key=lambda i: -_FIGURE_COST.get(plan[i][2].__name__, 1))
-    pngs = [""] * len(plan)
-    with process_pool(workers) as pool:
-        jobs = [pool.submit(_built_png, plan[i][2], plan[i][3]) for i in order]
-        for i, job in zip(order, jobs):
-            pngs[i] = job.result()
+    with warnings.catch_warnings():
+        _quiet_model_warnings()
+        plan = _figure_plan(calibrated, model, verdicts)
+    pngs = run_tasks(_built_png, [(builder, args) for _, _, builder, args in plan], workers=n_workers(workers),
+                     size=lambda task: _FIGURE_COST.get(task[0].__name__, 1))  # the costliest first
     return [(sid, caption, png) for (sid, caption, _, _), png in zip(plan, pngs)]
 
 
