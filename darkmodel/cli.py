@@ -406,14 +406,27 @@ def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, al
     Example:
       darkmodel flipflop calibrated.parquet --model darkrate.json -o flipflop.csv --n-boot 399
     """
-    from .storage import write_table
+    import stat
+
+    from .fingerprint import data_fingerprint
+    from .storage import FileChangedError, file_stamp, write_table
 
     table = _calibrated_input(input_path)
-    model = None
+    model = stamp = None
     if model_path is not None:
         if not model_path.exists():
             raise _fail(f"{model_path}: no such model file")
+        stamp = file_stamp(model_path)
         model = _load_model(model_path)
+        if not stat.S_IMODE(model_path.stat().st_mode) & 0o222:
+            raise _fail(f"{model_path}: is read-only, so the verdicts cannot be stored in it; make it writable, or "
+                        "run without --model")
+        fitted_on = model.provenance_.get("data_fingerprint")
+        given = data_fingerprint(table)
+        if fitted_on and fitted_on != given:
+            raise _fail(f"{model_path} was fitted on other data ({fitted_on}) than {input_path} ({given}): its "
+                        f"verdicts must come from its own data; test those, or fit a model to {input_path} first "
+                        f"(darkmodel fit {input_path} -o MODEL)")
     try:
         result = _run_flipflop(table, model, n_boot=n_boot, alpha=alpha, seed=seed, n_jobs=jobs)
     except (ValueError, KeyError) as exc:
@@ -422,7 +435,13 @@ def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, al
     _echo_verdicts(result.table)
     click.echo(f"\nverdicts -> {output}")
     if model is not None:
-        model.save(model_path, flipflop=result)
+        try:
+            model.save(model_path, flipflop=result, unchanged_since=stamp)
+        except FileChangedError:
+            raise _fail(f"{model_path}: changed since it was read (refitted while the test ran?); the verdicts were "
+                        f"not stored in it (they are in {output}); run the test again on the new model") from None
+        except (ValueError, OSError) as exc:
+            raise _fail(exc) from None
         click.echo(f"verdicts and their settings stored in {model_path}")
 
 

@@ -67,6 +67,7 @@ from .families import (
     select_families,
     sequential_p,
 )
+from .fingerprint import data_fingerprint, model_fingerprint
 from .flipflop_result import FlipFlopResult
 from .noise import robust_scale
 from .parallel import n_workers, run_tasks
@@ -605,7 +606,8 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
     from .model import fit as fit_model
 
     check_monte_carlo(n_boot, alpha)
-    if model is None:
+    fitted_here = model is None
+    if fitted_here:
         model = fit_model(calibrated)
     if min_separation is None:
         min_separation = getattr(model, "min_separation", MIN_SEPARATION)
@@ -626,4 +628,6 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
                      share_largest=True)
     return FlipFlopResult(pd.DataFrame(rows), {
         "n_boot": n_boot, "alpha": alpha, "seed": seed, "min_files": min_files, "min_separation": min_separation,
-        "min_drift": MIN_DRIFT, "min_runs_per_state": MIN_RUNS_PER_STATE})
+        "min_drift": MIN_DRIFT, "min_runs_per_state": MIN_RUNS_PER_STATE,
+        "data_fingerprint": data_fingerprint(calibrated),
+        "model_fingerprint": None if fitted_here else model_fingerprint(model)})

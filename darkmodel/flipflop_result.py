@@ -29,7 +29,10 @@ class FlipFlopResult:
         evidence (see :func:`darkmodel.flipflop_test`).
     settings : dict
         ``n_boot``, ``alpha``, ``seed``, ``min_files``, ``min_separation``, ``min_drift``,
-        ``min_runs_per_state``.
+        ``min_runs_per_state``, and what the verdicts are bound to: ``data_fingerprint``
+        (the rows tested, :func:`darkmodel.fingerprint.data_fingerprint`) and
+        ``model_fingerprint`` (the model whose offsets were used; ``None`` when the test
+        fitted its own).
     """
 
     table: pd.DataFrame
@@ -107,6 +110,59 @@ class FlipFlopResult:
     def __repr__(self) -> str:
         counts = ", ".join(f"{v}: {n}" for v, n in self.table["verdict"].value_counts().items())
         return f"FlipFlopResult({len(self.table)} groups; {counts}; alpha={self.settings.get('alpha')})"
+
+    def mismatch(self, model) -> str | None:
+        """Why these verdicts do not belong to ``model``, in one sentence.
+
+        Parameters
+        ----------
+        model : DarkRateModel
+            A fitted model.
+
+        Returns
+        -------
+        str or None
+            ``None`` when the verdicts were computed on the rows the model was fitted on
+            (and with this model, where the test used one); else the reason.  Verdicts or
+            models saved before fingerprints were recorded cannot be checked and pass.
+        """
+        from .fingerprint import model_fingerprint
+
+        mine, theirs = self.settings.get("data_fingerprint"), (getattr(model, "provenance_", {}) or {}).get(
+            "data_fingerprint")
+        if mine and theirs and mine != theirs:
+            return (f"the verdicts were computed on other data ({mine}) than the model was fitted on ({theirs}); "
+                    "test the data the model was fitted on, or fit a model to these data first")
+        used = self.settings.get("model_fingerprint")
+        given = model_fingerprint(model)
+        if used and given and used != given:
+            return ("the verdicts were computed with another model fitted on the same data (a refit?); "
+                    "run the flip-flop test again with this model")
+        return None
+
+    def data_mismatch(self, table: pd.DataFrame) -> str | None:
+        """Why these verdicts were not computed on ``table``, in one sentence.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            A calibrated or scan table.
+
+        Returns
+        -------
+        str or None
+            ``None`` when the table holds the rows the verdicts were computed on, or when
+            the verdicts carry no fingerprint (saved by an earlier version); else the reason.
+        """
+        from .fingerprint import data_fingerprint
+
+        mine = self.settings.get("data_fingerprint")
+        if not mine:
+            return None
+        given = data_fingerprint(table)
+        if given != mine:
+            return f"the flip-flop verdicts were computed on other data ({mine}) than these ({given})"
+        return None
 
     def to_dict(self) -> dict:
         """Plain JSON-able data: ``settings`` and ``rows``."""

@@ -51,6 +51,7 @@ from .families import (
     select_families,
     select_gmm,
 )
+from .fingerprint import rows_fingerprint
 from .group import GroupFit
 from .intervals import PitCalibration, interp_pair
 from .joint import MIN_INT_TIME_RATIO, MIN_TEMPERATURE_SPAN, JointModel, fit_joint  # noqa: F401 (re-exported)
@@ -268,6 +269,7 @@ class DarkRateModel(BaseEstimator):
         self.provenance_ = {
             "package_version": _version(), "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "n_rows_input": int(len(calibrated)), "n_rows_used": int(len(data)), **(source or {}),
+            "data_fingerprint": rows_fingerprint(data),
         }
         if "Time" in data.columns and data["Time"].notna().any():
             self.provenance_["data_start"] = pd.Timestamp(data["Time"].min()).strftime("%Y-%m-%dT%H:%M:%S")
@@ -855,7 +857,7 @@ class DarkRateModel(BaseEstimator):
         check_model(model)
         return model
 
-    def save(self, path, flipflop=None) -> Path:
+    def save(self, path, flipflop=None, *, unchanged_since: tuple | None = None) -> Path:
         """Save the model as JSON (schema version, checksum, provenance), atomically.
 
         See :mod:`darkmodel.persistence` for the format and what the checksum protects
@@ -867,16 +869,29 @@ class DarkRateModel(BaseEstimator):
             Target file, e.g. ``darkrate.json``.
         flipflop : FlipFlopResult, optional
             Flip-flop verdicts to store with the model, settings included (default: those
-            it was loaded with, if any).
+            it was loaded with, if any); only verdicts computed on the data this model was
+            fitted on are accepted.
+        unchanged_since : tuple, optional
+            :func:`darkmodel.storage.file_stamp` of ``path`` taken when it was read: a file
+            changed since is not replaced.
 
         Returns
         -------
         pathlib.Path
             The written file.
+
+        Raises
+        ------
+        darkmodel.fingerprint.VerdictMismatchError
+            When ``flipflop`` belongs to other data or another model; nothing is written.
+        PermissionError
+            When ``path`` is a read-only file, which is never replaced.
+        darkmodel.storage.FileChangedError
+            When ``path`` changed after ``unchanged_since``.
         """
         from .persistence import save_model
 
-        return save_model(self, path, flipflop=flipflop)
+        return save_model(self, path, flipflop=flipflop, unchanged_since=unchanged_since)
 
     @classmethod
     def load(cls, path) -> "DarkRateModel":

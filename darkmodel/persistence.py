@@ -39,7 +39,7 @@ def _checksum(doc: dict) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def save_model(model, path, flipflop=None) -> Path:
+def save_model(model, path, flipflop=None, *, unchanged_since: tuple | None = None) -> Path:
     """Write ``model.to_dict(flipflop)`` with its checksum to ``path``, atomically.
 
     Parameters
@@ -50,16 +50,35 @@ def save_model(model, path, flipflop=None) -> Path:
         Target file.
     flipflop : FlipFlopResult, optional
         Verdicts to store with it.
+    unchanged_since : tuple, optional
+        :func:`darkmodel.storage.file_stamp` of ``path`` when the model was read: a file
+        rewritten since (a refit while the test ran) is not replaced.
 
     Returns
     -------
     pathlib.Path
         The written file.
+
+    Raises
+    ------
+    VerdictMismatchError
+        When ``flipflop`` was computed on other data than the model was fitted on, or
+        with another model (:meth:`~darkmodel.FlipFlopResult.mismatch`); nothing is written.
+    PermissionError
+        When ``path`` is a read-only file (it is never replaced).
+    darkmodel.storage.FileChangedError
+        When ``path`` changed after ``unchanged_since`` was taken.
     """
+    if flipflop is not None:
+        from .fingerprint import VerdictMismatchError
+
+        problem = flipflop.mismatch(model)
+        if problem:
+            raise VerdictMismatchError(f"{path}: verdicts not stored: {problem}")
     doc = model.to_dict(flipflop=flipflop)
     doc["checksum"] = _checksum(doc)
     path = Path(path)
-    with atomic_write(path) as tmp:
+    with atomic_write(path, unchanged_since=unchanged_since) as tmp:
         tmp.write_text(json.dumps(doc, indent=1, allow_nan=True) + "\n")
     return path
 

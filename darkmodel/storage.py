@@ -6,15 +6,17 @@ then renamed over the target, so a crash never leaves a half-written summary beh
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["read_table", "write_table", "errors_path", "table_format", "atomic_write"]
+__all__ = ["read_table", "write_table", "errors_path", "table_format", "atomic_write", "file_stamp", "FileChangedError"]
 
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5",
             ".csv": "csv"}
@@ -62,18 +64,48 @@ def errors_path(path) -> Path:
     return path.with_name(path.name.rsplit(".", 1)[0] + ".errors.csv")
 
 
+class FileChangedError(OSError):
+    """The file to replace was changed by someone else since it was read."""
+
+
+def file_stamp(path) -> tuple | None:
+    """What identifies a file's current content cheaply: device, inode, size and mtime.
+
+    Parameters
+    ----------
+    path : path-like
+        A file.
+
+    Returns
+    -------
+    tuple or None
+        ``(st_dev, st_ino, st_size, st_mtime_ns)``; ``None`` if there is no such file.
+    """
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 @contextmanager
-def atomic_write(path):
+def atomic_write(path, *, unchanged_since: tuple | None = None):
     """Write a file atomically: yield a temporary path beside ``path``, then rename it over.
 
     If the block raises, the temporary file is removed and ``path`` is left as it was.
-    The new file gets the usual permissions (``0o666`` minus the umask), not the private
-    ones of a temporary file.
+    A new file gets the usual permissions (``0o666`` minus the umask), not the private
+    ones of a temporary file; a file that is replaced keeps its own.  A read-only file
+    (no write permission bit, whoever runs this) is never replaced: that is refused
+    before anything is written.
 
     Parameters
     ----------
     path : path-like
         The file to write.
+    unchanged_since : tuple, optional
+        A :func:`file_stamp` taken when ``path`` was read: if the file has changed since
+        (another process rewrote it), it is not replaced and :class:`FileChangedError` is
+        raised.
 
     Yields
     ------
@@ -81,18 +113,41 @@ def atomic_write(path):
         The temporary file to write to (same folder, same suffix).
     """
     path = Path(path)
+    mode = _existing_mode(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
     os.close(fd)
     try:
         yield Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        _existing_mode(path)  # made read-only while we wrote: still not replaced
+        if unchanged_since is not None and file_stamp(path) != unchanged_since:
+            raise FileChangedError(errno.EBUSY, "changed since it was read; not replaced", str(path))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _existing_mode(path: Path):
+    """The permission bits of an existing regular file (``None`` if there is none);
+    refuses a read-only one.
+    """
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    mode = stat.S_IMODE(st.st_mode)
+    if not mode & 0o222:
+        raise PermissionError(errno.EACCES, "is read-only; not replaced (make it writable or write elsewhere)",
+                              str(path))
+    return mode
 
 
 def _hdf5_module():

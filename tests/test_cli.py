@@ -232,8 +232,16 @@ def test_report_needs_a_model_and_warns_when_it_belongs_to_other_data(simulated,
     pd.read_parquet(summary).iloc[: len(pd.read_parquet(summary)) // 2].to_parquet(other)
     result = runner.invoke(main, ["report", str(other), "--model", str(model_path), "-o", str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.output
-    assert "fitted on another file" in result.stderr
-    assert "this model may not belong to these data" in (tmp_path / "r.html").read_text()
+    assert "fitted on other data" in result.stderr
+    assert "this model or its verdicts may not belong to these data" in (tmp_path / "r.html").read_text()
+    # the calibrated table of the same archive is the same data: no warning about the data
+    calibrated = tmp_path / "calibrated.csv"
+    assert runner.invoke(main, ["calibrate", str(summary), "-o", str(calibrated)]).exit_code == 0
+    result = runner.invoke(main, ["report", str(calibrated), "--model", str(model_path), "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    assert "other data" not in result.stderr and "another file" not in result.stderr
+    # ... but a model without verdicts is said plainly, with how to get them
+    assert "holds no flip-flop verdicts" in result.stderr and "darkmodel flipflop" in result.stderr
 
 
 @pytest.mark.parametrize("command", ["fit", "flipflop"])
@@ -274,3 +282,60 @@ def test_compare_l1b_reports_every_file():
     result = CliRunner().invoke(main, ["compare-l1b", *files])
     assert result.exit_code == 0, result.output
     assert "max_abs_diff" in result.output and " 151 " in result.output
+
+
+@pytest.fixture(scope="module")
+def two_archives(simulated, tmp_path_factory):
+    """Scan tables of two archives and a model fitted on the first."""
+    runner = CliRunner()
+    root = tmp_path_factory.mktemp("two")
+    other = root / "archive-b"
+    assert runner.invoke(main, ["-q", "simulate", str(other), "--n-files", "20", "--seed", "4", "--days", "5"]).exit_code == 0
+    a, b = root / "a.parquet", root / "b.parquet"
+    for archive, out in ((simulated, a), (other, b)):
+        assert runner.invoke(main, ["-q", "scan", str(archive), "-o", str(out), "--workers", "1"]).exit_code == 0
+    model = root / "a.json"
+    assert runner.invoke(main, ["-q", "fit", str(a), "-o", str(model), "--jobs", "1"]).exit_code == 0
+    return a, b, model
+
+
+def test_flipflop_refuses_to_store_verdicts_of_other_data_in_a_model(two_archives, tmp_path):
+    a, b, model = two_archives
+    before = model.read_bytes()
+    result = CliRunner().invoke(main, ["flipflop", str(b), "--model", str(model), "-o", str(tmp_path / "f.csv"),
+                                       "--n-boot", "39", "--jobs", "1"])
+    assert result.exit_code == 1
+    assert "fitted on other data" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert model.read_bytes() == before and not (tmp_path / "f.csv").exists()
+
+
+def test_flipflop_never_replaces_a_read_only_model(two_archives, tmp_path):
+    import shutil
+
+    a, _, model = two_archives
+    mine = tmp_path / "m.json"
+    shutil.copy(model, mine)
+    mine.chmod(0o444)
+    before = mine.read_bytes()
+    result = CliRunner().invoke(main, ["flipflop", str(a), "--model", str(mine), "-o", str(tmp_path / "f.csv"),
+                                       "--n-boot", "39", "--jobs", "1"])
+    assert result.exit_code == 1 and "read-only" in result.output and "Traceback" not in result.output
+    assert mine.read_bytes() == before and (mine.stat().st_mode & 0o777) == 0o444
+
+
+def test_verdicts_of_other_data_are_flagged_in_the_report(two_archives, tmp_path):
+    from darkmodel import DarkRateModel, flipflop_test
+    from darkmodel.calibration import calibrate
+    from darkmodel.reporting import verdict_notes
+
+    a, b, model_path = two_archives
+    model = DarkRateModel.load(model_path)
+    cal_b = calibrate(pd.read_parquet(b))
+    verdicts_b = flipflop_test(cal_b, model, n_boot=39, n_jobs=1)
+    cal_a = calibrate(pd.read_parquet(a))
+    assert verdict_notes(cal_b, model, verdicts_b) == []
+    notes = verdict_notes(cal_a, model, verdicts_b)
+    assert len(notes) == 1 and "computed on other data" in notes[0]
+    # the same through a verdict table read back from disk (settings travel in .attrs)
+    assert verdict_notes(cal_a, model, verdicts_b.to_frame()) == notes

@@ -157,3 +157,25 @@ def test_predict_refuses_absurd_inputs(saved, temperature, int_time, match):
         model.predict([temperature], channel="MUV", int_time=int_time)
     with pytest.raises(ValueError, match=match):
         model.predict_interval([temperature], channel="MUV", int_time=int_time)
+
+
+def test_verdicts_are_stored_only_in_the_model_of_their_data(tmp_path):
+    from darkmodel.fingerprint import VerdictMismatchError, data_fingerprint
+
+    table, _ = simulate_table(n_files=60, scenario="stable", seed=11)
+    other, _ = simulate_table(n_files=60, scenario="stable", seed=12)
+    model = dm.DarkRateModel(n_boot=19, alpha=0.1, n_jobs=1).fit(table)
+    assert model.provenance_["data_fingerprint"] == data_fingerprint(table)
+    mine = dm.flipflop_test(table, model, n_boot=19, alpha=0.1, n_jobs=1)
+    theirs = dm.flipflop_test(other, model, n_boot=19, alpha=0.1, n_jobs=1)
+    path = tmp_path / "m.json"
+    with pytest.raises(VerdictMismatchError, match="computed on other data"):
+        model.save(path, flipflop=theirs)
+    assert not path.exists()
+    model.save(path, flipflop=mine)
+    loaded = dm.DarkRateModel.load(path)
+    assert loaded.flipflop_.settings["data_fingerprint"] == data_fingerprint(table)
+    # verdicts made with another model of the same data (a refit) are refused too
+    refit = dm.DarkRateModel(n_boot=19, alpha=0.2, n_jobs=1).fit(table)
+    with pytest.raises(VerdictMismatchError, match="another model"):
+        refit.save(tmp_path / "refit.json", flipflop=mine)

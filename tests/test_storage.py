@@ -53,3 +53,38 @@ def test_formats_and_errors_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such summary table"):
         read_table(tmp_path / "missing.parquet")
     assert errors_path("out/summary.parquet").as_posix() == "out/summary.errors.csv"
+
+
+def test_atomic_write_keeps_a_files_mode_and_never_replaces_a_read_only_file(tmp_path):
+    from darkmodel.storage import atomic_write
+
+    path = tmp_path / "t.txt"
+    path.write_text("old")
+    path.chmod(0o640)
+    with atomic_write(path) as tmp:
+        tmp.write_text("new")
+    assert path.read_text() == "new" and (path.stat().st_mode & 0o777) == 0o640
+    path.chmod(0o444)
+    with pytest.raises(PermissionError, match="read-only"):
+        with atomic_write(path) as tmp:
+            tmp.write_text("newer")
+    assert path.read_text() == "new" and (path.stat().st_mode & 0o777) == 0o444
+    assert [p.name for p in tmp_path.iterdir()] == ["t.txt"]  # no temporary file left behind
+
+
+def test_atomic_write_does_not_replace_a_file_changed_since_it_was_read(tmp_path):
+    from darkmodel.storage import FileChangedError, atomic_write, file_stamp
+
+    path = tmp_path / "m.json"
+    path.write_text("first")
+    stamp = file_stamp(path)
+    other = tmp_path / "other"
+    other.write_text("refitted by someone else")
+    os.replace(other, path)  # what a concurrent atomic save does
+    with pytest.raises(FileChangedError):
+        with atomic_write(path, unchanged_since=stamp) as tmp:
+            tmp.write_text("stale")
+    assert path.read_text() == "refitted by someone else"
+    with atomic_write(path, unchanged_since=file_stamp(path)) as tmp:
+        tmp.write_text("fresh")
+    assert path.read_text() == "fresh"

@@ -21,7 +21,7 @@ from ..storage import atomic_write
 from . import figures
 from .figures import _quiet_model_warnings
 
-__all__ = ["report", "report_figures", "model_mismatch", "render_pngs", "render_report_figures"]
+__all__ = ["report", "report_figures", "model_mismatch", "verdict_notes", "render_pngs", "render_report_figures"]
 
 
 def _png(fig) -> str:
@@ -230,6 +230,7 @@ def model_mismatch(calibrated: pd.DataFrame, model, inputs: dict | None = None) 
     -------
     list of str
     """
+    from ..fingerprint import rows_fingerprint
     from ..perfile import usable_rows
 
     notes = []
@@ -241,6 +242,13 @@ def model_mismatch(calibrated: pd.DataFrame, model, inputs: dict | None = None) 
         notes.append(f"The data hold groups the model never saw ({missing}).")
     if model_groups and not data_groups & model_groups:
         notes.append("The model and the data share no (channel, INT_TIME) group.")
+    fingerprint = model.provenance_.get("data_fingerprint")
+    if fingerprint:  # the same integrations, whatever file (scan or calibrated table) holds them
+        given = rows_fingerprint(usable)
+        if given != fingerprint:
+            notes.append(f"The model was fitted on other data ({model.provenance_.get('input', 'a table')}, "
+                         f"{fingerprint}) than these ({given}).")
+        return notes
     fitted_on = model.provenance_.get("input_sha256")
     given = (inputs or {}).get("input_sha256")
     if fitted_on and given and fitted_on != given:
@@ -250,6 +258,40 @@ def model_mismatch(calibrated: pd.DataFrame, model, inputs: dict | None = None) 
     if n_model and not fitted_on and abs(len(usable) - n_model) > 0.5 * n_model:
         notes.append(f"The model was fitted on {n_model} rows; these data have {len(usable)}.")
     return notes
+
+
+def verdict_notes(calibrated: pd.DataFrame, model, verdicts=None) -> list[str]:
+    """What a reader must know about the flip-flop verdicts of a report, in sentences.
+
+    Parameters
+    ----------
+    calibrated : pandas.DataFrame
+        The data of the report.
+    model : DarkRateModel
+        The model of the report.
+    verdicts : FlipFlopResult or pandas.DataFrame, optional
+        The verdicts given to the report (default: those stored in the model).
+
+    Returns
+    -------
+    list of str
+        Empty when the verdicts were computed on these data (or carry no fingerprint to
+        check); one sentence when there are no verdicts (with how to get them) or when
+        they were computed on other data.
+    """
+    from ..flipflop_result import FlipFlopResult
+
+    if verdicts is None:
+        verdicts = getattr(model, "flipflop_", None)
+    if verdicts is None:
+        return ["The model holds no flip-flop verdicts, so this report does not answer whether the instrument "
+                "flip-flops: store them with 'darkmodel flipflop DATA --model MODEL' (Python: "
+                "model.save(path, flipflop=darkmodel.flipflop_test(calibrated, model))), or pass "
+                "verdicts=... to report()."]
+    if isinstance(verdicts, pd.DataFrame):
+        verdicts = FlipFlopResult(verdicts, dict(verdicts.attrs))
+    problem = verdicts.data_mismatch(calibrated)
+    return [f"{problem[0].upper()}{problem[1:]}: they do not describe this report's data."] if problem else []
 
 
 def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | None = None,
@@ -295,8 +337,11 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
         with warnings.catch_warnings():
             _quiet_model_warnings()
             figs = report_figures(calibrated, model, verdicts)
+        notes = model_mismatch(calibrated, model, inputs) + verdict_notes(calibrated, model, verdicts)
+        for text in notes:
+            warnings.warn(f"report: {text}", UserWarning, stacklevel=2)
         table = _verdict_table(model, verdicts)
-        lines = [f"WARNING: {t}" for t in model_mismatch(calibrated, model, inputs)]
+        lines = [f"WARNING: {t}" for t in notes]
         if table is not None:
             lines += ["", "Do we have some flip-flopping state the instrument is in?", ""]
             lines += [f"{r.XUV} {int(r.INT_TIME):>6} ms  {r.verdict}: {r.reason}" for r in table.itertuples()]
@@ -311,9 +356,10 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
                 pdf.savefig(fig)
         return path
 
+    about_verdicts = verdict_notes(calibrated, model, verdicts)
     verdicts = _verdict_table(model, verdicts)
     mismatch = model_mismatch(calibrated, model, inputs)
-    for text in mismatch:
+    for text in mismatch + about_verdicts:
         warnings.warn(f"report: {text}", UserWarning, stacklevel=2)
     provenance = {"generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   "package_version": __version__}
@@ -322,9 +368,11 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
         {"id": "overview", "title": "Data overview", "text": "", "tables": _overview(calibrated, scan_errors),
          "figures": []},
     ]
-    if mismatch:
-        sections.insert(0, {"id": "mismatch", "title": "Warning: this model may not belong to these data",
-                            "text": " ".join(mismatch), "tables": [], "figures": []})
+    if mismatch or (verdicts is not None and about_verdicts):
+        sections.insert(0, {"id": "mismatch", "title": "Warning: this model or its verdicts may not belong to "
+                                                       "these data",
+                            "text": " ".join(mismatch + (about_verdicts if verdicts is not None else [])),
+                            "tables": [], "figures": []})
     by_section: dict = {}
     for sid, caption, png in render_report_figures(calibrated, model, verdicts, workers):
         by_section.setdefault(sid, []).append({"caption": caption, "png": png})
@@ -345,6 +393,9 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
                             if len(findings) else [])
         sections.insert(1, {"id": "verdicts", "title": "Do we have some flip-flopping state the instrument is in?",
                             "text": "", "tables": tables, "figures": []})
+    else:
+        sections.insert(1, {"id": "verdicts", "title": "Do we have some flip-flopping state the instrument is in?",
+                            "text": " ".join(about_verdicts), "tables": [], "figures": []})
     groups = model.groups.drop(columns=["method"], errors="ignore")
     settings = model.get_params()
     sections.append({"id": "parameters", "title": "Model parameters",
