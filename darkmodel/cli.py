@@ -302,12 +302,39 @@ def fit_command(input_path: Path, output: Path, method: str, k_max: int, alpha: 
 
 
 def _echo_groups(model) -> None:
+    """The groups and the joint model as tables; an estimate the data do not identify says so in words."""
+    import pandas as pd
+
+    from .identification import IDENTIFIED, floor_label
+    from .noise import SCALE_FLOOR
+
     groups = model.groups
     cols = ["XUV", "INT_TIME", "n_files", "n_families", "noise_relative", "doubling_temperature", "reason"]
-    shown = groups[[c for c in cols if c in groups.columns]]
+    shown = groups[[c for c in cols if c in groups.columns]].copy()
+    if "doubling_status" in groups:
+        shown["noise_relative"] = [floor_label(v, SCALE_FLOOR).replace(" (the estimator floor: below what the data "
+                                                                       "resolve)", " (floor)")
+                                   if v == v else "" for v in groups["noise_relative"]]
+        shown["doubling_temperature"] = [f"{v:.3g} degC" if s == IDENTIFIED else ("" if s != s else "not identified")
+                                         for v, s in zip(groups["doubling_temperature"], groups["doubling_status"])]
     click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}", max_colwidth=90))
-    click.echo(model.joint[["XUV", "offset", "offset_err", "doubling_temperature", "int_time_spread_explained",
-                            "identified", "reason"]].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    joint = model.joint
+    text = pd.DataFrame({"XUV": joint["XUV"]})
+    text["offset (DN/pixel per read)"] = [f"{o:.3g} +- {e:.2g}" if s == IDENTIFIED else "not identified"
+                                          for o, e, s in zip(joint["offset"], joint["offset_err"],
+                                                             joint["offset_status"])]
+    text["doubling temperature"] = [f"{v:.3g} degC" if s == IDENTIFIED else "not identified"
+                                    for v, s in zip(joint["doubling_temperature"], joint["doubling_status"])]
+    text["int_time_spread_explained"] = joint["int_time_spread_explained"]
+    click.echo(text.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    for r in joint.itertuples(index=False):
+        for what, status in (("offset", r.offset_status), ("doubling temperature", r.doubling_status)):
+            if status != IDENTIFIED:
+                click.echo(f"  {r.XUV} joint {what}: {status}")
+    for r in groups.itertuples(index=False):
+        status = getattr(r, "doubling_status", IDENTIFIED)
+        if isinstance(status, str) and status != IDENTIFIED:
+            click.echo(f"  {r.XUV} {r.INT_TIME} ms doubling temperature: {status}")
 
 
 class _Channel(click.Choice):
@@ -326,15 +353,25 @@ class _Channel(click.Choice):
 @click.option("--int-time", type=int, required=True, help="Integration time (ms).")
 @click.option("--temp", "temps", type=float, multiple=True, required=True, help="Detector temperature (degC); repeat.")
 @click.option("--family", type=int, default=None, help="One family (0 = lowest); default: the mixture.")
+@click.option("--time", "times", multiple=True,
+              help="When (UTC, e.g. 2015-03-01T12:00); repeat, one per --temp or one for all. Default: the "
+                   "period-wide answer for a group whose level moves in time.")
 @click.option("--level", default=0.95, show_default=True, help="Prediction-interval coverage.")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of CSV.")
 @_verbosity
-def predict_command(model_path: Path, channel: str, int_time: int, temps, family, level: float, as_json: bool) -> None:
+def predict_command(model_path: Path, channel: str, int_time: int, temps, family, times, level: float,
+                    as_json: bool) -> None:
     """Expected dark rate (DN/s/pixel) with a prediction interval, from a saved MODEL.
+
+    Every row carries flags where the prediction leaves what the model was fitted on (a
+    temperature outside the fitted range, an INT_TIME never fitted, a time outside the
+    fitted period), in columns and in words, and says whether it is the level at the given
+    time or a period-wide answer.
 
     \b
     Example:
       darkmodel predict darkrate.json --channel MUV --int-time 4200 --temp -20 --temp -15
+      darkmodel predict darkrate.json --channel MUV --int-time 4200 --temp -18 --time 2015-02-01
     """
     import numpy as np
     import pandas as pd
@@ -342,23 +379,37 @@ def predict_command(model_path: Path, channel: str, int_time: int, temps, family
     from .model import ExtrapolationWarning, UnfittedIntTimeWarning
 
     model = _load_model(model_path)
+    when = None
+    if times:
+        if len(times) not in (1, len(temps)):
+            raise _fail(f"--time given {len(times)} times for {len(temps)} temperatures: give one, or one per --temp")
+        try:
+            when = pd.to_datetime(list(times), utc=True).tz_convert(None)
+        except (ValueError, TypeError) as exc:
+            raise _fail(f"--time: not a date and time ({exc})") from None
+        when = when if len(when) == len(temps) else when.repeat(len(temps))
     try:
         with warnings.catch_warnings():
-            # reported in the 'source' and 'extrapolated' columns (and once on stderr)
+            # reported in the flag columns (and once on stderr)
             warnings.simplefilter("ignore", UnfittedIntTimeWarning)
             warnings.simplefilter("ignore", ExtrapolationWarning)
-            mean = model.predict(temps, channel=channel, int_time=int_time, family=family)
+            mean = model.predict(temps, channel=channel, int_time=int_time, family=family, time=when)
             lower, upper = model.predict_interval(temps, channel=channel, int_time=int_time, level=level,
-                                                  family=family)
-            outside = model.extrapolation(temps, channel=channel, int_time=int_time)
+                                                  family=family, time=when)
+            flags = model.flags(temps, channel=channel, int_time=int_time, time=when)
     except ValueError as exc:
         raise _fail(exc) from None
-    if outside.any():
-        click.echo(f"warning: {int(outside.sum())} temperature(s) outside the fitted range: extrapolated", err=True)
+    basis = model.time_basis(channel, int_time, when)
+    for text in dict.fromkeys(f for row in flags["flags"] for f in row.split("; ") if f):
+        click.echo(f"warning: {text}", err=True)
+    if basis.startswith("period-wide"):
+        click.echo(f"note: {basis}", err=True)
     table = pd.DataFrame({"XUV": channel, "INT_TIME": int_time, "DET_TEMP": np.asarray(temps, float),
-                          "family": "mixture" if family is None else family, "DN_per_s": mean,
-                          "lower": lower, "upper": upper, "level": level,
-                          "source": model.prediction_source(channel, int_time), "extrapolated": outside})
+                          "Time": "" if when is None else [t.isoformat() for t in when],
+                          "family": "mixture" if family is None else family,
+                          "DN_per_s": np.round(mean, 6), "lower": np.round(lower, 6), "upper": np.round(upper, 6),
+                          "level": level, "time_basis": basis.split(":")[0],
+                          "source": model.prediction_source(channel, int_time), **flags})
     if as_json:
         click.echo(json.dumps(table.to_dict(orient="records"), indent=1))
     else:

@@ -51,6 +51,10 @@ class GroupFit:
         Recalibration maps of the prediction intervals (:mod:`darkmodel.intervals`):
         ``'mixture'`` from the mixture predictive, ``'family'`` from each integration's own
         family; ``None`` where the group has too few integrations.
+    period_days : tuple of float
+        Quantiles (0, 1/32, ..., 1) of the fitted files' times (days since 1970): the fitted
+        period, for period-wide intervals and for flagging times outside it; empty where the
+        files had no times (or the model was saved before they were recorded).
     """
 
     xuv: str
@@ -64,6 +68,30 @@ class GroupFit:
     reason: str = ""
     dwell_hours: float = 0.0
     pit: dict = field(default_factory=lambda: {"mixture": None, "family": None})
+    period_days: tuple = ()
+
+    @property
+    def time_range(self) -> tuple | None:
+        """First and last fitted time (days since 1970), or ``None`` where unknown."""
+        if self.period_days:
+            return float(self.period_days[0]), float(self.period_days[-1])
+        cov = self.mixture.covariates if self.mixture is not None else None
+        if cov is not None and cov.time_degree > 0:
+            return float(cov.time_min), float(cov.time_max)
+        return None
+
+    @property
+    def varies_in_time(self) -> bool:
+        """Whether the group's level depends on time (a trend, or epochs before and after a step)."""
+        m = self.mixture
+        return m is not None and (m.covariates.time_degree > 0 or m.is_epochs)
+
+    def period_grid(self) -> np.ndarray:
+        """Times (days since 1970) that stand for the fitted period, equally weighted."""
+        if self.period_days:
+            return np.asarray(self.period_days, float)
+        lo, hi = self.time_range
+        return np.linspace(lo, hi, 33)
 
     @property
     def fitted(self) -> bool:
@@ -147,12 +175,62 @@ class GroupFit:
             return base + np.exp(mu + q[0] * sd), base + np.exp(mu + q[1] * sd)
         return self._mixture_interval(temps, targets, time, families)
 
+    def period_interval(self, temps, level: float, families, mapping) -> tuple[np.ndarray, np.ndarray]:
+        """Interval of a new integration taken anywhere in the fitted period (no time given).
+
+        The predictive distribution is the equal mixture over the fitted period
+        (:meth:`period_grid`) of the distribution at each time: the trend's spread in time
+        (or, for epochs, the step) is part of the interval, as it is part of what an
+        integration at an unknown time can show.
+
+        Parameters
+        ----------
+        temps : numpy.ndarray
+            Detector temperatures (degC).
+        level : float
+            Coverage, in (0, 1).
+        families : sequence of int
+            The families predicted (weighted by the families' weights); for epochs, the
+            family in force at each time of the period.
+        mapping : PitCalibration or None
+            Recalibration of the probabilities.
+
+        Returns
+        -------
+        lo, hi : numpy.ndarray
+            The bounds (DN/s/pixel).
+        """
+        m = self.mixture
+        p = np.array([(1 - level) / 2, (1 + level) / 2])
+        targets = np.repeat(p[:, None], temps.size, axis=1) if mapping is None else mapping.targets(p, temps)
+        days = self.period_grid()
+        grid = pd.Timestamp("1970-01-01") + pd.to_timedelta(days, unit="D")  # times, as log_predictive takes them
+        if m.is_epochs:  # the family in force at each time of the period
+            in_force = m.epoch_family(days)
+            comps = [(int(k), float(np.mean(in_force == k))) for k in families if np.any(in_force == k)]
+            days_of = {k: grid[in_force == k] for k, _ in comps}
+            parts, weights = [], []
+            for k, share in comps:
+                for d in days_of[k]:
+                    parts.append(self.log_predictive(temps, k, d))
+                    weights.append(share / days_of[k].size)
+        else:
+            w = np.asarray(m.weights)[list(families)]
+            w = w / w.sum()
+            parts = [self.log_predictive(temps, k, d) for d in grid for k in families]
+            weights = [wk / grid.size for _ in grid for wk in w]
+        weights = np.asarray(weights, float)
+        return self._solve_mixture(temps, targets, parts, weights / weights.sum())
+
     def _mixture_interval(self, temps, targets, time, families):
         m = self.mixture
-        base = m.offset / (self.int_time / 1000.0)
         parts = [self.log_predictive(temps, k, time) for k in families]
         weights = np.asarray(m.weights)[list(families)]
-        weights = weights / weights.sum()
+        return self._solve_mixture(temps, targets, parts, weights / weights.sum())
+
+    def _solve_mixture(self, temps, targets, parts, weights):
+        m = self.mixture
+        base = m.offset / (self.int_time / 1000.0)
         targets = np.asarray(targets, float).reshape(2, -1)
         if m.noise.excess > 0:  # a bracket beyond every target
             tail = float(min(np.min(targets[0]), np.min(1 - targets[1])))
@@ -180,7 +258,8 @@ class GroupFit:
         entry = {"XUV": self.xuv, "INT_TIME": self.int_time, "n_rows": self.n_rows, "n_files": self.n_files,
                  "status": self.status, "temp_range": [float(v) for v in self.temp_range], "reason": self.reason,
                  "dwell_hours": self.dwell_hours,
-                 "pit": {k: (None if v is None else v.to_dict()) for k, v in self.pit.items()}}
+                 "pit": {k: (None if v is None else v.to_dict()) for k, v in self.pit.items()},
+                 "period_days": [float(v) for v in self.period_days]}
         if self.fitted:
             entry["mixture"] = self.mixture.to_dict()
             entry["selection"] = json.loads(self.selection.to_json(orient="records"))
@@ -191,7 +270,8 @@ class GroupFit:
         """Rebuild from :meth:`to_dict` data."""
         g = cls(entry["XUV"], int(entry["INT_TIME"]), entry["n_rows"], entry["n_files"], entry["status"],
                 tuple(entry["temp_range"]), reason=entry.get("reason", ""),
-                dwell_hours=float(entry.get("dwell_hours", 0.0)))
+                dwell_hours=float(entry.get("dwell_hours", 0.0)),
+                period_days=tuple(float(v) for v in entry.get("period_days") or ()))
         pit = entry.get("pit") or {}
         g.pit = {k: PitCalibration.from_dict(pit.get(k)) for k in ("mixture", "family")}
         if g.fitted:

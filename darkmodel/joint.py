@@ -53,6 +53,14 @@ class JointModel:
         Why not, in words (empty when identified).
     temp_range : tuple of float
         Fitted temperature range (degC).
+    scatter_additive : float
+        Additive scatter of an integration about the law, in DN/pixel per read (its share of
+        DN/s falls as ``1/t``: read noise); NaN until :meth:`with_scatter`.
+    scatter_relative : float
+        Relative scatter of an integration about the law (fraction of the rate).
+    group_bias : float
+        Spread of the fitted INT_TIMEs' own levels about the law (relative, rms): what an
+        INT_TIME that was never fitted may be off by.
     """
 
     offset: float
@@ -66,6 +74,9 @@ class JointModel:
     identified: bool = True
     reason: str = ""
     temp_range: tuple = (float("nan"), float("nan"))
+    scatter_additive: float = float("nan")
+    scatter_relative: float = float("nan")
+    group_bias: float = float("nan")
 
     @property
     def offset_err(self) -> float:
@@ -96,26 +107,89 @@ class JointModel:
         return self.offset / (np.asarray(int_time_ms, float) / 1000.0) + np.exp(self.p + self.q * d)
 
     def predictive_sd(self, temperature, int_time_ms) -> np.ndarray:
-        """Standard deviation of a new integration's rate: scatter and parameter uncertainty."""
+        """Standard deviation of a new integration's rate about the law (DN/s/pixel).
+
+        The measured scatter of the fitted INT_TIMEs about the law (:meth:`with_scatter`:
+        additive in DN per read, so growing as ``1/t`` in DN/s, plus relative, plus the
+        spread of the fitted INT_TIMEs' own levels about the law) and the uncertainty of
+        the law's parameters; for a model saved before that scatter was measured, the
+        robust relative scale of the fit's residuals.
+
+        Parameters
+        ----------
+        temperature : array_like
+            Detector temperature (degC).
+        int_time_ms : array_like or float
+            Integration time (ms).
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         d = np.asarray(temperature, float) - REFERENCE_TEMPERATURE
         e = np.exp(self.p + self.q * d)
-        grad = np.stack([np.broadcast_to(1000.0 / np.asarray(int_time_ms, float), d.shape), e, e * d], axis=-1)
-        var = np.einsum("...i,ij,...j->...", grad, np.nan_to_num(self.cov), grad)
-        return np.sqrt((self.scale * self.predict(temperature, int_time_ms)) ** 2 + np.maximum(var, 0.0))
+        secs = np.asarray(int_time_ms, float) / 1000.0
+        grad = np.stack([np.broadcast_to(1.0 / secs, d.shape), e, e * d], axis=-1)
+        var = np.maximum(np.einsum("...i,ij,...j->...", grad, np.nan_to_num(self.cov), grad), 0.0)
+        rate = self.predict(temperature, int_time_ms)
+        if not np.isfinite(self.scatter_additive):
+            return np.sqrt((self.scale * rate) ** 2 + var)
+        scatter = (self.scatter_additive / secs) ** 2 + (self.scatter_relative**2 + self.group_bias**2) * rate**2
+        return np.sqrt(scatter + var)
+
+    def with_scatter(self, temperature, dn_per_s, int_time_ms) -> "JointModel":
+        """The model with its scatter about the law measured on rows of the nominal state.
+
+        Per fitted INT_TIME ``t``: the robust variance of the residuals (DN/s) and their
+        median relative bias.  The variances are fitted by non-negative least squares as
+        ``A / t**2 + B * rate**2`` (read noise is additive in DN, so its share of DN/s
+        falls as ``1/t``; gain and temperature scatter are proportional), and the biases
+        give the rms spread of the INT_TIMEs' own levels about the law.
+
+        Parameters
+        ----------
+        temperature, dn_per_s, int_time_ms : array_like
+            Rows of the nominal state (degC, DN/s/pixel, ms).
+
+        Returns
+        -------
+        JointModel
+            A copy with ``scatter_additive``, ``scatter_relative`` and ``group_bias``.
+        """
+        from dataclasses import replace
+
+        t = np.asarray(temperature, float)
+        y = np.asarray(dn_per_s, float)
+        ms = np.asarray(int_time_ms, float)
+        pred = self.predict(t, ms)
+        frame = pd.DataFrame({"ms": ms, "r": y - pred, "rel": y / pred - 1.0, "pred2": pred**2})
+        per = frame.groupby("ms").agg(var=("r", lambda r: robust_scale(r) ** 2), bias=("rel", "median"),
+                                      pred2=("pred2", "mean"), n=("r", "size"))
+        per = per[per["n"] >= 5]
+        if per.empty:
+            return self
+        design = np.column_stack([1.0 / (per.index.to_numpy(float) / 1000.0) ** 2, per["pred2"].to_numpy()])
+        scale = per["var"].to_numpy()  # relative least squares: every INT_TIME counts alike
+        coef, _ = optimize.nnls(design / scale[:, None], np.ones(len(per)))
+        bias2 = float(np.mean(per["bias"].to_numpy() ** 2)) if len(per) > 1 else 0.0
+        return replace(self, scatter_additive=float(np.sqrt(coef[0])), scatter_relative=float(np.sqrt(coef[1])),
+                       group_bias=float(np.sqrt(bias2)))
 
     def to_dict(self) -> dict:
         """Plain JSON-able data."""
         return {"offset": self.offset, "p": self.p, "q": self.q, "cov": np.asarray(self.cov).tolist(),
                 "scale": self.scale, "n_rows": self.n_rows, "int_times": [int(i) for i in self.int_times],
                 "spread_explained": self.spread_explained, "identified": self.identified, "reason": self.reason,
-                "temp_range": [float(v) for v in self.temp_range]}
+                "temp_range": [float(v) for v in self.temp_range], "scatter_additive": self.scatter_additive,
+                "scatter_relative": self.scatter_relative, "group_bias": self.group_bias}
 
     @classmethod
     def from_dict(cls, d: dict) -> "JointModel":
         """Rebuild from :meth:`to_dict` data."""
         return cls(d["offset"], d["p"], d["q"], np.asarray(d["cov"], float), d["scale"], d["n_rows"],
                    list(d["int_times"]), d["spread_explained"], bool(d["identified"]), d["reason"],
-                   tuple(d["temp_range"]))
+                   tuple(d["temp_range"]), float(d.get("scatter_additive", float("nan"))),
+                   float(d.get("scatter_relative", float("nan"))), float(d.get("group_bias", float("nan"))))
 
 
 def fit_joint(temperature, dn_per_s, int_time_ms, *, min_temperature_span: float = MIN_TEMPERATURE_SPAN) -> JointModel:

@@ -143,7 +143,10 @@ def compare_with_pipeline(path, model=None) -> dict:
         within 1.05 DN (``within_rounding``); what the pipeline never uses: the scatter of
         the frame means after frame 1 (``frame_scatter_pct``) and how far frame 1 sits from
         their mean (``frame1_vs_mean_pct``); with a model, ``model_over_pipeline`` (median
-        ratio of the model's rate to the pipeline dark's) or ``model`` (why it refused).
+        ratio of the model's rate to the pipeline dark's) with ``int_time_fitted``,
+        ``extrapolated`` and ``model_flags`` (where the prediction leaves what the model
+        was fitted on, in words; see :meth:`darkmodel.DarkRateModel.flags`), or ``model``
+        (why it refused).
     """
     import fitsio
 
@@ -165,8 +168,13 @@ def compare_with_pipeline(path, model=None) -> dict:
             npix = float(h["SPE_SIZE"]) * float(h["SPA_SIZE"])
             pipeline_rate = theirs.reshape(len(theirs), -1).mean(axis=1) / npix / t_s
             temps = stats["light_temps"]
-            predicted = model.predict(temps, channel=str(h["XUV"]).strip(), int_time=round(t_s * 1000))
+            channel, int_time = str(h["XUV"]).strip(), round(t_s * 1000)
+            predicted = model.predict(temps, channel=channel, int_time=int_time)
             out["model_over_pipeline"] = float(np.median(predicted / pipeline_rate))
+            flags = model.flags(temps, channel=channel, int_time=int_time)
+            out["int_time_fitted"] = bool(flags["int_time_fitted"].all())
+            out["extrapolated"] = bool(flags["extrapolated"].any())
+            out["model_flags"] = "; ".join(dict.fromkeys(f for row in flags["flags"] for f in row.split("; ") if f))
         except (ValueError, KeyError, TypeError) as exc:
             out["model"] = f"no prediction: {str(exc)[:120]}"
     return out

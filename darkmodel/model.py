@@ -53,10 +53,12 @@ from .families import (
 )
 from .fingerprint import rows_fingerprint
 from .group import GroupFit
+from .identification import IDENTIFIED, NOT_IDENTIFIED, doubling_status, estimate_status, floor_label, shown
 from .intervals import PitCalibration, interp_pair
 from .joint import MIN_INT_TIME_RATIO, MIN_TEMPERATURE_SPAN, JointModel, fit_joint  # noqa: F401 (re-exported)
+from .noise import SCALE_FLOOR
 from .parallel import n_workers, run_tasks
-from .perfile import file_summaries, usable_mask, usable_rows
+from .perfile import days_since_epoch, file_summaries, usable_mask, usable_rows
 from .states import fit_dwell, smooth_posterior
 
 __all__ = ["DarkRateModel", "fit", "ModelFileError", "UnfittedIntTimeWarning", "ExtrapolationWarning",
@@ -246,6 +248,10 @@ class DarkRateModel(BaseEstimator):
                 if len(nominal) >= self.min_nominal_rows:
                     joint = fit_joint(nominal["DET_TEMP"], nominal["DN_per_s"], nominal["INT_TIME"],
                                       min_temperature_span=self.min_temperature_span)
+                else:
+                    nominal = rows
+                # the scatter about the law, for INT_TIMEs that were never fitted
+                joint = joint.with_scatter(nominal["DET_TEMP"], nominal["DN_per_s"], nominal["INT_TIME"])
             joint_[str(channel)] = joint
             offset = joint.offset if joint.identified else 0.0
             for int_time, g in rows.groupby("INT_TIME", sort=True):
@@ -333,6 +339,9 @@ class DarkRateModel(BaseEstimator):
             tau, gain = fit_dwell(emission, days * 24.0, sel.fit.weights)
             group.dwell_hours = tau if gain > self.dwell_min_gain else 0.0
         group.pit = self._pit_maps(group, g, files)
+        days = files["days"].to_numpy(float)
+        if days.size and np.isfinite(days).all():
+            group.period_days = tuple(float(v) for v in np.quantile(days, np.linspace(0.0, 1.0, 33)))
         return group
 
     def _pit_maps(self, group: GroupFit, rows: pd.DataFrame, files: pd.DataFrame) -> dict:
@@ -369,9 +378,12 @@ class DarkRateModel(BaseEstimator):
                 rates = tuple(float(v) for v in self._family_rates(g, np.array([REFERENCE_TEMPERATURE]), None)[0])
                 row["rate_at_ref"] = rates
                 row["family_ratio"] = tuple(r / rates[0] for r in rates)
-                row["doubling_temperature"] = _LN2 / m.coef[0] if m.method == "mixreg" and m.coef[0] else np.nan
+                status = _doubling_status(m)
+                row["doubling_temperature"] = shown(_LN2 / m.coef[0] if m.coef[0] else np.nan, status)
+                row["doubling_status"] = status
                 row["noise_additive"] = m.noise.additive
                 row["noise_relative"] = m.noise.relative
+                row["noise_relative_at_floor"] = bool(m.noise.relative <= SCALE_FLOOR * (1 + 1e-6))
                 row["noise_df"] = m.noise.df
                 if m.method == "mixreg":
                     row["p_two_families"] = float(g.selection.loc[g.selection["K"] == 2, "p_value"].iloc[0]) \
@@ -399,19 +411,24 @@ class DarkRateModel(BaseEstimator):
                  f"{p['min_separation']:g}, random_state {p['random_state']}",
                  f"fitted {getattr(self, 'provenance_', {}).get('fitted_at', '?')} on "
                  f"{getattr(self, 'provenance_', {}).get('input', 'a table')}", "", "Joint offset model:"]
-        for ch, j in sorted(self.joint_.items()):
-            if j.identified:
-                lines.append(f"  {ch}: offset {j.offset:.3f} +- {j.offset_err:.3f} DN/pixel per read, doubling every "
-                             f"{j.doubling_temperature:.2f} degC")
-            else:
-                lines.append(f"  {ch}: not identified ({j.reason})")
+        for r in self.joint.itertuples(index=False):
+            if not r.identified:
+                lines.append(f"  {r.XUV}: not identified ({r.reason})")
+                continue
+            offset = (f"offset {r.offset:.3f} +- {r.offset_err:.3f} DN/pixel per read"
+                      if r.offset_status == IDENTIFIED else f"offset {r.offset_status}")
+            doubling = (f"doubling every {r.doubling_temperature:.2f} degC" if r.doubling_status == IDENTIFIED
+                        else f"doubling temperature {r.doubling_status}")
+            lines.append(f"  {r.XUV}: {offset}, {doubling}")
         lines += ["", f"Groups (rate at {REFERENCE_TEMPERATURE:g} degC, DN/s/pixel):"]
         for r in self.groups.itertuples(index=False):
             if r.status == "fitted":
                 rates = ", ".join(f"{v:.4f}" for v in r.rate_at_ref)
+                doubling = (f"doubling every {r.doubling_temperature:.1f} degC" if r.doubling_status == IDENTIFIED
+                            else f"doubling temperature {r.doubling_status}")
                 lines.append(f"  {r.XUV} {r.INT_TIME:>6} ms  {r.n_files:>5} files  {r.n_families} famil"
                              f"{'y' if r.n_families == 1 else 'ies'} [{rates}]  relative scatter "
-                             f"{100 * r.noise_relative:.2f} %")
+                             f"{floor_label(r.noise_relative, SCALE_FLOOR)}; {doubling}")
                 lines.append(f"      {r.reason}")
             else:
                 lines.append(f"  {r.XUV} {r.INT_TIME:>6} ms  {r.n_files:>5} files  {r.status}")
@@ -423,17 +440,20 @@ class DarkRateModel(BaseEstimator):
         Parameters
         ----------
         table : pandas.DataFrame
-            ``XUV``, ``INT_TIME`` (ms) and ``DET_TEMP`` (degC) per row; ``Time`` (column or
-            index) where the groups have a time trend.
+            ``XUV``, ``INT_TIME`` (ms) and ``DET_TEMP`` (degC) per row; ``Time`` (or
+            ``time``; a column or the index) for the level at that time where a group's
+            level moves in time, else the period-wide answer (see :meth:`predict_interval`).
         level : float, optional
             Coverage of the prediction interval.
 
         Returns
         -------
         pandas.DataFrame
-            Indexed like ``table``: ``DN_per_s`` (mixture mean), ``lower``, ``upper``,
-            ``extrapolated`` and ``source``; rows that cannot be predicted (refused or
-            implausible) hold NaN with the reason in ``source``.
+            Indexed like ``table``: ``DN_per_s`` (mixture mean), ``lower``, ``upper``, the
+            flags of :meth:`flags` (``extrapolated``, ``int_time_fitted``, ``time_outside``
+            and ``flags`` in words), ``time_basis`` (:meth:`time_basis`) and ``source``;
+            rows that cannot be predicted (refused or implausible) hold NaN with the reason
+            in ``source``.
 
         Warns
         -----
@@ -441,12 +461,15 @@ class DarkRateModel(BaseEstimator):
             Once, when any row lies outside its group's fitted range.
         """
         self._check_fitted()
-        frame = table.reset_index() if table.index.name == "Time" else table.reset_index(drop=True)
+        frame = table.reset_index() if table.index.name in ("Time", "time") else table.reset_index(drop=True)
+        if "Time" not in frame and "time" in frame:
+            frame = frame.rename(columns={"time": "Time"})
         out = pd.DataFrame({"DN_per_s": np.nan, "lower": np.nan, "upper": np.nan, "extrapolated": False,
-                            "source": ""}, index=range(len(frame)))
+                            "int_time_fitted": False, "time_outside": False, "time_basis": "", "source": "",
+                            "flags": ""}, index=range(len(frame)))
         for (xuv, it), idx in frame.groupby(["XUV", "INT_TIME"]).indices.items():
             rows = frame.iloc[idx]
-            time = rows["Time"].to_numpy() if "Time" in rows else None
+            time = rows["Time"].to_numpy() if "Time" in rows and rows["Time"].notna().all() else None
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ExtrapolationWarning)
@@ -455,7 +478,10 @@ class DarkRateModel(BaseEstimator):
                     out.loc[idx, "DN_per_s"] = self.predict(temps, channel=xuv, int_time=it, time=time)
                     lo, hi = self.predict_interval(temps, channel=xuv, int_time=it, level=level, time=time)
                     out.loc[idx, "lower"], out.loc[idx, "upper"] = lo, hi
-                    out.loc[idx, "extrapolated"] = self.extrapolation(temps, channel=xuv, int_time=it)
+                    flags = self.flags(temps, channel=xuv, int_time=it, time=time)
+                for col in ("extrapolated", "int_time_fitted", "time_outside", "flags"):
+                    out.loc[idx, col] = flags[col].to_numpy()
+                out.loc[idx, "time_basis"] = self.time_basis(xuv, it, time)
                 out.loc[idx, "source"] = self.prediction_source(xuv, it)
             except ValueError as exc:  # refused: unidentified, unknown channel, implausible input
                 out.loc[idx, "source"] = f"no prediction: {exc}"
@@ -482,18 +508,28 @@ class DarkRateModel(BaseEstimator):
                                                                      None)[0, k]),
                              "ratio_to_lowest": float(np.exp(m.intercepts[k] - m.intercepts[0])),
                              "slope_per_degC": float(m.coef[0]),
-                             "doubling_temperature": _LN2 / float(m.coef[0]) if m.coef[0] else np.nan})
+                             "doubling_temperature": shown(_LN2 / float(m.coef[0]) if m.coef[0] else np.nan,
+                                                           _doubling_status(m)),
+                             "doubling_status": _doubling_status(m)})
         return pd.DataFrame(rows)
 
     @property
     def joint(self) -> pd.DataFrame:
         """The joint offset model per channel: offset with its error, doubling temperature, identification."""
         self._check_fitted()
-        return pd.DataFrame([{"XUV": ch, "offset": j.offset, "offset_err": j.offset_err, "p": j.p, "q": j.q,
-                              "doubling_temperature": j.doubling_temperature, "scale": j.scale,
-                              "int_time_spread_explained": j.spread_explained, "n_rows": j.n_rows,
-                              "int_times": tuple(j.int_times), "identified": j.identified, "reason": j.reason}
-                             for ch, j in sorted(self.joint_.items())])
+        rows = []
+        for ch, j in sorted(self.joint_.items()):
+            offset_status = estimate_status(j.offset, j.offset_err, fit_reason=j.reason if not j.identified else "")
+            q_err = float(np.sqrt(j.cov[2, 2])) if np.isfinite(j.cov[2, 2]) and j.cov[2, 2] >= 0 else np.nan
+            doubling = doubling_status(j.q, q_err, fit_reason=j.reason if not j.identified else "")
+            rows.append({"XUV": ch, "offset": shown(j.offset, offset_status),
+                         "offset_err": shown(j.offset_err, offset_status), "offset_status": offset_status,
+                         "p": j.p if j.identified else np.nan, "q": j.q if j.identified else np.nan,
+                         "doubling_temperature": shown(j.doubling_temperature, doubling),
+                         "doubling_status": doubling, "scale": j.scale,
+                         "int_time_spread_explained": j.spread_explained, "n_rows": j.n_rows,
+                         "int_times": tuple(j.int_times), "identified": j.identified, "reason": j.reason})
+        return pd.DataFrame(rows)
 
     def assign(self, calibrated: pd.DataFrame) -> pd.Series:
         """The family label of every row (-1 where a row's group was not fitted or the row is unusable).
@@ -602,6 +638,81 @@ class DarkRateModel(BaseEstimator):
         g = self._group(channel, int_time)
         lo, hi = g.temp_range if g is not None else self.joint_[str(channel).upper()].temp_range
         return (temps < lo - EXTRAPOLATION_MARGIN) | (temps > hi + EXTRAPOLATION_MARGIN)
+
+    def time_basis(self, channel: str, int_time, time=None) -> str:
+        """Which answer a prediction without (or with) a time is, in words.
+
+        Parameters
+        ----------
+        channel : {'FUV', 'MUV'}
+            Channel.
+        int_time : int
+            Integration time (ms).
+        time : datetime-like or array_like, optional
+            The time(s) given to :meth:`predict` and :meth:`predict_interval`.
+
+        Returns
+        -------
+        str
+            ``'at the given time'``, ``'period-wide: ...'`` (a group whose level moves in
+            time, asked without a time) or ``'no change in time fitted'``.
+        """
+        g = self._group(channel, int_time)
+        if g is None or not g.varies_in_time:
+            return "no change in time fitted"
+        if time is not None:
+            return "at the given time"
+        what = "a step between two epochs" if g.mixture.is_epochs else "a trend in time"
+        return (f"period-wide: the group shows {what} and no time was given, so the mean is the period's average "
+                "and the interval covers an integration anywhere in the fitted period; give a time for the level "
+                "then")
+
+    def flags(self, temperature, *, channel: str, int_time, time=None) -> pd.DataFrame:
+        """Where a prediction leaves what the model was fitted on, per temperature.
+
+        Parameters
+        ----------
+        temperature : array_like
+            Detector temperature(s) (degC).
+        channel : {'FUV', 'MUV'}
+            Channel.
+        int_time : int
+            Integration time (ms).
+        time : datetime-like or array_like, optional
+            One time, or one per temperature.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``extrapolated`` (temperature outside the fitted range by more than
+            :data:`EXTRAPOLATION_MARGIN`), ``int_time_fitted``, ``time_outside`` (a time
+            outside the fitted period) and ``flags``: the same in words, ``''`` when the
+            prediction stays within what was fitted.
+        """
+        temps = _temperatures(temperature)
+        g = self._group(channel, int_time)
+        lo, hi = g.temp_range if g is not None else self.joint_[str(channel).upper()].temp_range
+        outside = self.extrapolation(temps, channel=channel, int_time=int_time)
+        words = [[] for _ in range(temps.size)]
+        for i in np.flatnonzero(outside):
+            words[i].append(f"temperature outside the fitted {lo:.2f} to {hi:.2f} degC")
+        if g is None:
+            fitted = sorted(it for (x, it), gg in self.groups_.items() if x == str(channel).upper() and gg.fitted)
+            for w in words:
+                w.append(f"INT_TIME {int(int_time)} ms never fitted (fitted: {', '.join(map(str, fitted)) or 'none'} "
+                         "ms): from the joint law")
+        late = np.zeros(temps.size, bool)
+        span = g.time_range if g is not None else None
+        if time is not None and span is not None:
+            days = days_since_epoch(pd.to_datetime(np.atleast_1d(time)))
+            days = np.broadcast_to(days, (temps.size,)) if days.size == 1 else days
+            margin = max(1.0, 0.02 * (span[1] - span[0]))  # a day, or 2 % of the period
+            late = (days < span[0] - margin) | (days > span[1] + margin)
+            first, last = (pd.Timestamp("1970-01-01") + pd.to_timedelta(v, unit="D") for v in span)
+            for i in np.flatnonzero(late):
+                words[i].append(f"time outside the fitted period {first:%Y-%m-%d} to {last:%Y-%m-%d}")
+        return pd.DataFrame({"extrapolated": outside, "int_time_fitted": g is not None, "time_outside": late,
+                             "flags": ["; ".join(w) for w in words]})
 
     def _warn_range(self, temps, channel, int_time):
         g = self._group(channel, int_time)
@@ -741,8 +852,12 @@ class DarkRateModel(BaseEstimator):
             the interval of the epoch's family.  For more than 4096 temperatures at one time,
             the bounds are computed on a grid every 0.05 degC across their range (64 to 2048
             points) and interpolated (to about 1e-5 relative).
-        time : datetime-like, optional
-            As in :meth:`predict`.
+        time : datetime-like or array_like, optional
+            When: one time, or one per temperature.  ``None`` for a group whose level moves
+            in time (a trend, or epochs before and after a step) gives the interval of an
+            integration taken anywhere in the fitted period, the spread of the trend (or
+            the step) included (:meth:`darkmodel.group.GroupFit.period_interval`);
+            :meth:`time_basis` says which answer a prediction is.
 
         Returns
         -------
@@ -786,14 +901,20 @@ class DarkRateModel(BaseEstimator):
                 return lo, hi
         families = range(m.k) if family is None else [self._family_index(g, family)]
         mapping = g.pit["mixture"] if family is None or m.k == 1 else g.pit["family"]
+        if time is None and g.varies_in_time and g.time_range is not None and not (m.is_epochs and family is not None):
+            def solve(t):  # no time: an integration anywhere in the fitted period
+                return g.period_interval(t, level, families, mapping)
+        else:
+            def solve(t):
+                return g.interval(t, level, time, families, mapping)
         per_row_time = time is not None and np.size(time) > 1 and m.covariates.time_degree > 0
         if temps.size > _GRID_ABOVE and not per_row_time:  # smooth in T: solve on a grid, interpolate
             lo_t, hi_t = float(temps.min()), float(temps.max())
             grid = np.linspace(lo_t, hi_t, int(np.clip(np.ceil((hi_t - lo_t) / _GRID_STEP) + 1, 64, 2048)))
-            lo, hi = g.interval(grid, level, time, families, mapping)
+            lo, hi = solve(grid)
             if np.isfinite(lo).all() and np.isfinite(hi).all():  # else (far extrapolation) solve every point
                 return interp_pair(temps, grid, lo, hi)
-        return g.interval(temps, level, time, families, mapping)
+        return solve(temps)
 
     def _joint_fallback(self, temps, channel, int_time, family, with_sd: bool = False):
         joint = self.joint_[str(channel).upper()]
@@ -919,6 +1040,16 @@ class DarkRateModel(BaseEstimator):
         from .persistence import load_model
 
         return load_model(path, cls)
+
+
+def _doubling_status(m: MixtureFit) -> str:
+    """Whether a group's slope identifies its doubling temperature (see :mod:`darkmodel.identification`)."""
+    if m.method != "mixreg":
+        return f"{NOT_IDENTIFIED}: the Gaussian-mixture baseline has no physical slope"
+    k = len(m.intercepts)
+    se = float(np.sqrt(m.cov[k, k])) if m.cov is not None and np.isfinite(m.cov[k, k]) and m.cov[k, k] >= 0 \
+        else float("nan")
+    return doubling_status(float(m.coef[0]), se)
 
 
 def _temperatures(temperature) -> np.ndarray:

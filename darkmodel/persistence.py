@@ -261,6 +261,10 @@ def check_model(model) -> None:
                 _covariance("cov", joint.cov, 3)
                 if joint.scale < 0:
                     raise ValueError("scale is negative")
+                for name in ("scatter_additive", "scatter_relative", "group_bias"):  # NaN: not measured
+                    value = getattr(joint, name)
+                    if math.isinf(value) or value < 0:
+                        raise ValueError(f"{name} must be >= 0 and finite (or NaN: not measured)")
         except ValueError as exc:
             raise ModelFileError(f"joint model {ch}: {exc}") from None
     for (xuv, it), g in model.groups_.items():

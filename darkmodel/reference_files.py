@@ -12,6 +12,7 @@ method.  Only standard HDU types, so IDL's ``mrdfits`` reads them, and every fil
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,13 @@ def export_reference(model, superdark, outdir, *, ref_temp: float = REFERENCE_TE
                     h["PEDIGREE"] = pedigree
                     h["DESCRIP"] = f"IUVS {pat.channel} dark, family {family}, from darkmodel"[:67]
                     h["REF_TEMP"] = (float(ref_temp), "degC, temperature of SCI")
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", UserWarning)  # said in the header instead
+                        flags = model.flags([ref_temp], channel=pat.channel, int_time=int_time)
+                    h["FITTED"] = (bool(flags["int_time_fitted"].iloc[0]), "INT_TIME was fitted (else joint law)")
+                    h["EXTRAPOL"] = (bool(flags["extrapolated"].iloc[0]), "REF_TEMP outside the fitted range")
+                    if flags["flags"].iloc[0]:
+                        h.add_comment(f"WARNING: {flags['flags'].iloc[0]}")
                     h["BUNIT"] = "DN"
                     h.add_history("method: rate law per (XUV, INT_TIME) family x per-bin pattern (darkmodel)")
                     h.add_history(f"model fitted on {model.provenance_.get('input', 'a table')} "

@@ -167,9 +167,15 @@ def test_calibrate_fit_predict_chain(simulated, tmp_path):
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("XUV,INT_TIME,DET_TEMP") and len(lines) == 3
     assert "joint model (INT_TIME not fitted)" in lines[1]
-    # -5 and 0 degC lie far above the simulated -24 to -10 degC: flagged, and said on stderr
-    assert lines[0].endswith(",extrapolated") and lines[1].endswith(",True") and lines[2].endswith(",True")
-    assert "outside the fitted range" in result.stderr
+    import io
+
+    shown = pd.read_csv(io.StringIO(result.stdout))
+    # -5 and 0 degC lie far above the simulated -24 to -10 degC, and 4000 ms was never fitted:
+    # flagged in columns and in words, and said on stderr
+    assert shown["extrapolated"].all() and not shown["int_time_fitted"].any()
+    assert shown["flags"].str.contains("temperature outside the fitted").all()
+    assert shown["flags"].str.contains("INT_TIME 4000 ms never fitted").all()
+    assert "temperature outside the fitted" in result.stderr and "never fitted" in result.stderr
     result = runner.invoke(main, ["predict", str(model_path), "--channel", "MUV", "--int-time", "4000",
                                   "--temp", "-5", "--json"])
     rows = json.loads(result.stdout)

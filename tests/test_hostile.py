@@ -153,7 +153,7 @@ def test_absurd_values_leave_fit_flipflop_and_report_working(hostile, tmp_path, 
     model = dm.DarkRateModel(n_boot=19, alpha=0.1, min_files=3, n_jobs=1).fit(calibrated)
     verdicts = dm.flipflop_test(calibrated, model, n_boot=39, alpha=0.1, n_jobs=1)
     assert len(verdicts.table) == len(model.groups_)
-    assert dm.report(calibrated, model, tmp_path / "r.html").stat().st_size > 10_000
+    assert dm.report(calibrated, model, tmp_path / "r.html", verdicts=verdicts).stat().st_size > 10_000
 
 
 def test_a_file_larger_than_the_limit_is_refused_before_reading(tmp_path, monkeypatch):

@@ -64,3 +64,6 @@ def test_what_the_pipeline_leaves_out_and_a_model_beside_it():
     with pytest.warns(dm.UnfittedIntTimeWarning):  # 400 ms was never fitted: the joint model answers
         got = compare_with_pipeline(LIGHTS[0], model)
     assert 0.5 < got["model_over_pipeline"] < 2.0
+    # ... and says so: a column and words, not only a warning a script may never see
+    assert got["int_time_fitted"] is False
+    assert "INT_TIME 400 ms never fitted" in got["model_flags"]

@@ -114,7 +114,9 @@ def test_a_model_that_fitted_nothing_says_so_instead_of_empty_panels(fitted, tmp
                 figures.model_curves(model)):
         texts = [t.get_text() for ax in fig.axes for t in ax.texts]
         assert any("no" in t and "fitted" in t for t in texts), texts
-    assert report(few, model, tmp_path / "r.html").stat().st_size > 5_000
+    with pytest.warns(UserWarning, match="holds no flip-flop verdicts"):  # said, and said how to get them
+        path = report(few, model, tmp_path / "r.html")
+    assert path.stat().st_size > 5_000 and "darkmodel flipflop DATA --model MODEL" in path.read_text()
 
 
 def test_figures_rendered_in_worker_processes_are_the_same_pngs(fitted):

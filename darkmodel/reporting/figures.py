@@ -7,6 +7,7 @@ Family colours are the Okabe-Ito palette, which stays apart for colour-blind rea
 
 from __future__ import annotations
 
+import textwrap
 import warnings
 
 import numpy as np
@@ -14,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..families import REFERENCE_TEMPERATURE
+from ..identification import IDENTIFIED, estimate_status
 from ..model import ExtrapolationWarning, UnfittedIntTimeWarning
 
 
@@ -387,8 +389,14 @@ def joint_offset(calibrated: pd.DataFrame, model, labels: pd.Series) -> Figure:
         ax.scatter(inv, g["DN_per_s"] + shift, s=6, alpha=0.4, color="#0072B2", rasterized=True,
                    label=f"family 0 within 1.5 degC of {REFERENCE_TEMPERATURE:g} degC")
         x = np.linspace(0, max(inv.max() if len(inv) else 1.0, 1.0) * 1.05, 50)
-        ax.plot(x, joint.offset * x + np.exp(joint.p), color="#D55E00",
-                label=f"offset {joint.offset:.3f} +- {joint.offset_err:.3f} DN/pixel per read")
+        status = estimate_status(joint.offset, joint.offset_err, fit_reason="" if joint.identified else joint.reason)
+        if status == IDENTIFIED:
+            ax.plot(x, joint.offset * x + np.exp(joint.p), color="#D55E00",
+                    label=f"offset {joint.offset:.3f} +- {joint.offset_err:.3f} DN/pixel per read")
+        else:  # no line and no number: the reason, in the panel
+            ax.text(0.5, 0.5, "offset " + textwrap.fill(status, 50), transform=ax.transAxes, ha="center",
+                    va="center", fontsize=9, color="#D55E00")
+            ax.ticklabel_format(axis="y", useOffset=False)
         ax.set_xlabel("1 / INT_TIME (1/s)")
         ax.set_ylabel(f"DN_per_s at {REFERENCE_TEMPERATURE:g} degC ({_RATE})")
         ax.set_title(f"{ch}: DN/s = offset / t + rate(T)", fontsize=10)
