@@ -645,6 +645,8 @@ def demo(outdir: Path, n_files: int, scenario: str, seed: int, workers) -> None:
     Example:
       darkmodel demo --outdir /tmp/demo --scenario changepoint
     """
+    import pandas as pd
+
     from .pipeline import ChainSettings, run_chain
     from .simulate import simulate_archive
 
@@ -665,6 +667,16 @@ def demo(outdir: Path, n_files: int, scenario: str, seed: int, workers) -> None:
     _echo_groups(model)
     click.echo("\nDo we have some flip-flopping state the instrument is in? (alpha = 0.05)")
     _echo_verdicts(verdicts.table)
+    from .scorecard import score_verdicts
+
+    score = score_verdicts(verdicts, pd.read_parquet(archive / "truth.parquet"), scenario)
+    counts = score["outcome"].value_counts()
+    click.echo(f"\nscorecard against the simulator's truth ({archive / 'truth.parquet'}): "
+               f"{counts.get('right', 0)} right, {counts.get('wrong', 0)} wrong, "
+               f"{counts.get('inconclusive', 0)} inconclusive of {len(score)} groups")
+    click.echo(score[["XUV", "INT_TIME", "n_files", "truth", "verdict", "outcome"]].to_string(index=False))
+    for r in score[score["outcome"] != "right"].itertuples():
+        click.echo(f"  {r.outcome}: {r.XUV} {r.INT_TIME} ms is {r.truth}, called {r.verdict}: {r.reason}")
     temps = [-20.0, -15.0]
     click.echo("\nexpected dark rate, MUV INT_TIME 4200 ms (mixture of the families, 95 % interval):")
     mean = model.predict(temps, channel="MUV", int_time=4200)

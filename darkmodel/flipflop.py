@@ -76,7 +76,10 @@ from .perfile import group_files
 __all__ = ["flipflop_test", "group_files", "verdict", "VERDICTS", "MIN_DRIFT", "MIN_RUNS_PER_STATE"]
 
 VERDICTS = ("single-state", "flip-flop", "change-point", "drift", "confounded", "families-without-memory",
-            "insufficient-data")
+            "inconclusive", "insufficient-data")
+#: Power the memory test must have had against the fitted switching law before its silence
+#: is read as "no memory" (else the verdict is ``inconclusive``).
+MIN_MEMORY_POWER = 0.8
 #: Smallest aging over the fitted period (fraction of the dark current) called a drift.
 MIN_DRIFT = 0.01
 #: Shortest epoch, in files and as a share of the group, for a step in time to count.
@@ -158,6 +161,77 @@ def _memory_test(files, labels, n_boot, rng, replicate_pool=None):
     draw = MemoryLRReplicate(base, z, p_null, float(labels.mean()), int(rng.integers(2**63)))
     p, _, _ = sequential_p(observed, draw, n_boot, replicate_pool=replicate_pool)
     return p, observed, float(coef[-2]) if len(coef) >= 2 else float("nan")
+
+
+def _switching_law(hours: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """The two-state switching law fitted to a label sequence at irregular times.
+
+    ``P(s_i = j | s_{i-1} = k) = pi_j + (1[j = k] - pi_j) exp(-dt / tau)``: the stationary
+    share ``pi`` of state 1 and the persistence time ``tau`` (hours), by maximum likelihood
+    (``tau`` on a bounded log scale).
+
+    Returns
+    -------
+    pi, tau : float
+    """
+    from scipy.optimize import minimize_scalar
+
+    pi = float(np.clip(labels.mean(), 1e-3, 1 - 1e-3))
+    dt = np.maximum(np.diff(hours), 1e-6)
+    s_now, s_lag = labels[1:], labels[:-1]
+    p_now = np.where(s_now == 1, pi, 1 - pi)
+
+    def nll(log_tau):
+        decay = np.exp(-dt / np.exp(log_tau))
+        prob = p_now + ((s_now == s_lag) - p_now) * decay
+        return -float(np.sum(np.log(np.maximum(prob, 1e-300))))
+
+    span = max(float(hours[-1] - hours[0]), 1.0)
+    res = minimize_scalar(nll, bounds=(np.log(1e-2), np.log(10 * span)), method="bounded")
+    return pi, float(np.exp(res.x))
+
+
+def _memory_power(files: pd.DataFrame, labels: np.ndarray, alpha: float, rng, n_sim: int = 49) -> tuple[float, float]:
+    """Power of the memory test against the switching law fitted to the labels.
+
+    A parametric bootstrap: label sequences drawn from :func:`_switching_law` at the files'
+    own times, each tested as the data were (the lag likelihood ratio against its
+    chi-square(2) critical value at ``alpha``).
+
+    Returns
+    -------
+    power, tau : float
+        The share of switching-law sequences in which the test sees memory, and the
+        fitted persistence time (hours).
+    """
+    from scipy.stats import chi2
+
+    hours = (files["Time"] - files["Time"].iloc[0]).dt.total_seconds().to_numpy() / 3600.0
+    pi, tau = _switching_law(hours, labels)
+    base, log_gap = _memory_design(files, labels)
+    z = (log_gap - log_gap.mean()) / (log_gap.std() or 1.0)
+    critical = chi2.ppf(1 - alpha, 2)
+    decay = np.exp(-np.maximum(np.diff(hours), 1e-6) / tau)
+    seen = 0
+    for _ in range(n_sim):
+        u = rng.random(len(labels))
+        sim = np.empty(len(labels), dtype=int)
+        sim[0] = int(u[0] < pi)
+        for i in range(1, len(labels)):  # P(state 1 | previous) = pi + (prev - pi) * decay
+            sim[i] = int(u[i] < pi + (sim[i - 1] - pi) * decay[i - 1])
+        if np.all(sim == sim[0]):
+            continue
+        seen += _lag_lr(base, z, sim[1:], sim[:-1])[0] > critical
+    return seen / n_sim, tau
+
+
+def _persistence(tau: float) -> str:
+    """The fitted persistence time in words; the optimiser's lower bound is said as a bound."""
+    if not np.isfinite(tau):
+        return "persistence not estimated"
+    if tau <= 0.0105:
+        return "no persistence: the labels fit the 0.01 h floor"
+    return f"persistence {tau:.3g} h"
 
 
 def _runs(files: pd.DataFrame, labels: np.ndarray) -> dict:
@@ -480,8 +554,15 @@ def verdict(evidence: dict, *, alpha: float, min_drift: float = MIN_DRIFT,
         why = (f"a state does not recur ({runs} run of two or more files)" if not recurs else
                f"epochs predict held-out time at least as well as switching ({cv_c:.3f} >= {cv_s:.3f})")
         return "change-point", f"{head}; {why}: a step in time, not alternation"
+    power, tau = evidence.get("memory_power", np.nan), evidence.get("switching_tau_hours", np.nan)
+    if not (np.isfinite(power) and power >= MIN_MEMORY_POWER):
+        return "inconclusive", (f"{head}; the states recur and the memory test found none (p={p_mem:.2g} >= {alpha:g}), "
+                                f"but it had power {power:.2f} < {MIN_MEMORY_POWER:g} to see the switching law fitted "
+                                f"to the labels ({_persistence(tau)}): the data cannot tell flip-flop from "
+                                "families without memory")
     return "families-without-memory", (f"{head}; the states recur but the sequence shows no memory given temperature "
-                                       f"(p={p_mem:.2g} >= {alpha:g}): not a persistent state")
+                                       f"(p={p_mem:.2g} >= {alpha:g}, and the test had power {power:.2f} to see the "
+                                       f"switching law fitted to the labels): not a persistent state")
 
 
 # ------------------------------------------------------------------------------- one group
@@ -495,7 +576,8 @@ def _test_group(task: dict, replicate_pool=None) -> dict:
            "verdict": "insufficient-data", "reason": "", "n_families": pd.NA, "p_families": np.nan,
            "p_families_mc_se": np.nan, "n_boot_used": 0, "lr_families": np.nan, "separation": np.nan,
            "p_drift": np.nan, "drift_amplitude": np.nan, "step_delta_bic": np.nan, "noise_additive": np.nan, "noise_relative": np.nan,
-           "noise_df": np.nan, "p_memory": np.nan, "lag_lr": np.nan, "lag_coef": np.nan,
+           "noise_df": np.nan, "p_memory": np.nan, "memory_power": np.nan, "switching_tau_hours": np.nan,
+           "lag_lr": np.nan, "lag_coef": np.nan,
            "n_switches": pd.NA, "n_runs": pd.NA, "returns": pd.NA, "dwell_hours_0": np.nan, "dwell_hours_1": np.nan,
            "dwell_hours_median": np.nan, "ms_p00": np.nan, "ms_p11": np.nan, "ms_duration_hours_0": np.nan,
            "ms_duration_hours_1": np.nan, "cv_score_switching": np.nan, "cv_score_changepoint": np.nan,
@@ -541,6 +623,8 @@ def _test_group(task: dict, replicate_pool=None) -> dict:
     else:
         p_mem, lag_lr, lag_coef = _memory_test(files, labels, n_boot, rng, replicate_pool)
         row.update({"p_memory": p_mem, "lag_lr": lag_lr, "lag_coef": lag_coef})
+        if np.isfinite(p_mem) and p_mem >= alpha:  # silence: did the test have the power to speak?
+            row["memory_power"], row["switching_tau_hours"] = _memory_power(files, labels, alpha, rng)
         row.update(_markov_view(files, seed))
         row["cv_score_switching"], row["cv_score_changepoint"] = _cv_scores(y, t, files["n"].to_numpy())
         row["changepoints"] = ", ".join(str(files["Time"].iloc[b]) for b in _changepoints(y, t)[:-1])
@@ -548,7 +632,8 @@ def _test_group(task: dict, replicate_pool=None) -> dict:
      row["effect_log_se"]) = _effect(two)
     row["confounders"], row["confounded_by"] = _confounders(files, labels, alpha)
     evidence.update({"confounded_by": row["confounded_by"], "min_runs_per_state": runs["min_long_runs_per_state"],
-                     "p_memory": p_mem, "cv_score_switching": row["cv_score_switching"],
+                     "p_memory": p_mem, "memory_power": row["memory_power"],
+                     "switching_tau_hours": row["switching_tau_hours"], "cv_score_switching": row["cv_score_switching"],
                      "cv_score_changepoint": row["cv_score_changepoint"]})
     row["verdict"], row["reason"] = verdict(evidence, alpha=alpha)
     return row

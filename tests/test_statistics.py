@@ -199,7 +199,9 @@ BASE = {"n_files": 200, "min_files": 12, "n_families": 2, "family_reason": "2 fa
 
 @pytest.mark.parametrize("change,expected", [
     ({}, "flip-flop"),
-    ({"p_memory": 0.4}, "families-without-memory"),
+    ({"p_memory": 0.4, "memory_power": 0.93, "switching_tau_hours": 40.0}, "families-without-memory"),
+    ({"p_memory": 0.4, "memory_power": 0.31, "switching_tau_hours": 12.0}, "inconclusive"),
+    ({"p_memory": 0.4}, "inconclusive"),  # no power estimate: no negative claim
     ({"min_runs_per_state": 1}, "change-point"),
     ({"cv_score_changepoint": 2.0}, "change-point"),
     ({"confounded_by": "binning"}, "confounded"),
@@ -214,8 +216,10 @@ def test_verdict_rule_uses_all_its_evidence(change, expected):
     got, reason = ff.verdict({**BASE, **change}, alpha=0.05)
     assert got == expected
     assert reason and (expected != "flip-flop" or "memory" in reason)
-    if expected == "families-without-memory":
-        assert "p=0.4" in reason
+    if expected in ("families-without-memory", "inconclusive"):
+        assert "p=0.4" in reason and "power" in reason
+    if expected == "inconclusive":
+        assert "cannot tell" in reason
 
 
 def _series(shape, n=300, seed=3):
@@ -307,3 +311,22 @@ def test_a_short_burst_in_a_smooth_drift_is_not_a_change_point(monkeypatch):
     delta, when = ff._step_or_trend(files, one)
     assert when == files["Time"].iloc[200].isoformat(sep=" ") or np.isnan(delta)
     assert "2015-03-19" not in when  # file 206 is not a step
+
+
+def test_the_memory_test_knows_its_power_against_the_fitted_switching_law():
+    rng = np.random.default_rng(0)
+    n = 300
+    times = pd.Series(pd.date_range("2015-01-01", periods=n, freq="6h"))
+    files = pd.DataFrame({"Time": times, "T": -18 + 3 * np.sin(np.arange(n) / 7.0)})
+    hours = np.arange(n) * 6.0
+    # persistent states (a switch every ~5 files): the fitted law persists and the test sees it
+    sticky = np.cumsum(rng.random(n) < 0.1) % 2
+    pi, tau = ff._switching_law(hours, sticky)
+    # 6 h between files, P(switch) 0.1 = (1 - pi)(1 - exp(-6 / tau)) with pi 0.5 -> tau = 6 / ln(1 / 0.8) = 26.9 h
+    assert 0.3 < pi < 0.7 and 18 < tau < 40
+    power, _ = ff._memory_power(files, sticky, 0.05, rng)
+    assert power >= 0.9
+    # labels without memory: the fitted law has none, and the test cannot claim to have looked
+    iid = (rng.random(n) < 0.5).astype(int)
+    power, tau = ff._memory_power(files, iid, 0.05, rng)
+    assert tau < 3.0 and power < 0.3
