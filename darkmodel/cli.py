@@ -312,9 +312,8 @@ def _echo_groups(model) -> None:
     cols = ["XUV", "INT_TIME", "n_files", "n_families", "noise_relative", "doubling_temperature", "reason"]
     shown = groups[[c for c in cols if c in groups.columns]].copy()
     if "doubling_status" in groups:
-        shown["noise_relative"] = [floor_label(v, SCALE_FLOOR).replace(" (the estimator floor: below what the data "
-                                                                       "resolve)", " (floor)")
-                                   if v == v else "" for v in groups["noise_relative"]]
+        shown["noise_relative"] = [floor_label(v, SCALE_FLOOR, note=" (floor)") if v == v else ""
+                                   for v in groups["noise_relative"]]
         shown["doubling_temperature"] = [f"{v:.3g} degC" if s == IDENTIFIED else ("" if s != s else "not identified")
                                          for v, s in zip(groups["doubling_temperature"], groups["doubling_status"])]
     click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}", max_colwidth=90))
@@ -457,10 +456,8 @@ def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, al
     Example:
       darkmodel flipflop calibrated.parquet --model darkrate.json -o flipflop.csv --n-boot 399
     """
-    import stat
-
-    from .fingerprint import data_fingerprint
-    from .storage import FileChangedError, file_stamp, write_table
+    from .fingerprint import data_fingerprint, other_data
+    from .storage import FileChangedError, file_stamp, replaceable_mode, write_table
 
     table = _calibrated_input(input_path)
     model = stamp = None
@@ -469,15 +466,15 @@ def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, al
             raise _fail(f"{model_path}: no such model file")
         stamp = file_stamp(model_path)
         model = _load_model(model_path)
-        if not stat.S_IMODE(model_path.stat().st_mode) & 0o222:
+        try:  # refused before the work, not after it
+            replaceable_mode(model_path)
+        except PermissionError:
             raise _fail(f"{model_path}: is read-only, so the verdicts cannot be stored in it; make it writable, or "
-                        "run without --model")
-        fitted_on = model.provenance_.get("data_fingerprint")
-        given = data_fingerprint(table)
-        if fitted_on and fitted_on != given:
-            raise _fail(f"{model_path} was fitted on other data ({fitted_on}) than {input_path} ({given}): its "
-                        f"verdicts must come from its own data; test those, or fit a model to {input_path} first "
-                        f"(darkmodel fit {input_path} -o MODEL)")
+                        "run without --model") from None
+        problem = other_data(model, data_fingerprint(table))
+        if problem:
+            raise _fail(f"{model_path}: {problem} ({input_path}); its verdicts must come from its own data: test "
+                        f"those, or fit a model to {input_path} first (darkmodel fit {input_path} -o MODEL)")
     try:
         result = _run_flipflop(table, model, n_boot=n_boot, alpha=alpha, seed=seed, n_jobs=jobs)
     except (ValueError, KeyError) as exc:

@@ -21,7 +21,7 @@ import json
 import numpy as np
 import pandas as pd
 
-__all__ = ["data_fingerprint", "rows_fingerprint", "model_fingerprint", "VerdictMismatchError"]
+__all__ = ["data_fingerprint", "rows_fingerprint", "model_fingerprint", "other_data", "VerdictMismatchError"]
 
 
 class VerdictMismatchError(ValueError):
@@ -111,6 +111,28 @@ def model_fingerprint(model) -> str | None:
     doc = {"data": provenance["data_fingerprint"], "fitted_at": provenance.get("fitted_at"), "settings": settings}
     text = json.dumps(doc, sort_keys=True, default=str)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def other_data(model, fingerprint: str | None) -> str | None:
+    """Why data with ``fingerprint`` are not the data ``model`` was fitted on, in words.
+
+    Parameters
+    ----------
+    model : DarkRateModel
+        A fitted model.
+    fingerprint : str or None
+        :func:`data_fingerprint` of the data at hand.
+
+    Returns
+    -------
+    str or None
+        ``None`` when they are the same data, or when either side carries no fingerprint
+        (a model saved before fingerprints were recorded); else the sentence.
+    """
+    fitted_on = (getattr(model, "provenance_", {}) or {}).get("data_fingerprint")
+    if fitted_on and fingerprint and fitted_on != fingerprint:
+        return f"the model was fitted on other data ({fitted_on}) than these ({fingerprint})"
+    return None
 
 
 def _time_us(times: pd.Series) -> np.ndarray:

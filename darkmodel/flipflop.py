@@ -72,6 +72,7 @@ from .flipflop_result import FlipFlopResult
 from .noise import robust_scale
 from .parallel import n_workers, run_tasks
 from .perfile import group_files
+from .states import log_transitions
 
 __all__ = ["flipflop_test", "group_files", "verdict", "VERDICTS", "MIN_DRIFT", "MIN_RUNS_PER_STATE"]
 
@@ -164,11 +165,11 @@ def _memory_test(files, labels, n_boot, rng, replicate_pool=None):
 
 
 def _switching_law(hours: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """The two-state switching law fitted to a label sequence at irregular times.
+    """The two-state switching law of :mod:`darkmodel.states` fitted to a label sequence.
 
-    ``P(s_i = j | s_{i-1} = k) = pi_j + (1[j = k] - pi_j) exp(-dt / tau)``: the stationary
-    share ``pi`` of state 1 and the persistence time ``tau`` (hours), by maximum likelihood
-    (``tau`` on a bounded log scale).
+    The stationary share ``pi`` of state 1 and the dwell scale ``tau`` (hours) of the
+    chain whose memory decays with the gap, by maximum likelihood of the observed
+    transitions (``tau`` on a bounded log scale).
 
     Returns
     -------
@@ -177,14 +178,11 @@ def _switching_law(hours: np.ndarray, labels: np.ndarray) -> tuple[float, float]
     from scipy.optimize import minimize_scalar
 
     pi = float(np.clip(labels.mean(), 1e-3, 1 - 1e-3))
-    dt = np.maximum(np.diff(hours), 1e-6)
-    s_now, s_lag = labels[1:], labels[:-1]
-    p_now = np.where(s_now == 1, pi, 1 - pi)
+    gaps, log_w = np.diff(hours), np.log([1 - pi, pi])
+    steps = (np.arange(len(labels) - 1), labels[:-1], labels[1:])
 
     def nll(log_tau):
-        decay = np.exp(-dt / np.exp(log_tau))
-        prob = p_now + ((s_now == s_lag) - p_now) * decay
-        return -float(np.sum(np.log(np.maximum(prob, 1e-300))))
+        return -float(log_transitions(gaps, float(np.exp(log_tau)), log_w)[steps].sum())
 
     span = max(float(hours[-1] - hours[0]), 1.0)
     res = minimize_scalar(nll, bounds=(np.log(1e-2), np.log(10 * span)), method="bounded")
@@ -202,23 +200,23 @@ def _memory_power(files: pd.DataFrame, labels: np.ndarray, alpha: float, rng, n_
     -------
     power, tau : float
         The share of switching-law sequences in which the test sees memory, and the
-        fitted persistence time (hours).
+        fitted dwell scale (hours).
     """
     from scipy.stats import chi2
 
     hours = (files["Time"] - files["Time"].iloc[0]).dt.total_seconds().to_numpy() / 3600.0
     pi, tau = _switching_law(hours, labels)
+    to_one = np.exp(log_transitions(np.diff(hours), tau, np.log([1 - pi, pi])))[:, :, 1]  # P(1 | previous)
     base, log_gap = _memory_design(files, labels)
     z = (log_gap - log_gap.mean()) / (log_gap.std() or 1.0)
     critical = chi2.ppf(1 - alpha, 2)
-    decay = np.exp(-np.maximum(np.diff(hours), 1e-6) / tau)
     seen = 0
     for _ in range(n_sim):
         u = rng.random(len(labels))
         sim = np.empty(len(labels), dtype=int)
         sim[0] = int(u[0] < pi)
-        for i in range(1, len(labels)):  # P(state 1 | previous) = pi + (prev - pi) * decay
-            sim[i] = int(u[i] < pi + (sim[i - 1] - pi) * decay[i - 1])
+        for i in range(1, len(labels)):
+            sim[i] = int(u[i] < to_one[i - 1, sim[i - 1]])
         if np.all(sim == sim[0]):
             continue
         seen += _lag_lr(base, z, sim[1:], sim[:-1])[0] > critical

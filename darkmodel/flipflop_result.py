@@ -126,13 +126,12 @@ class FlipFlopResult:
             (and with this model, where the test used one); else the reason.  Verdicts or
             models saved before fingerprints were recorded cannot be checked and pass.
         """
-        from .fingerprint import model_fingerprint
+        from .fingerprint import model_fingerprint, other_data
 
-        mine, theirs = self.settings.get("data_fingerprint"), (getattr(model, "provenance_", {}) or {}).get(
-            "data_fingerprint")
-        if mine and theirs and mine != theirs:
-            return (f"the verdicts were computed on other data ({mine}) than the model was fitted on ({theirs}); "
-                    "test the data the model was fitted on, or fit a model to these data first")
+        problem = other_data(model, self.settings.get("data_fingerprint"))
+        if problem:
+            return (f"the verdicts were computed on other data: {problem}; test the data the model was fitted on, "
+                    "or fit a model to the verdicts' data first")
         used = self.settings.get("model_fingerprint")
         given = model_fingerprint(model)
         if used and given and used != given:
@@ -140,13 +139,15 @@ class FlipFlopResult:
                     "run the flip-flop test again with this model")
         return None
 
-    def data_mismatch(self, table: pd.DataFrame) -> str | None:
+    def data_mismatch(self, table: pd.DataFrame | None = None, *, fingerprint: str | None = None) -> str | None:
         """Why these verdicts were not computed on ``table``, in one sentence.
 
         Parameters
         ----------
-        table : pandas.DataFrame
+        table : pandas.DataFrame, optional
             A calibrated or scan table.
+        fingerprint : str, optional
+            Its :func:`~darkmodel.fingerprint.data_fingerprint`, where known already.
 
         Returns
         -------
@@ -159,7 +160,7 @@ class FlipFlopResult:
         mine = self.settings.get("data_fingerprint")
         if not mine:
             return None
-        given = data_fingerprint(table)
+        given = fingerprint if fingerprint is not None else data_fingerprint(table)
         if given != mine:
             return f"the flip-flop verdicts were computed on other data ({mine}) than these ({given})"
         return None

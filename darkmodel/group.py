@@ -166,8 +166,7 @@ class GroupFit:
             by one bisection of the predictive CDF (1e-11 in log rate).
         """
         m = self.mixture
-        p = np.array([(1 - level) / 2, (1 + level) / 2])
-        targets = np.repeat(p[:, None], temps.size, axis=1) if mapping is None else mapping.targets(p, temps)
+        targets = _targets(level, temps, mapping)
         if len(families) == 1 and m.noise.excess <= 0:
             mu, sd = self.log_predictive(temps, families[0], time)
             q = m.noise.ppf(targets)
@@ -201,26 +200,22 @@ class GroupFit:
             The bounds (DN/s/pixel).
         """
         m = self.mixture
-        p = np.array([(1 - level) / 2, (1 + level) / 2])
-        targets = np.repeat(p[:, None], temps.size, axis=1) if mapping is None else mapping.targets(p, temps)
         days = self.period_grid()
-        grid = pd.Timestamp("1970-01-01") + pd.to_timedelta(days, unit="D")  # times, as log_predictive takes them
-        if m.is_epochs:  # the family in force at each time of the period
+        # weight of (family, time): the family's weight, or for epochs the family in force then
+        if m.is_epochs:
             in_force = m.epoch_family(days)
-            comps = [(int(k), float(np.mean(in_force == k))) for k in families if np.any(in_force == k)]
-            days_of = {k: grid[in_force == k] for k, _ in comps}
-            parts, weights = [], []
-            for k, share in comps:
-                for d in days_of[k]:
-                    parts.append(self.log_predictive(temps, k, d))
-                    weights.append(share / days_of[k].size)
+            share = np.array([(in_force == k).astype(float) for k in families])
         else:
-            w = np.asarray(m.weights)[list(families)]
-            w = w / w.sum()
-            parts = [self.log_predictive(temps, k, d) for d in grid for k in families]
-            weights = [wk / grid.size for _ in grid for wk in w]
-        weights = np.asarray(weights, float)
-        return self._solve_mixture(temps, targets, parts, weights / weights.sum())
+            share = np.repeat(np.asarray(m.weights, float)[list(families)][:, None], days.size, axis=1)
+        share /= share.sum()
+        if m.covariates.time_degree == 0:  # no trend: a family's distribution is the same at every time
+            items = [(k, None, w) for k, w in zip(families, share.sum(axis=1))]
+        else:
+            when = pd.Timestamp("1970-01-01") + pd.to_timedelta(days, unit="D")
+            items = [(k, t, w) for k, row in zip(families, share) for t, w in zip(when, row)]
+        items = [item for item in items if item[2] > 0]
+        parts = [self.log_predictive(temps, k, t) for k, t, _ in items]
+        return self._solve_mixture(temps, _targets(level, temps, mapping), parts, np.array([w for *_, w in items]))
 
     def _mixture_interval(self, temps, targets, time, families):
         m = self.mixture
@@ -278,3 +273,9 @@ class GroupFit:
             g.mixture = MixtureFit.from_dict(entry["mixture"])
             g.selection = pd.DataFrame(entry["selection"])
         return g
+
+
+def _targets(level: float, temps, mapping) -> np.ndarray:
+    """The probabilities of a central interval's bounds, ``(2, n)``, recalibrated by ``mapping`` if given."""
+    p = np.array([(1 - level) / 2, (1 + level) / 2])
+    return np.repeat(p[:, None], temps.size, axis=1) if mapping is None else mapping.targets(p, temps)

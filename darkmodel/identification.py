@@ -107,7 +107,8 @@ def shown(value: float, status: str) -> float:
     return float(value) if status == IDENTIFIED else float("nan")
 
 
-def floor_label(value: float, floor: float, *, scale: float = 100.0, unit: str = " %") -> str:
+def floor_label(value: float, floor: float, *, scale: float = 100.0, unit: str = " %",
+                note: str = " (the estimator floor: below what the data resolve)") -> str:
     """A scatter estimate as text, labelled as a bound where it sits at the estimator's floor.
 
     Parameters
@@ -120,6 +121,8 @@ def floor_label(value: float, floor: float, *, scale: float = 100.0, unit: str =
         Display factor (100: a fraction shown in per cent).
     unit : str, optional
         Unit text.
+    note : str, optional
+        What a value at the floor is called.
 
     Returns
     -------
@@ -133,5 +136,5 @@ def floor_label(value: float, floor: float, *, scale: float = 100.0, unit: str =
     '1.20 %'
     """
     if value <= floor * (1 + 1e-6):
-        return f"<= {scale * floor:.2f}{unit} (the estimator floor: below what the data resolve)"
+        return f"<= {scale * floor:.2f}{unit}{note}"
     return f"{scale * value:.2f}{unit}"

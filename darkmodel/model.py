@@ -635,9 +635,13 @@ class DarkRateModel(BaseEstimator):
             INT_TIME that was not fitted).
         """
         temps = _temperatures(temperature)
-        g = self._group(channel, int_time)
-        lo, hi = g.temp_range if g is not None else self.joint_[str(channel).upper()].temp_range
+        lo, hi = self._fitted_range(channel, int_time)
         return (temps < lo - EXTRAPOLATION_MARGIN) | (temps > hi + EXTRAPOLATION_MARGIN)
+
+    def _fitted_range(self, channel: str, int_time) -> tuple:
+        """The temperature range behind a prediction: the group's, or the joint model's for an unfitted INT_TIME."""
+        g = self._group(channel, int_time)
+        return g.temp_range if g is not None else self.joint_[str(channel).upper()].temp_range
 
     def time_basis(self, channel: str, int_time, time=None) -> str:
         """Which answer a prediction without (or with) a time is, in words.
@@ -691,7 +695,7 @@ class DarkRateModel(BaseEstimator):
         """
         temps = _temperatures(temperature)
         g = self._group(channel, int_time)
-        lo, hi = g.temp_range if g is not None else self.joint_[str(channel).upper()].temp_range
+        lo, hi = self._fitted_range(channel, int_time)
         outside = self.extrapolation(temps, channel=channel, int_time=int_time)
         words = [[] for _ in range(temps.size)]
         for i in np.flatnonzero(outside):
@@ -715,8 +719,7 @@ class DarkRateModel(BaseEstimator):
                              "flags": ["; ".join(w) for w in words]})
 
     def _warn_range(self, temps, channel, int_time):
-        g = self._group(channel, int_time)
-        lo, hi = g.temp_range if g is not None else self.joint_[str(channel).upper()].temp_range
+        lo, hi = self._fitted_range(channel, int_time)
         if temps.size == 0 or (lo - EXTRAPOLATION_MARGIN <= temps.min() and temps.max() <= hi + EXTRAPOLATION_MARGIN):
             return
         out = (temps < lo - EXTRAPOLATION_MARGIN) | (temps > hi + EXTRAPOLATION_MARGIN)

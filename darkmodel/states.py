@@ -22,14 +22,34 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["smooth_posterior", "fit_dwell", "forward_backward", "DWELL_GRID_HOURS"]
+__all__ = ["smooth_posterior", "fit_dwell", "forward_backward", "log_transitions", "DWELL_GRID_HOURS"]
 
 #: Dwell scales tried (hours); 0 is "no memory".
 DWELL_GRID_HOURS = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 10000.0)
 
 
-def _log_transitions(gaps_hours, tau: float, log_w):
-    """Log transition matrices for every gap, shape ``(n - 1, K, K)``."""
+def log_transitions(gaps_hours, tau: float, log_w) -> np.ndarray:
+    """The chain's log transition matrices for every gap, ``(n - 1, K, K)`` [from, to].
+
+    Parameters
+    ----------
+    gaps_hours : array_like
+        Gaps between consecutive files (hours).
+    tau : float
+        Dwell scale (hours); 0 is no memory.
+    log_w : array_like
+        Log stationary probabilities (the family weights).
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Examples
+    --------
+    >>> m = np.exp(log_transitions([0.0, 1e9], 10.0, np.log([0.25, 0.75])))
+    >>> m[0].round(3).tolist(), m[1].round(3).tolist()  # no gap: stay; a long gap: redraw
+    ([[1.0, 0.0], [0.0, 1.0]], [[0.25, 0.75], [0.25, 0.75]])
+    """
     k = len(log_w)
     if tau <= 0:
         return np.broadcast_to(log_w[None, None, :], (len(gaps_hours), k, k))
@@ -39,7 +59,7 @@ def _log_transitions(gaps_hours, tau: float, log_w):
 
 
 def _forward_backward(log_emission, gaps_hours, tau: float, log_w):
-    return forward_backward(log_emission, _log_transitions(gaps_hours, tau, log_w), log_w)
+    return forward_backward(log_emission, log_transitions(gaps_hours, tau, log_w), log_w)
 
 
 def forward_backward(log_emission, log_transitions, log_start) -> tuple[np.ndarray, float]:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["read_table", "write_table", "errors_path", "table_format", "atomic_write", "file_stamp", "FileChangedError"]
+__all__ = ["read_table", "write_table", "errors_path", "table_format", "atomic_write", "file_stamp", "FileChangedError",
+           "replaceable_mode"]
 
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5",
             ".csv": "csv"}
@@ -113,7 +114,7 @@ def atomic_write(path, *, unchanged_since: tuple | None = None):
         The temporary file to write to (same folder, same suffix).
     """
     path = Path(path)
-    mode = _existing_mode(path)
+    mode = replaceable_mode(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
     os.close(fd)
@@ -124,7 +125,7 @@ def atomic_write(path, *, unchanged_since: tuple | None = None):
             os.umask(umask)
             mode = 0o666 & ~umask
         os.chmod(tmp, mode)
-        _existing_mode(path)  # made read-only while we wrote: still not replaced
+        replaceable_mode(path)  # made read-only while we wrote: still not replaced
         if unchanged_since is not None and file_stamp(path) != unchanged_since:
             raise FileChangedError(errno.EBUSY, "changed since it was read; not replaced", str(path))
         os.replace(tmp, path)
@@ -133,9 +134,24 @@ def atomic_write(path, *, unchanged_since: tuple | None = None):
             os.unlink(tmp)
 
 
-def _existing_mode(path: Path):
-    """The permission bits of an existing regular file (``None`` if there is none);
-    refuses a read-only one.
+def replaceable_mode(path) -> int | None:
+    """The permission bits of a file :func:`atomic_write` may replace; refuses a read-only one.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to be replaced.
+
+    Returns
+    -------
+    int or None
+        The mode bits of an existing regular file (kept by the replacement), ``None`` where
+        there is none.
+
+    Raises
+    ------
+    PermissionError
+        If the file has no write permission bit (whoever runs this, root included).
     """
     try:
         st = os.stat(path)

@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_pdf import PdfPages
 
+from ..fingerprint import data_fingerprint
 from ..storage import atomic_write
 from . import figures
 from .figures import _quiet_model_warnings
@@ -214,7 +215,8 @@ def _overview(calibrated, scan_errors) -> list:
     return tables
 
 
-def model_mismatch(calibrated: pd.DataFrame, model, inputs: dict | None = None) -> list[str]:
+def model_mismatch(calibrated: pd.DataFrame, model, inputs: dict | None = None, *,
+                   fingerprint: str | None = None) -> list[str]:
     """Why a model may not belong to a table, in sentences (empty if nothing is found).
 
     Parameters
@@ -224,13 +226,16 @@ def model_mismatch(calibrated: pd.DataFrame, model, inputs: dict | None = None) 
     model : DarkRateModel
         The model of the report.
     inputs : dict, optional
-        ``input_sha256`` of the data file, compared with the one the model was fitted on.
+        ``input_sha256`` of the data file, compared with the one the model was fitted on
+        where the model carries no fingerprint of its data.
+    fingerprint : str, optional
+        :func:`~darkmodel.fingerprint.data_fingerprint` of ``calibrated``, where known.
 
     Returns
     -------
     list of str
     """
-    from ..fingerprint import rows_fingerprint
+    from ..fingerprint import other_data, rows_fingerprint
     from ..perfile import usable_rows
 
     notes = []
@@ -242,12 +247,10 @@ def model_mismatch(calibrated: pd.DataFrame, model, inputs: dict | None = None) 
         notes.append(f"The data hold groups the model never saw ({missing}).")
     if model_groups and not data_groups & model_groups:
         notes.append("The model and the data share no (channel, INT_TIME) group.")
-    fingerprint = model.provenance_.get("data_fingerprint")
-    if fingerprint:  # the same integrations, whatever file (scan or calibrated table) holds them
-        given = rows_fingerprint(usable)
-        if given != fingerprint:
-            notes.append(f"The model was fitted on other data ({model.provenance_.get('input', 'a table')}, "
-                         f"{fingerprint}) than these ({given}).")
+    if model.provenance_.get("data_fingerprint"):  # the same integrations, whatever file holds them
+        problem = other_data(model, fingerprint or rows_fingerprint(usable))
+        if problem:
+            notes.append(f"{problem[0].upper()}{problem[1:]} (fitted on {model.provenance_.get('input', 'a table')}).")
         return notes
     fitted_on = model.provenance_.get("input_sha256")
     given = (inputs or {}).get("input_sha256")
@@ -260,7 +263,7 @@ def model_mismatch(calibrated: pd.DataFrame, model, inputs: dict | None = None) 
     return notes
 
 
-def verdict_notes(calibrated: pd.DataFrame, model, verdicts=None) -> list[str]:
+def verdict_notes(calibrated: pd.DataFrame, model, verdicts=None, *, fingerprint: str | None = None) -> list[str]:
     """What a reader must know about the flip-flop verdicts of a report, in sentences.
 
     Parameters
@@ -271,6 +274,8 @@ def verdict_notes(calibrated: pd.DataFrame, model, verdicts=None) -> list[str]:
         The model of the report.
     verdicts : FlipFlopResult or pandas.DataFrame, optional
         The verdicts given to the report (default: those stored in the model).
+    fingerprint : str, optional
+        :func:`~darkmodel.fingerprint.data_fingerprint` of ``calibrated``, where known.
 
     Returns
     -------
@@ -290,7 +295,7 @@ def verdict_notes(calibrated: pd.DataFrame, model, verdicts=None) -> list[str]:
                 "verdicts=... to report()."]
     if isinstance(verdicts, pd.DataFrame):
         verdicts = FlipFlopResult(verdicts, dict(verdicts.attrs))
-    problem = verdicts.data_mismatch(calibrated)
+    problem = verdicts.data_mismatch(calibrated, fingerprint=fingerprint)
     return [f"{problem[0].upper()}{problem[1:]}: they do not describe this report's data."] if problem else []
 
 
@@ -337,7 +342,9 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
         with warnings.catch_warnings():
             _quiet_model_warnings()
             figs = report_figures(calibrated, model, verdicts)
-        notes = model_mismatch(calibrated, model, inputs) + verdict_notes(calibrated, model, verdicts)
+        fingerprint = data_fingerprint(calibrated)
+        notes = (model_mismatch(calibrated, model, inputs, fingerprint=fingerprint)
+                 + verdict_notes(calibrated, model, verdicts, fingerprint=fingerprint))
         for text in notes:
             warnings.warn(f"report: {text}", UserWarning, stacklevel=2)
         table = _verdict_table(model, verdicts)
@@ -356,9 +363,10 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
                 pdf.savefig(fig)
         return path
 
-    about_verdicts = verdict_notes(calibrated, model, verdicts)
+    fingerprint = data_fingerprint(calibrated)
+    about_verdicts = verdict_notes(calibrated, model, verdicts, fingerprint=fingerprint)
     verdicts = _verdict_table(model, verdicts)
-    mismatch = model_mismatch(calibrated, model, inputs)
+    mismatch = model_mismatch(calibrated, model, inputs, fingerprint=fingerprint)
     for text in mismatch + about_verdicts:
         warnings.warn(f"report: {text}", UserWarning, stacklevel=2)
     provenance = {"generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
