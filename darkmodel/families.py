@@ -333,16 +333,28 @@ class MixtureFit:
         per = self.log_density(temperature, log_current, counts, days) + np.log(self.weights)
         return np.exp(per - np.logaddexp.reduce(per, axis=1)[:, None])
 
-    def separation(self) -> float:
+    def separation(self, known_sd: float | None = None) -> float:
         """Smallest gap between neighbouring families in within-family standard deviations.
 
         The standard deviation is the noise model's at the lowest family's median level
         (a single integration's file, the typical case), ``inf`` for one family.
+
+        Parameters
+        ----------
+        known_sd : float, optional
+            A scatter of the log dark current known from the instrument rather than fitted
+            (the recorded temperature's rounding, :func:`rounding_sd`), added in quadrature:
+            two components can split a flat-topped scatter and each look narrow, but they
+            are not further apart than the scatter they split.  Default: the fit's own
+            ``extra['rounding_sd']`` (set by :func:`select_families`), else 0.
         """
         if self.k < 2:
             return math.inf
+        if known_sd is None:
+            known_sd = float(self.extra.get("rounding_sd", 0.0))
         sd = float(np.sqrt(self.noise.variance(self.extra.get("median_mu", self.intercepts[0]),
                                                self.extra.get("median_count", 1.0)))) * self.noise.sd_factor()
+        sd = math.hypot(sd, known_sd)
         return float(np.min(np.diff(self.intercepts)) / sd) if sd > 0 else math.inf
 
     def to_dict(self) -> dict:
@@ -880,17 +892,46 @@ def check_monte_carlo(n_boot: int, alpha: float) -> None:
                          f"1/(n_boot+1) = {1.0 / (max(n_boot, 0) + 1):.3g}; use n_boot >= {need}")
 
 
+def rounding_sd(slope: float, step: float) -> float:
+    """Scatter of the log dark current from recording the temperature on a grid.
+
+    A file's true temperature lies uniformly within half a ``step`` of the recorded one, so
+    its log dark current scatters uniformly over ``|slope| * step``: a standard deviation
+    of ``|slope| * step / sqrt(12)`` (an upper bound where a file's integrations were
+    recorded at different grid values and average part of it out).
+
+    Parameters
+    ----------
+    slope : float
+        Slope of the log dark current in temperature (1/degC).
+    step : float
+        Recording step (degC; :func:`darkmodel.temperature.recording_step`).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> round(rounding_sd(math.log(2) / 7.5, 0.0749) * 100, 3)  # per cent of the rate
+    0.2
+    """
+    return abs(float(slope)) * float(step) / math.sqrt(12.0) if np.isfinite(slope) else 0.0
+
+
 def select_families(temperature, log_current, *, counts=None, days=None, k_max: int = 3, alpha: float = FAMILY_ALPHA,
                     n_boot: int = 199, min_separation: float = MIN_SEPARATION, min_files: int = MIN_FAMILY_FILES,
                     min_weight: float = MIN_FAMILY_WEIGHT, covariates: Covariates | None = None, n_init: int = 6,
-                    epochs: bool = True, min_epoch_step: float = MIN_EPOCH_STEP, seed: int = 0,
-                    rng=None, replicate_pool=None) -> FamilySelection:
+                    epochs: bool = True, min_epoch_step: float = MIN_EPOCH_STEP, temperature_step: float = 0.0,
+                    seed: int = 0, rng=None, replicate_pool=None) -> FamilySelection:
     """Choose the number of families by bootstrap likelihood-ratio tests and separation.
 
     Starting from one family, one more is accepted while (1) its likelihood ratio against
     the current number is significant at ``alpha`` under a parametric bootstrap of the
     current fit, (2) neighbouring families are at least ``min_separation`` within-family
-    standard deviations apart and (3) every family holds ``min_files`` files and
+    standard deviations apart, the scatter from the recorded temperature's rounding
+    included (``temperature_step``; so a split of that flat-topped scatter is not taken for
+    states), and (3) every family holds ``min_files`` files and
     ``min_weight`` of them.  The tails (Student-t degrees of freedom) are estimated with one
     family and kept for the larger fits and the replicates.
 
@@ -924,6 +965,9 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
         bootstrap; a mixture cannot separate a step smaller than the per-file scatter.
     min_epoch_step : float, optional
         Smallest step (fraction of the dark current) that makes two epochs.
+    temperature_step : float, optional
+        Grid on which the temperatures were recorded (degC;
+        :func:`darkmodel.temperature.recording_step`; 0: none).
     seed : int, optional
         Random seed (unless ``rng`` is given).
     rng : numpy.random.Generator, optional
@@ -943,8 +987,10 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
     d = None if covariates.time_degree == 0 else np.asarray(days, float)
     settings = {"alpha": alpha, "n_boot": n_boot, "min_separation": min_separation, "min_files": min_files,
                 "min_weight": min_weight, "k_max": k_max, "epochs": bool(epochs),
-                "min_epoch_step": min_epoch_step}
+                "min_epoch_step": min_epoch_step, "temperature_step": temperature_step}
     one = fit_mixreg(t, y, 1, counts=cnt, days=d, covariates=covariates, rng=rng)
+    known_sd = rounding_sd(one.coef[0], temperature_step)
+    one.extra["rounding_sd"] = known_sd
     df = one.noise.df
     excess = one.noise.excess > 0
     fits = {1: one}
@@ -970,6 +1016,7 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
 
         draw = FamilyLRReplicate(smaller, t, cnt, d, covariates, df, excess, k, int(rng.integers(2**63)))
         p, se, used = sequential_p(lr, draw, n_boot, replicate_pool=replicate_pool)
+        bigger.extra["rounding_sd"] = known_sd
         sep = bigger.separation()
         smallest = _smallest_family(bigger, t, y, cnt, d)
         admissible = bool(sep >= min_separation and smallest >= min_files and bigger.weights.min() >= min_weight)
@@ -982,8 +1029,11 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
             reason = f"{lead}{head} >= alpha {alpha:g}"
             break
         if sep < min_separation:
+            rounding = (f", the recorded temperature's rounding ({100 * known_sd:.2f} % sd) included"
+                        if known_sd > 0 else "")
             reason = (f"{lead}{head} < alpha {alpha:g}, but the families are only "
-                      f"{sep:.2f} within-family sd apart (need {min_separation:g}): the scatter's shape, not states")
+                      f"{sep:.2f} within-family sd apart (need {min_separation:g}{rounding}): the scatter's shape, "
+                      "not states")
             break
         if smallest < min_files or bigger.weights.min() < min_weight:
             reason = (f"{lead}{head} < alpha {alpha:g}, but the smallest family has "

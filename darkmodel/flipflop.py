@@ -588,7 +588,8 @@ def _test_group(task: dict, replicate_pool=None) -> dict:
         return row
     days = files["days"].to_numpy(float) if np.all(np.isfinite(files["days"])) else None
     sel = select_families(files["T"], files["y"], counts=files["n"], days=days, k_max=2, alpha=alpha,
-                          n_boot=n_boot, min_separation=task["min_separation"], rng=rng,
+                          n_boot=n_boot, min_separation=task["min_separation"],
+                          temperature_step=float(files["T_step"].iloc[0]), rng=rng,
                           replicate_pool=replicate_pool)
     one = sel.fits[1]
     two_row = sel.table[sel.table["K"] == 2]

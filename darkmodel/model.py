@@ -48,6 +48,7 @@ from .families import (
     MixtureFit,
     fit_mixreg,
     log_dark_current,
+    rounding_sd,
     select_families,
     select_gmm,
 )
@@ -296,8 +297,9 @@ class DarkRateModel(BaseEstimator):
                                      covariates=one.covariates, df=one.noise.df, n_init=3, rng=rng)
                 except ValueError:
                     two = None
+                known_sd = rounding_sd(one.coef[0], float(files["T_step"].iloc[0]))
                 if (two is not None and two.bic < one.bic - self.nominal_bic_margin
-                        and two.separation() >= self.min_separation):
+                        and two.separation(known_sd) >= self.min_separation):
                     label = two.posterior(files["T"], files["y"], files["n"], _days(files)).argmax(axis=1)
                     keep = g[g["FILENAME"].isin(files.loc[label == 0, "FILENAME"])]
             parts.append(keep)
@@ -326,7 +328,8 @@ class DarkRateModel(BaseEstimator):
             sel = select_families(files["T"], files["y"], counts=files["n"], days=_days(files), k_max=self.k_max,
                                   alpha=self.alpha, n_boot=self.n_boot, min_separation=self.min_separation,
                                   min_files=self.min_family_files, min_weight=self.min_weight, n_init=self.n_init,
-                                  epochs=self.epochs, min_epoch_step=self.min_epoch_step, rng=rng,
+                                  epochs=self.epochs, min_epoch_step=self.min_epoch_step,
+                                  temperature_step=float(files["T_step"].iloc[0]), rng=rng,
                                   replicate_pool=replicate_pool)
         except ValueError as exc:  # one group the data cannot support never stops the others
             group.status = f"not identifiable: {exc}"

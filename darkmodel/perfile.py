@@ -13,6 +13,7 @@ import pandas as pd
 
 from .families import log_dark_current
 from .plausibility import LIMITS, implausible, normalise_channels
+from .temperature import recording_step
 
 __all__ = ["usable_mask", "usable_rows", "file_summaries", "group_files", "days_since_epoch", "RECORDED_VARIABLES"]
 
@@ -114,7 +115,9 @@ def file_summaries(rows: pd.DataFrame, offset: float) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``FILENAME``, ``Time`` (first integration), ``days`` (days since 1970), ``T`` (mean
-        DET_TEMP), ``y`` (median log dark current: one anomalous frame cannot move it),
+        DET_TEMP), ``T_step`` (the grid the group's temperatures were recorded on,
+        :func:`darkmodel.temperature.recording_step`, one value for the group), ``y``
+        (median log dark current: one anomalous frame cannot move it),
         ``n`` (effective integrations behind ``y``: ``n``, or ``2n/pi`` for a median of
         three or more), ``n_int`` and the recorded variables where the table has them.
     """
@@ -132,6 +135,7 @@ def file_summaries(rows: pd.DataFrame, offset: float) -> pd.DataFrame:
     if "CASE_TEMP" in frame.columns:
         agg["CASE_TEMP"] = ("CASE_TEMP", "mean")
     files = frame.groupby("FILENAME", sort=False).agg(**agg).reset_index()
+    files["T_step"] = recording_step(rows["DET_TEMP"].to_numpy(float))
     files["n"] = np.where(files["n_int"] >= 3, files["n_int"] * 2.0 / np.pi, files["n_int"]).astype(float)
     if "Time" in files.columns:
         files["days"] = days_since_epoch(files["Time"])

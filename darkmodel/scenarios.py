@@ -14,7 +14,7 @@ __all__ = ["SCENARIOS", "NOISE_STRUCTURES", "noise_knobs"]
 SCENARIOS = ("stable", "flipflop", "changepoint", "confounded", "drift")
 
 _NOISE_DEFAULTS = {"frame_jitter": 0.05, "jitter_df": None, "relative_scatter": 0.0, "temperature_error": 0.0,
-                   "cosmic_ray_rate": 0.03, "particle_size": 0.0}
+                   "cosmic_ray_rate": 0.03, "particle_size": 0.0, "temperature_rounding": False}
 #: Named scatter structures (``simulate --noise``), each a set of the simulator's settings:
 #: ``frame_jitter`` (relative sd of the frame's read offset: additive in DN/s), ``jitter_df``
 #: (Student-t degrees of freedom of that jitter; ``None``: Gaussian), ``relative_scatter``
@@ -22,7 +22,12 @@ _NOISE_DEFAULTS = {"frame_jitter": 0.05, "jitter_df": None, "relative_scatter": 
 #: detector's true temperature around the recorded one, degC, per file),
 #: ``cosmic_ray_rate`` (particle hits per second per frame) and ``particle_size`` (mean
 #: one-sided excess of a hit as a fraction of the frame's dark rate; 0 keeps the physical
-#: single-pixel hits, which barely move a frame's mean).
+#: single-pixel hits, which barely move a frame's mean) and ``temperature_rounding`` (the
+#: dark current follows the detector's true temperature, of which the telemetry records a
+#: value rounded to its DN grid, 0.075 degC: a flat-topped scatter of +-0.3 % of the rate
+#: that dominates at long INT_TIMEs with little read noise; off, the rate follows the
+#: recorded value).  ``rounding`` and ``hits`` are the regimes where the rounding and the
+#: particle hits dominate the scatter (read-offset jitter of 0.5 %).
 NOISE_STRUCTURES = {
     "additive": {},
     "proportional": {"frame_jitter": 0.01, "relative_scatter": 0.01},
@@ -30,6 +35,8 @@ NOISE_STRUCTURES = {
     "heavy": {"frame_jitter": 0.04, "jitter_df": 3.0, "relative_scatter": 0.003},
     "temperature": {"frame_jitter": 0.02, "temperature_error": 0.25},
     "particles": {"frame_jitter": 0.05, "cosmic_ray_rate": 0.1, "particle_size": 0.02},
+    "rounding": {"frame_jitter": 0.005, "temperature_rounding": True},
+    "hits": {"frame_jitter": 0.005, "cosmic_ray_rate": 0.1, "particle_size": 0.02, "temperature_rounding": True},
 }
 
 
@@ -47,7 +54,7 @@ def noise_knobs(noise: str | dict | None = None, **overrides) -> dict:
     -------
     dict
         ``frame_jitter``, ``jitter_df``, ``relative_scatter``, ``temperature_error``,
-        ``cosmic_ray_rate``, ``particle_size``.
+        ``cosmic_ray_rate``, ``particle_size``, ``temperature_rounding``.
 
     Examples
     --------

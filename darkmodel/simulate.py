@@ -419,7 +419,7 @@ def simulate_archive(
             rate_law=dict(rate_at_minus18=rate_at_minus18, doubling_temperature=doubling_temperature,
                           state_contrast=state_contrast),
             temp_error=float(temp_error[i]), gain=float(gain[i]), aging=float(aging[i]), jitter_df=knobs["jitter_df"],
-            particle_size=knobs["particle_size"],
+            particle_size=knobs["particle_size"], temperature_rounding=bool(knobs["temperature_rounding"]),
             frame_jitter=knobs["frame_jitter"], first_frame_excess=first_frame_excess, read_noise=read_noise_by_channel[ch],
             cosmic_ray_rate=knobs["cosmic_ray_rate"], missing_frame=rng.random() < missing_frame_fraction,
             anomaly_fraction=anomaly_fraction, drop_binning_keys=rng.random() < missing_binning_keys_fraction,
@@ -515,6 +515,7 @@ def _shifted_binning(binning: tuple) -> tuple:
 def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, binning: tuple, channel, n_int, temp_c, state,
                 mcp_gain, layout, hot, read_offset, rate_law, frame_jitter, first_frame_excess, read_noise,
                 cosmic_ray_rate, missing_frame, temp_error=0.0, gain=1.0, aging=1.0, jitter_df=None, particle_size=0.0,
+                temperature_rounding=False,
                 anomaly_fraction, drop_binning_keys, bscale, gzip) -> pd.DataFrame:
     spe_ofs, spe_size, spa_ofs, spa_size, n_spe, n_spa = binning
     int_ms = seg.int_time
@@ -540,8 +541,10 @@ def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, binnin
     case_c = case_dn_to_celsius(case_dn)
 
     # --- the physics ------------------------------------------------------------------
-    # the detector's true temperature differs from the recorded one by temp_error
-    rate = dark_current(det_c + temp_error, state, **rate_law) * gain * aging    # DN/s/pixel
+    # the detector's true temperature differs from the recorded one by temp_error (and, with
+    # temperature_rounding, by the telemetry's DN rounding and jitter: the rate follows temp_c)
+    physical = temp_c if temperature_rounding else det_c
+    rate = dark_current(physical + temp_error, state, **rate_law) * gain * aging    # DN/s/pixel
     mcp_volt = float(mcp_gain_to_volt(mcp_gain))
     signal = npix * rate * t_s                                           # dark current, DN per bin
     if mcp_gain:
@@ -798,7 +801,8 @@ def simulate_table(
     npix = spe * spa
     law = dict(rate_at_minus18=rate_at_minus18, doubling_temperature=doubling_temperature,
                state_contrast=state_contrast)
-    rate = dark_current(recorded[rows] + temp_error[rows], state[rows], **law) * gain[rows] * aging[rows]
+    physical = plan["temp_c"] if knobs["temperature_rounding"] else recorded  # the rate follows the true T
+    rate = dark_current(physical[rows] + temp_error[rows], state[rows], **law) * gain[rows] * aging[rows]
     jitter = rng.standard_normal(n) if knobs["jitter_df"] is None else rng.standard_t(knobs["jitter_df"], n)
     offset = read_offset * (1.0 + knobs["frame_jitter"] * jitter)
     level = offset / t_s + rate

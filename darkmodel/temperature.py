@@ -24,6 +24,7 @@ __all__ = [
     "case_dn_to_celsius",
     "case_celsius_to_dn",
     "mcp_gain_to_volt",
+    "recording_step",
     "CASE_LOW_COEFFS",
     "CASE_HIGH_COEFFS",
 ]
@@ -166,3 +167,39 @@ def mcp_gain_to_volt(gain_dn):
         ``0.244 * gain_dn - 1.83`` volts (``-1.83`` V for MCP-off darks).
     """
     return 0.244 * np.asarray(gain_dn, dtype=float) - 1.83
+
+
+def recording_step(celsius) -> float:
+    """The grid on which detector temperatures were recorded (degC), or 0 where there is none.
+
+    The telemetry records ``DET_TEMP`` in whole DN (0.0749 degC; MUV files often in even DN
+    only, 0.15 degC), so a file's true temperature lies anywhere within half a step of the
+    recorded one.  The step is the smallest gap between distinct recorded values, accepted
+    only if every value lies on its grid (to 0.1 % of a step); temperatures that are not
+    on a grid (averaged or already smoothed) give 0.
+
+    Parameters
+    ----------
+    celsius : array_like
+        Recorded detector temperatures (degC).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> recording_step(det_dn_to_celsius(np.array([2590, 2592, 2598, 2610])))
+    0.1498
+    >>> recording_step([-18.0, -17.93, -17.5123])
+    0.0
+    """
+    values = np.unique(np.round(np.asarray(celsius, float)[np.isfinite(np.asarray(celsius, float))], 6))
+    if values.size < 3:
+        return 0.0
+    gaps = np.diff(values)
+    step = float(gaps.min())
+    position = (values - values[0]) / step if step > 0 else values
+    if step <= 0 or np.any(np.abs(position - np.round(position)) > 1e-3):
+        return 0.0
+    return round(step, 6)
