@@ -4,7 +4,8 @@ Run:  python benchmarks/stress_matrix.py [--n-files 3000] [--seeds 1] [--n-boot 
                                           [--power] [--out stress.csv]
 
 For every noise structure (``darkmodel.simulate.NOISE_STRUCTURES``: additive, proportional,
-mixed, heavy-tailed, temperature error, one-sided particle excess) and scenario (stable,
+mixed, heavy-tailed, temperature error, one-sided particle excess, and the regimes where the
+recorded temperature's rounding or particle hits dominate) and scenario (stable,
 flip-flop, change-point, confounded, drift), a calibrated table is drawn with
 ``simulate_table``, the model is fitted and the flip-flop test run (alpha 0.05).  Per
 group, against the simulator's truth:
@@ -168,6 +169,15 @@ def summarise(res: pd.DataFrame) -> str:
         kk = int((d["verdict"] == "flip-flop").sum())
         lo, hi = wilson(kk, len(d))
         out.append(f"  {noise}: {kk}/{len(d)} [{lo:.3f}, {hi:.3f}]")
+    wrong_kind = single[single["verdict"].isin(["change-point", "drift"])]
+    out.append(f"single-state groups called change-point or drift: {len(wrong_kind)}/{len(single)}")
+    for noise, d in single.groupby("noise"):
+        kk = int(d["verdict"].isin(["change-point", "drift"]).sum())
+        lo, hi = wilson(kk, len(d))
+        out.append(f"  {noise}: {kk}/{len(d)} [{lo:.3f}, {hi:.3f}]")
+    per_it = big.groupby("INT_TIME").apply(lambda d: f"{int(d['k_right'].sum())}/{len(d)}", include_groups=False)
+    out.append("\nfamily count right per INT_TIME (groups with >= 100 files): "
+               + ", ".join(f"{it} ms {v}" for it, v in per_it.items()))
     drift = res[res["truth"] == "drift"]
     out.append(f"drift groups called flip-flop: {int((drift['verdict'] == 'flip-flop').sum())}/{len(drift)}; "
                f"change-point groups called flip-flop: "

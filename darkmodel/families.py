@@ -337,7 +337,9 @@ class MixtureFit:
         """Smallest gap between neighbouring families in within-family standard deviations.
 
         The standard deviation is the noise model's at the lowest family's median level
-        (a single integration's file, the typical case), ``inf`` for one family.
+        (a single integration's file, the typical case), its particle excess included
+        (:meth:`~darkmodel.noise.NoiseModel.excess_sd`: hits that every family shares are
+        no gap between families), ``inf`` for one family.
 
         Parameters
         ----------
@@ -354,7 +356,7 @@ class MixtureFit:
             known_sd = float(self.extra.get("rounding_sd", 0.0))
         sd = float(np.sqrt(self.noise.variance(self.extra.get("median_mu", self.intercepts[0]),
                                                self.extra.get("median_count", 1.0)))) * self.noise.sd_factor()
-        sd = math.hypot(sd, known_sd)
+        sd = math.hypot(sd, known_sd, self.noise.excess_sd())
         return float(np.min(np.diff(self.intercepts)) / sd) if sd > 0 else math.inf
 
     def to_dict(self) -> dict:
@@ -1029,8 +1031,10 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
             reason = f"{lead}{head} >= alpha {alpha:g}"
             break
         if sep < min_separation:
-            rounding = (f", the recorded temperature's rounding ({100 * known_sd:.2f} % sd) included"
-                        if known_sd > 0 else "")
+            known = [f"the recorded temperature's rounding ({100 * known_sd:.2f} % sd)"] if known_sd > 0 else []
+            if bigger.noise.excess > 0:
+                known.append(f"the particle excess ({100 * bigger.noise.excess_sd():.2f} % sd)")
+            rounding = f", {' and '.join(known)} included" if known else ""
             reason = (f"{lead}{head} < alpha {alpha:g}, but the families are only "
                       f"{sep:.2f} within-family sd apart (need {min_separation:g}{rounding}): the scatter's shape, "
                       "not states")
@@ -1039,6 +1043,20 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
             reason = (f"{lead}{head} < alpha {alpha:g}, but the smallest family has "
                       f"{smallest} files, weight {bigger.weights.min():.3f} (need {min_files} files, {min_weight:g})")
             break
+        if not excess:  # hits that the noise model left out are no family: the excess tried in its place
+            hits = _excess_alternative(t, y, cnt, d, covariates, df, chosen, n_init, rng)
+            if hits is not None and hits.bic <= bigger.bic:
+                rows.append({"K": chosen.k, "model": "excess", "loglik": hits.loglik, "bic": hits.bic,
+                             "df": _df_text(df), "lr": np.nan, "p_value": np.nan, "p_mc_se": np.nan,
+                             "n_boot_used": 0, "separation": hits.separation(), "smallest_family": np.nan,
+                             "admissible": True})
+                hits.extra["rounding_sd"] = known_sd
+                fits[chosen.k] = chosen = hits
+                reason = (f"{lead}{head} < alpha {alpha:g}, but {chosen.k} {_families(chosen.k)} with a one-sided "
+                          f"particle excess ({100 * hits.noise.excess:.0f} % of files, mean "
+                          f"{100 * hits.noise.excess_scale:.1f} %) fit at least as well (BIC {hits.bic:.1f} <= "
+                          f"{bigger.bic:.1f}): hits, not a family")
+                break
         chosen = bigger
         reason = (f"{k} families: {head} < alpha {alpha:g}, {sep:.1f} within-family sd apart, smallest family "
                   f"{smallest} files")
@@ -1052,6 +1070,15 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
                                       replicate_pool=replicate_pool)
     table = pd.DataFrame(rows)
     return FamilySelection(chosen, fits, table, reason, settings)
+
+
+def _excess_alternative(t, y, cnt, d, covariates, df, chosen, n_init, rng):
+    """The current number of families with a one-sided particle excess (``None`` if the fit fails)."""
+    try:
+        return fit_mixreg(t, y, chosen.k, counts=cnt, days=d, covariates=covariates, df=df, excess=True,
+                          n_init=n_init, rng=rng)
+    except ValueError:
+        return None
 
 
 def _families(k: int) -> str:

@@ -61,13 +61,14 @@ from .families import (
     REFERENCE_TEMPERATURE,
     BootstrapReplicate,
     Covariates,
+    FamilySelection,
     MixtureFit,
     check_monte_carlo,
     fit_mixreg,
     select_families,
     sequential_p,
 )
-from .fingerprint import data_fingerprint, model_fingerprint
+from .fingerprint import data_fingerprint, model_fingerprint, other_data
 from .flipflop_result import FlipFlopResult
 from .noise import robust_scale
 from .parallel import n_workers, run_tasks
@@ -498,7 +499,8 @@ def verdict(evidence: dict, *, alpha: float, min_drift: float = MIN_DRIFT,
     ----------
     evidence : dict
         ``n_files``, ``min_files``, ``n_families`` with ``family_reason``, ``p_drift`` and
-        ``drift_amplitude``; with two families also ``confounded_by``,
+        ``drift_amplitude`` (with ``step_delta_bic``, ``steps`` and ``p_epochs``, the
+        bootstrap test of one step, where run); with two families also ``confounded_by``,
         ``min_runs_per_state``, ``p_memory``, ``cv_score_switching`` and
         ``cv_score_changepoint``.
     alpha : float
@@ -525,13 +527,19 @@ def verdict(evidence: dict, *, alpha: float, min_drift: float = MIN_DRIFT,
     if evidence["n_families"] < 2:
         p_drift, amp = evidence.get("p_drift", np.nan), evidence.get("drift_amplitude", 0.0)
         step = evidence.get("step_delta_bic", np.nan)
-        if np.isfinite(p_drift) and p_drift < alpha and amp >= min_drift and np.isfinite(step) and step < 0:
+        p_epochs = evidence.get("p_epochs", np.nan)
+        no_step = np.isfinite(p_epochs) and p_epochs >= alpha  # the bootstrap test of one step found none
+        if np.isfinite(p_drift) and p_drift < alpha and amp >= min_drift and np.isfinite(step) and step < 0 \
+                and not no_step:
             return "change-point", (f"one family level at a time ({evidence['family_reason']}); the trend in time "
                                     f"(p={p_drift:.2g}) is a step: steps at {evidence.get('steps', '?')} fit better "
                                     f"than a smooth trend (BIC lower by {-step:.1f})")
         if np.isfinite(p_drift) and p_drift < alpha and amp >= min_drift:
+            steps = (f"; steps fit the trend better by BIC, but the bootstrap test of a step found none "
+                     f"(p={p_epochs:.2g} >= {alpha:g})" if no_step and np.isfinite(step) and step < 0 else "")
             return "drift", (f"one family ({evidence['family_reason']}); a smooth trend in time of {100 * amp:.1f} % "
-                             f"over the period (p={p_drift:.2g} < {alpha:g}, >= {100 * min_drift:g} %): aging, not states")
+                             f"over the period (p={p_drift:.2g} < {alpha:g}, >= {100 * min_drift:g} %): aging, not "
+                             f"states{steps}")
         trend = "" if not np.isfinite(p_drift) else (
             f"; no drift (trend {100 * amp:.1f} %, p={p_drift:.2g})")
         return "single-state", f"{evidence['family_reason']}{trend}"
@@ -587,12 +595,23 @@ def _test_group(task: dict, replicate_pool=None) -> dict:
         row["verdict"], row["reason"] = verdict(evidence, alpha=alpha)
         return row
     days = files["days"].to_numpy(float) if np.all(np.isfinite(files["days"])) else None
-    sel = select_families(files["T"], files["y"], counts=files["n"], days=days, k_max=2, alpha=alpha,
-                          n_boot=n_boot, min_separation=task["min_separation"],
-                          temperature_step=float(files["T_step"].iloc[0]), rng=rng,
-                          replicate_pool=replicate_pool)
-    one = sel.fits[1]
-    two_row = sel.table[sel.table["K"] == 2]
+    fitted = task.get("fitted")
+    if fitted is not None:  # the model's families: fit and test agree on K by construction
+        m = fitted.mixture
+        sel = FamilySelection(m, {m.k: m}, fitted.selection, f"{fitted.reason} (the model's families)", {})
+    else:
+        sel = select_families(files["T"], files["y"], counts=files["n"], days=days, k_max=2, alpha=alpha,
+                              n_boot=n_boot, min_separation=task["min_separation"],
+                              temperature_step=float(files["T_step"].iloc[0]), rng=rng,
+                              replicate_pool=replicate_pool)
+        if task.get("model_k") is not None and task["model_k"] > 2:
+            sel.reason = (f"{sel.reason} (the model kept {task['model_k']} families; a flip-flop is a question of "
+                          "two states, so the test compares two)")
+    one = sel.fits.get(1, sel.fit)
+    epochs_row = sel.table[sel.table["model"] == "epochs"] if "model" in sel.table else sel.table.iloc[0:0]
+    if len(epochs_row):
+        evidence["p_epochs"] = float(epochs_row["p_value"].iloc[0])
+    two_row = sel.table[(sel.table["K"] == 2) & (sel.table.get("model", "mixture") == "mixture")]
     if len(two_row):
         r = two_row.iloc[0]
         row.update({"lr_families": r["lr"], "p_families": r["p_value"], "p_families_mc_se": r["p_mc_se"],
@@ -638,6 +657,19 @@ def _test_group(task: dict, replicate_pool=None) -> dict:
     return row
 
 
+def _model_families(model, key):
+    """The model's fit of a group where the test can take its families from it (else ``None``)."""
+    g = model.groups_.get(key)
+    if g is None or not g.fitted or g.mixture.method != "mixreg" or g.mixture.k > 2:
+        return None
+    return g
+
+
+def _model_k(model, key) -> int | None:
+    g = model.groups_.get(key)
+    return int(g.mixture.k) if g is not None and g.fitted else None
+
+
 def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha: float = 0.05, seed: int = 0,
                   n_jobs: int | None = None, min_files: int = 12, min_separation: float | None = None,
                   progress=None) -> pd.DataFrame:
@@ -650,6 +682,10 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
     model : DarkRateModel, optional
         A fitted model (its joint read offsets are used; it is not changed -- save the
         result with it by ``model.save(path, flipflop=result)``); fitted here if not given.
+        Where it was fitted on these data (the same fingerprint), every group's families
+        are the model's (up to two; the settings say ``families: "the model's"``), so the
+        fit and the test never disagree on the number of families; on other data, or
+        with more than two families, the test finds the families itself.
     n_boot : int, optional
         Bootstrap replicates per test (fewer when the sequential stop applies); the floor
         of the Monte-Carlo p-value, ``1/(n_boot+1)``, must be below ``alpha``.
@@ -699,9 +735,13 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
     groups = group_files(calibrated, offsets)
     if not groups:
         raise ValueError("no usable rows to test (every row is excluded, non-finite or non-positive)")
+    fingerprint = data_fingerprint(calibrated)
+    own_data = not fitted_here and model_fingerprint(model) is not None and other_data(model, fingerprint) is None
     children = np.random.SeedSequence(seed).spawn(len(groups))
     tasks = [{"key": key, "files": files, "n_boot": n_boot, "alpha": alpha, "min_files": min_files,
-              "min_separation": min_separation, "seed_seq": child}
+              "min_separation": min_separation, "seed_seq": child,
+              "fitted": _model_families(model, key) if own_data else None,
+              "model_k": _model_k(model, key) if own_data else None}
              for (key, files), child in zip(groups.items(), children)]
     workers = n_workers(n_jobs)
     if workers > 1:
@@ -713,5 +753,5 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
     return FlipFlopResult(pd.DataFrame(rows), {
         "n_boot": n_boot, "alpha": alpha, "seed": seed, "min_files": min_files, "min_separation": min_separation,
         "min_drift": MIN_DRIFT, "min_runs_per_state": MIN_RUNS_PER_STATE,
-        "data_fingerprint": data_fingerprint(calibrated),
-        "model_fingerprint": None if fitted_here else model_fingerprint(model)})
+        "data_fingerprint": fingerprint, "model_fingerprint": None if fitted_here else model_fingerprint(model),
+        "families": "the model's" if own_data else "fitted by the test"})

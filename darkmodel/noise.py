@@ -113,6 +113,22 @@ class NoiseModel:
             return 1.0
         return math.sqrt(self.df / (self.df - 2.0)) if self.df > 2 else math.inf
 
+    def excess_sd(self) -> float:
+        """Standard deviation the particle excess adds to a file's log dark current.
+
+        A share ``excess`` of files carries an exponential excess of mean ``excess_scale``:
+        its variance is ``excess * 2 * scale**2 - (excess * scale)**2``.
+
+        Examples
+        --------
+        >>> round(NoiseModel(0.0, 0.01, excess=0.5, excess_scale=0.034).excess_sd(), 4)
+        0.0294
+        """
+        if self.excess <= 0:
+            return 0.0
+        lam = self.excess_scale
+        return math.sqrt(max(self.excess * 2.0 * lam**2 - (self.excess * lam) ** 2, 0.0))
+
     def logpdf(self, z) -> np.ndarray:
         """Log density of a standardised residual ``z = (y - mu) / s`` (without ``-log s``).
 

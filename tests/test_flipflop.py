@@ -173,3 +173,33 @@ def test_confounder_table_by_hand():
     assert culprits == "binning" and "CASE_TEMP" in findings
     files["binning"] = ["a", "b"] * 20
     assert ff._confounders(files, labels, 0.01)[1] == ""
+
+
+def test_the_test_takes_the_models_families_where_the_model_was_fitted_on_these_data():
+    import warnings
+
+    import darkmodel as dm
+
+    table, _ = dm.simulate_table(n_files=700, scenario="flipflop", noise="particles", seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = dm.DarkRateModel(n_boot=59, alpha=0.02, n_jobs=1).fit(table)
+        result = dm.flipflop_test(table, model, n_boot=39, alpha=0.05, n_jobs=1)
+    assert result.settings["families"] == "the model's"
+    k_fit = model.groups.set_index(["XUV", "INT_TIME"])["n_families"]
+    k_test = result.table.set_index(["XUV", "INT_TIME"])["n_families"]
+    tested = k_test.dropna().index
+    up_to_two = [key for key in tested if k_fit[key] <= 2]
+    assert len(up_to_two) >= 8
+    assert (k_test[up_to_two].astype(int) == k_fit[up_to_two].astype(int)).all()  # one K per group, fit and test
+    reasons = result.table.set_index(["XUV", "INT_TIME"])["reason"]
+    assert reasons[up_to_two].str.contains("the model's families").all()
+    for key in tested:  # more than two in the model: said, not hidden
+        if k_fit[key] > 2:
+            assert f"the model kept {k_fit[key]} families" in reasons[key]
+    # on other data the test finds the families itself
+    other, _ = dm.simulate_table(n_files=700, scenario="flipflop", noise="particles", seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        elsewhere = dm.flipflop_test(other, model, n_boot=39, alpha=0.05, n_jobs=1)
+    assert elsewhere.settings["families"] == "fitted by the test"

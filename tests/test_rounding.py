@@ -58,3 +58,15 @@ def test_real_states_are_still_found_under_the_rounding():
     k = model.groups.set_index(["XUV", "INT_TIME"])["n_families"]
     assert k[("MUV", 4200)] == 2 and k[("FUV", 14400)] == 2
     assert (k.drop([("MUV", 4200), ("FUV", 14400)]) == 1).all()
+
+
+@pytest.mark.parametrize("scenario,key,k_true", [("flipflop", ("FUV", 14400), 2), ("confounded", ("FUV", 10200), 1)])
+def test_particle_hits_are_noise_not_a_family(scenario, key, k_true):
+    """Where hits dominate (long INT_TIME, little read noise), their one-sided excess is part of the noise model."""
+    table, _ = dm.simulate_table(n_files=3000, scenario=scenario, noise="hits", seed=1,
+                                 flip_groups=(("MUV", 4200), ("FUV", 14400)), confound_groups=(("MUV", 14400),))
+    files = group_files(table, {"FUV": 1.29, "MUV": 1.29})[key]
+    sel = select_families(files["T"], files["y"], counts=files["n"], days=files["days"], n_boot=99, alpha=0.02,
+                          temperature_step=files["T_step"].iloc[0], rng=np.random.default_rng(0))
+    assert sel.k == k_true, sel.reason  # 3 and 2 families before the excess was weighed
+    assert "excess" in sel.reason or "particle" in sel.reason

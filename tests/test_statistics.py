@@ -208,6 +208,10 @@ BASE = {"n_files": 200, "min_files": 12, "n_families": 2, "family_reason": "2 fa
     ({"n_families": 1, "p_drift": 0.001, "drift_amplitude": 0.05}, "drift"),
     ({"n_families": 1, "p_drift": 0.001, "drift_amplitude": 0.05, "step_delta_bic": 4.0}, "drift"),
     ({"n_families": 1, "p_drift": 0.001, "drift_amplitude": 0.05, "step_delta_bic": -9.0}, "change-point"),
+    ({"n_families": 1, "p_drift": 0.001, "drift_amplitude": 0.05, "step_delta_bic": -9.0, "p_epochs": 0.01},
+     "change-point"),
+    # the bootstrap test of one step found none: no step is claimed, whatever the BIC of several says
+    ({"n_families": 1, "p_drift": 0.001, "drift_amplitude": 0.05, "step_delta_bic": -9.0, "p_epochs": 1.0}, "drift"),
     ({"n_families": 1, "p_drift": 0.001, "drift_amplitude": 0.004}, "single-state"),
     ({"n_families": 1, "p_drift": 0.3, "drift_amplitude": 0.05}, "single-state"),
     ({"n_files": 3}, "insufficient-data"),
@@ -220,6 +224,8 @@ def test_verdict_rule_uses_all_its_evidence(change, expected):
         assert "p=0.4" in reason and "power" in reason
     if expected == "inconclusive":
         assert "cannot tell" in reason
+    if change.get("p_epochs") == 1.0:
+        assert "found none (p=1 >= 0.05)" in reason and "a step" not in reason.split("found none")[1]
 
 
 def _series(shape, n=300, seed=3):
