@@ -353,8 +353,8 @@ class _Channel(click.Choice):
 @click.option("--temp", "temps", type=float, multiple=True, required=True, help="Detector temperature (degC); repeat.")
 @click.option("--family", type=int, default=None, help="One family (0 = lowest); default: the mixture.")
 @click.option("--time", "times", multiple=True,
-              help="When (UTC, e.g. 2015-03-01T12:00); repeat, one per --temp or one for all. Default: the "
-                   "period-wide answer for a group whose level moves in time.")
+              help="When (UTC, e.g. 2015-03-01T12:00); repeat: one for all --temp, one per --temp, or several for "
+                   "one --temp. Default: the period-wide answer for a group whose level moves in time.")
 @click.option("--level", default=0.95, show_default=True, help="Prediction-interval coverage.")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of CSV.")
 @_verbosity
@@ -380,8 +380,11 @@ def predict_command(model_path: Path, channel: str, int_time: int, temps, family
     model = _load_model(model_path)
     when = None
     if times:
+        if len(temps) == 1 and len(times) > 1:  # one temperature at several times
+            temps = temps * len(times)
         if len(times) not in (1, len(temps)):
-            raise _fail(f"--time given {len(times)} times for {len(temps)} temperatures: give one, or one per --temp")
+            raise _fail(f"--time given {len(times)} times for {len(temps)} temperatures: give one, one per --temp, "
+                        "or several for one --temp")
         try:
             when = pd.to_datetime(list(times), utc=True).tz_convert(None)
         except (ValueError, TypeError) as exc:

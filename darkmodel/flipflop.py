@@ -500,7 +500,9 @@ def verdict(evidence: dict, *, alpha: float, min_drift: float = MIN_DRIFT,
     evidence : dict
         ``n_files``, ``min_files``, ``n_families`` with ``family_reason``, ``p_drift`` and
         ``drift_amplitude`` (with ``step_delta_bic``, ``steps`` and ``p_epochs``, the
-        bootstrap test of one step, where run); with two families also ``confounded_by``,
+        bootstrap test of one step, where run; ``resolvable_contrast``, the smallest ratio
+        of two states the separation rule lets through, said with a single state); with
+        two families also ``confounded_by``,
         ``min_runs_per_state``, ``p_memory``, ``cv_score_switching`` and
         ``cv_score_changepoint``.
     alpha : float
@@ -531,9 +533,11 @@ def verdict(evidence: dict, *, alpha: float, min_drift: float = MIN_DRIFT,
         no_step = np.isfinite(p_epochs) and p_epochs >= alpha  # the bootstrap test of one step found none
         if np.isfinite(p_drift) and p_drift < alpha and amp >= min_drift and np.isfinite(step) and step < 0 \
                 and not no_step:
+            tested = (f"; the bootstrap test of one step gives p={p_epochs:.2g} < {alpha:g}"
+                      if np.isfinite(p_epochs) else "")
             return "change-point", (f"one family level at a time ({evidence['family_reason']}); the trend in time "
                                     f"(p={p_drift:.2g}) is a step: steps at {evidence.get('steps', '?')} fit better "
-                                    f"than a smooth trend (BIC lower by {-step:.1f})")
+                                    f"than a smooth trend (BIC lower by {-step:.1f}){tested}")
         if np.isfinite(p_drift) and p_drift < alpha and amp >= min_drift:
             steps = (f"; steps fit the trend better by BIC, but the bootstrap test of a step found none "
                      f"(p={p_epochs:.2g} >= {alpha:g})" if no_step and np.isfinite(step) and step < 0 else "")
@@ -542,7 +546,10 @@ def verdict(evidence: dict, *, alpha: float, min_drift: float = MIN_DRIFT,
                              f"states{steps}")
         trend = "" if not np.isfinite(p_drift) else (
             f"; no drift (trend {100 * amp:.1f} %, p={p_drift:.2g})")
-        return "single-state", f"{evidence['family_reason']}{trend}"
+        resolution = evidence.get("resolvable_contrast", np.nan)
+        limit = (f"; states less than {100 * resolution:.1f} % apart would not be resolved from this scatter"
+                 if np.isfinite(resolution) else "")
+        return "single-state", f"{evidence['family_reason']}{trend}{limit}"
     head = evidence["family_reason"]
     if evidence.get("confounded_by"):
         return "confounded", f"{head}; the families follow {evidence['confounded_by']}: a recorded variable, not a hidden state"
@@ -608,6 +615,11 @@ def _test_group(task: dict, replicate_pool=None) -> dict:
             sel.reason = (f"{sel.reason} (the model kept {task['model_k']} families; a flip-flop is a question of "
                           "two states, so the test compares two)")
     one = sel.fits.get(1, sel.fit)
+    # the smallest gap between two states that the separation rule lets through, as a ratio
+    resolution = task["min_separation"] * math.hypot(float(np.sqrt(one.noise.variance(float(np.median(files["y"])),
+                                                                                        float(np.median(files["n"]))))),
+                                                     float(one.extra.get("rounding_sd", 0.0)), one.noise.excess_sd())
+    evidence["resolvable_contrast"] = math.expm1(resolution)
     epochs_row = sel.table[sel.table["model"] == "epochs"] if "model" in sel.table else sel.table.iloc[0:0]
     if len(epochs_row):
         evidence["p_epochs"] = float(epochs_row["p_value"].iloc[0])
