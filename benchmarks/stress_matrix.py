@@ -215,7 +215,9 @@ def main():
                 r = r[r["truth"] == "flip-flop"]
                 power.append({"contrast": contrast, "groups": len(r), "detected": int((r["verdict"] == "flip-flop").sum()),
                               "ari": r["ari"].median()})
-        print("\nPower (mixed noise):\n" + pd.DataFrame(power).groupby("contrast").sum().to_markdown())
+        power = pd.DataFrame(power).groupby("contrast").agg(groups=("groups", "sum"), detected=("detected", "sum"),
+                                                            median_ari=("ari", "median"))
+        print("\nPower (mixed noise):\n" + power.to_markdown())
 
 
 if __name__ == "__main__":

@@ -1062,6 +1062,21 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
                   f"{smallest} files")
     if not reason:
         reason = f"{chosen.k} {_families(chosen.k)}"
+    if epochs and chosen.k == 2 and d is not None and not chosen.is_epochs:
+        # two levels that a step in time explains better are a change of state, not families that recur
+        from .epochs import fit_epochs
+
+        step = fit_epochs(one, t, y, counts=cnt, days=d, min_files=min_files)
+        if step is not None and step.bic < chosen.bic:
+            step.extra["rounding_sd"] = known_sd
+            rows.append({"K": 2, "model": "epochs", "loglik": step.loglik, "bic": step.bic, "df": _df_text(df),
+                         "lr": np.nan, "p_value": np.nan, "p_mc_se": np.nan, "n_boot_used": 0,
+                         "separation": step.separation(), "smallest_family": np.nan, "admissible": True})
+            when = pd.Timestamp(step.extra["epoch_cut"] * 86400.0, unit="s").strftime("%Y-%m-%d %H:%M")
+            size = 100.0 * (math.exp(step.intercepts[1] - step.intercepts[0]) - 1.0)
+            reason = (f"2 families as epochs in time: a {size:.1f} % step at {when} fits better than two families "
+                      f"that mix in time (BIC {step.bic:.1f} < {chosen.bic:.1f}) ({reason})")
+            chosen = fits[2] = step
     if epochs and chosen.k == 1 and d is not None and k_max >= 2 and len(y) >= 2 * min_files:
         from .epochs import select_epochs  # the epochs build on this module
 

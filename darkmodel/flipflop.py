@@ -656,8 +656,9 @@ def _test_group(task: dict, replicate_pool=None) -> dict:
         if np.isfinite(p_mem) and p_mem >= alpha:  # silence: did the test have the power to speak?
             row["memory_power"], row["switching_tau_hours"] = _memory_power(files, labels, alpha, rng)
         row.update(_markov_view(files, seed))
-        row["cv_score_switching"], row["cv_score_changepoint"] = _cv_scores(y, t, files["n"].to_numpy())
         row["changepoints"] = ", ".join(str(files["Time"].iloc[b]) for b in _changepoints(y, t)[:-1])
+    # held-out scores of switching and of epochs: evidence beside the verdict, whichever the families are
+    row["cv_score_switching"], row["cv_score_changepoint"] = _cv_scores(y, t, files["n"].to_numpy())
     (row["effect_ratio"], row["effect_ci_low"], row["effect_ci_high"], row["effect_log"],
      row["effect_log_se"]) = _effect(two)
     row["confounders"], row["confounded_by"] = _confounders(files, labels, alpha)

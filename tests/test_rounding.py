@@ -4,6 +4,7 @@ import math
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import darkmodel as dm
@@ -70,3 +71,16 @@ def test_particle_hits_are_noise_not_a_family(scenario, key, k_true):
                           temperature_step=files["T_step"].iloc[0], rng=np.random.default_rng(0))
     assert sel.k == k_true, sel.reason  # 3 and 2 families before the excess was weighed
     assert "excess" in sel.reason or "particle" in sel.reason
+
+
+def test_two_levels_that_a_step_explains_better_are_epochs_not_recurring_families():
+    """With hits, a mixture plus a smooth trend once took a step for two families that recur (flip-flop)."""
+    table, truth = dm.simulate_table(n_files=3000, scenario="changepoint", noise="hits", seed=3,
+                                     flip_groups=(("MUV", 4200), ("FUV", 14400)), confound_groups=(("MUV", 14400),))
+    files = group_files(table, {"FUV": 1.29, "MUV": 1.29})[("MUV", 14400)]
+    sel = select_families(files["T"], files["y"], counts=files["n"], days=files["days"], n_boot=99, alpha=0.02,
+                          temperature_step=files["T_step"].iloc[0], rng=np.random.default_rng(0))
+    assert sel.fit.is_epochs, sel.reason
+    cut = pd.Timestamp(sel.fit.extra["epoch_cut"] * 86400.0, unit="s")
+    first_after = truth.assign(FILENAME=table["FILENAME"].to_numpy())[truth["state"].to_numpy() == 1].index.min()
+    assert abs(cut - first_after) < pd.Timedelta(days=2)  # the step where the simulator put it
