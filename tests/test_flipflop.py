@@ -203,3 +203,24 @@ def test_the_test_takes_the_models_families_where_the_model_was_fitted_on_these_
         warnings.simplefilter("ignore")
         elsewhere = dm.flipflop_test(other, model, n_boot=39, alpha=0.05, n_jobs=1)
     assert elsewhere.settings["families"] == "fitted by the test"
+
+
+@pytest.mark.parametrize("noise,seed", [("particles", 3), ("mixed", 5)])
+def test_issue_20_stable_archives_get_no_step_and_the_fits_families(tmp_path, noise, seed):
+    """'simulate --scenario stable --noise particles --seed 3' (and mixed, seed 5), then the chain, as the CLI runs it."""
+    import warnings
+
+    dm.simulate_archive(tmp_path / "archive", n_files=400, scenario="stable", noise=noise, seed=seed)
+    calibrated = dm.calibrate(dm.scan(tmp_path / "archive", workers=1).table)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = dm.DarkRateModel(alpha=0.02, n_boot=99, n_jobs=1).fit(calibrated)
+        result = dm.flipflop_test(calibrated, model, n_boot=199, alpha=0.05, n_jobs=1)
+    table = result.table.set_index(["XUV", "INT_TIME"])
+    assert not (table["verdict"] == "change-point").any(), table["reason"].to_dict()  # was FUV and MUV 4200
+    assert not (table["verdict"] == "families-without-memory").any()  # was MUV 14400 under mixed noise
+    k_fit = model.groups.set_index(["XUV", "INT_TIME"])["n_families"]
+    tested = table["n_families"].dropna().index
+    assert (table.loc[tested, "n_families"].astype(int) == k_fit[tested].astype(int)).all()
+    for reason in table["reason"]:  # no reason says "no step" and claims one
+        assert not ("found none" not in reason and "p=1 >=" in reason and "is a step" in reason)
