@@ -55,6 +55,12 @@ class GroupFit:
         Quantiles (0, 1/32, ..., 1) of the fitted files' times (days since 1970): the fitted
         period, for period-wide intervals and for flagging times outside it; empty where the
         files had no times (or the model was saved before they were recorded).
+    period_by_temperature : dict
+        The fitted period as seen at each temperature: ``edges`` (quantiles of the files'
+        temperatures, five bins) and ``days`` (17 quantiles of the times of the files in each
+        bin).  A detector's temperature follows the seasons, so the times an integration at
+        a given temperature can come from are those of the files near it; empty where
+        unknown (then the whole period stands for every temperature).
     """
 
     xuv: str
@@ -69,6 +75,7 @@ class GroupFit:
     dwell_hours: float = 0.0
     pit: dict = field(default_factory=lambda: {"mixture": None, "family": None})
     period_days: tuple = ()
+    period_by_temperature: dict = field(default_factory=dict)
 
     @property
     def time_range(self) -> tuple | None:
@@ -86,12 +93,42 @@ class GroupFit:
         m = self.mixture
         return m is not None and (m.covariates.time_degree > 0 or m.is_epochs)
 
-    def period_grid(self) -> np.ndarray:
-        """Times (days since 1970) that stand for the fitted period, equally weighted."""
+    def period_grid(self, temps) -> tuple[list, np.ndarray]:
+        """Times (days since 1970) that stand for the fitted period at each temperature.
+
+        Parameters
+        ----------
+        temps : numpy.ndarray
+            Temperatures (degC) the times are for (see ``period_by_temperature``).
+
+        Returns
+        -------
+        grids : list of numpy.ndarray
+            Sets of equally weighted times: one per temperature bin, or the whole period.
+        weights : numpy.ndarray
+            ``(len(grids), temps.size)``: how much each set counts at each temperature, by
+            smooth (smoothstep) interpolation between the bins' centres, so the answer
+            changes smoothly with temperature; each column sums to 1.
+        """
+        temps = np.atleast_1d(np.asarray(temps, float))
+        by_temp = self.period_by_temperature
+        if by_temp:
+            edges = np.asarray(by_temp["edges"], float)
+            grids = [np.asarray(d, float) for d in by_temp["days"]]
+            centres = 0.5 * (edges[:-1] + edges[1:])
+            pos = np.interp(temps, centres, np.arange(len(grids), dtype=float))
+            below = np.floor(pos).astype(int)
+            frac = pos - below
+            frac = frac * frac * (3.0 - 2.0 * frac)  # smoothstep: weights without kinks at the centres
+            weights = np.zeros((len(grids), temps.size))
+            weights[below, np.arange(temps.size)] = 1.0 - frac
+            above = np.minimum(below + 1, len(grids) - 1)
+            np.add.at(weights, (above, np.arange(temps.size)), frac)
+            return grids, weights
         if self.period_days:
-            return np.asarray(self.period_days, float)
+            return [np.asarray(self.period_days, float)], np.ones((1, temps.size))
         lo, hi = self.time_range
-        return np.linspace(lo, hi, 33)
+        return [np.linspace(lo, hi, 33)], np.ones((1, temps.size))
 
     @property
     def fitted(self) -> bool:
@@ -177,10 +214,10 @@ class GroupFit:
     def period_interval(self, temps, level: float, families, mapping) -> tuple[np.ndarray, np.ndarray]:
         """Interval of a new integration taken anywhere in the fitted period (no time given).
 
-        The predictive distribution is the equal mixture over the fitted period
-        (:meth:`period_grid`) of the distribution at each time: the trend's spread in time
-        (or, for epochs, the step) is part of the interval, as it is part of what an
-        integration at an unknown time can show.
+        The predictive distribution is the equal mixture over the fitted period, as the
+        files near each temperature saw it (:meth:`period_grid`), of the distribution at
+        each time: the trend's spread in time (or, for epochs, the step) is part of the
+        interval, as it is part of what an integration at an unknown time can show.
 
         Parameters
         ----------
@@ -200,22 +237,24 @@ class GroupFit:
             The bounds (DN/s/pixel).
         """
         m = self.mixture
-        days = self.period_grid()
-        # weight of (family, time): the family's weight, or for epochs the family in force then
-        if m.is_epochs:
-            in_force = m.epoch_family(days)
-            share = np.array([(in_force == k).astype(float) for k in families])
-        else:
-            share = np.repeat(np.asarray(m.weights, float)[list(families)][:, None], days.size, axis=1)
-        share /= share.sum()
-        if m.covariates.time_degree == 0:  # no trend: a family's distribution is the same at every time
-            items = [(k, None, w) for k, w in zip(families, share.sum(axis=1))]
-        else:
-            when = pd.Timestamp("1970-01-01") + pd.to_timedelta(days, unit="D")
-            items = [(k, t, w) for k, row in zip(families, share) for t, w in zip(when, row)]
-        items = [item for item in items if item[2] > 0]
-        parts = [self.log_predictive(temps, k, t) for k, t, _ in items]
-        return self._solve_mixture(temps, _targets(level, temps, mapping), parts, np.array([w for *_, w in items]))
+        grids, at_temp = self.period_grid(temps)
+        w = np.asarray(m.weights, float)[list(families)]
+        items: dict = {}  # (family, time or None) -> weight at each temperature
+        for days, weight in zip(grids, at_temp):
+            if not weight.any():
+                continue
+            # weight of (family, time): the family's weight, or for epochs the family in force then
+            share = (np.array([(m.epoch_family(days) == k).astype(float) for k in families]) if m.is_epochs
+                     else np.repeat((w / w.sum())[:, None], days.size, axis=1))
+            share /= share.sum()
+            when = [None] * days.size if m.covariates.time_degree == 0 else \
+                list(pd.Timestamp("1970-01-01") + pd.to_timedelta(days, unit="D"))
+            for k, row in zip(families, share):
+                for t, s in zip(when, row):  # no trend: one item per family, whatever the time
+                    if s > 0:
+                        items[(k, t)] = items.get((k, t), 0.0) + s * weight
+        parts = [self.log_predictive(temps, k, t) for k, t in items]
+        return self._solve_mixture(temps, _targets(level, temps, mapping), parts, list(items.values()))
 
     def _mixture_interval(self, temps, targets, time, families):
         m = self.mixture
@@ -254,7 +293,8 @@ class GroupFit:
                  "status": self.status, "temp_range": [float(v) for v in self.temp_range], "reason": self.reason,
                  "dwell_hours": self.dwell_hours,
                  "pit": {k: (None if v is None else v.to_dict()) for k, v in self.pit.items()},
-                 "period_days": [float(v) for v in self.period_days]}
+                 "period_days": [float(v) for v in self.period_days],
+                 "period_by_temperature": self.period_by_temperature}
         if self.fitted:
             entry["mixture"] = self.mixture.to_dict()
             entry["selection"] = json.loads(self.selection.to_json(orient="records"))
@@ -266,7 +306,8 @@ class GroupFit:
         g = cls(entry["XUV"], int(entry["INT_TIME"]), entry["n_rows"], entry["n_files"], entry["status"],
                 tuple(entry["temp_range"]), reason=entry.get("reason", ""),
                 dwell_hours=float(entry.get("dwell_hours", 0.0)),
-                period_days=tuple(float(v) for v in entry.get("period_days") or ()))
+                period_days=tuple(float(v) for v in entry.get("period_days") or ()),
+                period_by_temperature=dict(entry.get("period_by_temperature") or {}))
         pit = entry.get("pit") or {}
         g.pit = {k: PitCalibration.from_dict(pit.get(k)) for k in ("mixture", "family")}
         if g.fitted:

@@ -345,6 +345,13 @@ class DarkRateModel(BaseEstimator):
         days = files["days"].to_numpy(float)
         if days.size and np.isfinite(days).all():
             group.period_days = tuple(float(v) for v in np.quantile(days, np.linspace(0.0, 1.0, 33)))
+            temps = files["T"].to_numpy(float)
+            edges = np.quantile(temps, np.linspace(0.0, 1.0, 6))
+            where = np.clip(np.searchsorted(edges[1:-1], temps, side="right"), 0, 4)
+            group.period_by_temperature = {
+                "edges": [float(v) for v in edges],
+                "days": [[float(v) for v in np.quantile(days[where == b] if np.any(where == b) else days,
+                                                        np.linspace(0.0, 1.0, 17))] for b in range(5)]}
         return group
 
     def _pit_maps(self, group: GroupFit, rows: pd.DataFrame, files: pd.DataFrame) -> dict:
@@ -908,8 +915,9 @@ class DarkRateModel(BaseEstimator):
         families = range(m.k) if family is None else [self._family_index(g, family)]
         mapping = g.pit["mixture"] if family is None or m.k == 1 else g.pit["family"]
         if time is None and g.varies_in_time and g.time_range is not None and not (m.is_epochs and family is not None):
-            def solve(t):  # no time: an integration anywhere in the fitted period
-                return g.period_interval(t, level, families, mapping)
+            def solve(t):  # no time: an integration anywhere in the fitted period; the PIT maps were
+                # measured against each integration's own-time predictive, not this one: not applied
+                return g.period_interval(t, level, families, None)
         else:
             def solve(t):
                 return g.interval(t, level, time, families, mapping)
