@@ -10,11 +10,11 @@ a temperature span of at least :data:`MIN_TEMPERATURE_SPAN`; otherwise it says w
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
+from scipy import optimize, special
 
 from .families import REFERENCE_TEMPERATURE
 from .noise import robust_scale
@@ -25,6 +25,8 @@ __all__ = ["JointModel", "fit_joint", "MIN_TEMPERATURE_SPAN", "MIN_INT_TIME_RATI
 MIN_TEMPERATURE_SPAN = 2.0
 #: Smallest ratio of the longest to the shortest INT_TIME for the read offset to be identified.
 MIN_INT_TIME_RATIO = 1.5
+#: Probabilities at which the law's residual quantiles are kept (:attr:`JointModel.residual_quantiles`).
+QUANTILE_LEVELS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975, 0.99, 0.995)
 _LN2 = math.log(2.0)
 
 
@@ -61,6 +63,13 @@ class JointModel:
     group_bias : float
         Spread of the fitted INT_TIMEs' own levels about the law (relative, rms): what an
         INT_TIME that was never fitted may be off by.
+    residual_quantiles : dict
+        ``int_times`` (ms) and ``q``: for each fitted INT_TIME, the quantiles at
+        :data:`QUANTILE_LEVELS` of its rows' residuals about the law, in units of the
+        scatter :meth:`predictive_sd` gives them: the shape of the scatter (heavy tails, the
+        one-sided excess of particle hits, which grows with the exposure, an INT_TIME's own
+        offset from the law) that a Gaussian would miss.  Empty until
+        :meth:`with_scatter` (then Gaussian).
     """
 
     offset: float
@@ -77,6 +86,39 @@ class JointModel:
     scatter_additive: float = float("nan")
     scatter_relative: float = float("nan")
     group_bias: float = float("nan")
+    residual_quantiles: dict = field(default_factory=dict)
+
+    def standard_quantile(self, p, int_time_ms: float) -> np.ndarray:
+        """Quantile ``p`` of a new integration's residual about the law, in units of :meth:`predictive_sd`.
+
+        The fitted INT_TIMEs' own residual quantiles, interpolated in ``log t`` to
+        ``int_time_ms`` (the nearest fitted INT_TIME's beyond them), between the first and
+        the last of :data:`QUANTILE_LEVELS` (beyond them the Gaussian's, scaled to meet
+        them); the Gaussian's where none were measured.
+
+        Parameters
+        ----------
+        p : array_like
+            Probabilities in (0, 1).
+        int_time_ms : float
+            Integration time (ms).
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        p = np.asarray(p, float)
+        gauss = special.ndtri(p)
+        if not self.residual_quantiles:
+            return gauss
+        times = np.log(np.asarray(self.residual_quantiles["int_times"], float))
+        table = np.asarray(self.residual_quantiles["q"], float)
+        where = np.log(float(int_time_ms))
+        q = np.array([np.interp(where, times, table[:, j]) for j in range(table.shape[1])])
+        inside = np.interp(p, QUANTILE_LEVELS, q)
+        low = gauss * q[0] / special.ndtri(QUANTILE_LEVELS[0])
+        high = gauss * q[-1] / special.ndtri(QUANTILE_LEVELS[-1])
+        return np.where(p < QUANTILE_LEVELS[0], low, np.where(p > QUANTILE_LEVELS[-1], high, inside))
 
     @property
     def offset_err(self) -> float:
@@ -172,8 +214,19 @@ class JointModel:
         scale = per["var"].to_numpy()  # relative least squares: every INT_TIME counts alike
         coef, _ = optimize.nnls(design / scale[:, None], np.ones(len(per)))
         bias2 = float(np.mean(per["bias"].to_numpy() ** 2)) if len(per) > 1 else 0.0
-        return replace(self, scatter_additive=float(np.sqrt(coef[0])), scatter_relative=float(np.sqrt(coef[1])),
-                       group_bias=float(np.sqrt(bias2)))
+        out = replace(self, scatter_additive=float(np.sqrt(coef[0])), scatter_relative=float(np.sqrt(coef[1])),
+                      group_bias=float(np.sqrt(bias2)))
+        # the shape per INT_TIME: each row's residual about the law in units of the scatter that
+        # predictive_sd gives it (its INT_TIME's own offset from the law included)
+        scatter = np.sqrt((out.scatter_additive / (ms / 1000.0)) ** 2
+                          + (out.scatter_relative**2 + out.group_bias**2) * pred**2)
+        z = pd.Series(frame["r"].to_numpy() / np.where(scatter > 0, scatter, np.nan), index=ms).dropna()
+        shapes = {int(round(t)): np.quantile(zt.to_numpy(), QUANTILE_LEVELS) for t, zt in z.groupby(level=0)
+                  if len(zt) >= 50}
+        if shapes:
+            out = replace(out, residual_quantiles={"int_times": sorted(shapes),
+                                                   "q": [[float(v) for v in shapes[t]] for t in sorted(shapes)]})
+        return out
 
     def to_dict(self) -> dict:
         """Plain JSON-able data."""
@@ -181,7 +234,8 @@ class JointModel:
                 "scale": self.scale, "n_rows": self.n_rows, "int_times": [int(i) for i in self.int_times],
                 "spread_explained": self.spread_explained, "identified": self.identified, "reason": self.reason,
                 "temp_range": [float(v) for v in self.temp_range], "scatter_additive": self.scatter_additive,
-                "scatter_relative": self.scatter_relative, "group_bias": self.group_bias}
+                "scatter_relative": self.scatter_relative, "group_bias": self.group_bias,
+                "residual_quantiles": self.residual_quantiles}
 
     @classmethod
     def from_dict(cls, d: dict) -> "JointModel":
@@ -189,7 +243,8 @@ class JointModel:
         return cls(d["offset"], d["p"], d["q"], np.asarray(d["cov"], float), d["scale"], d["n_rows"],
                    list(d["int_times"]), d["spread_explained"], bool(d["identified"]), d["reason"],
                    tuple(d["temp_range"]), float(d.get("scatter_additive", float("nan"))),
-                   float(d.get("scatter_relative", float("nan"))), float(d.get("group_bias", float("nan"))))
+                   float(d.get("scatter_relative", float("nan"))), float(d.get("group_bias", float("nan"))),
+                   dict(d.get("residual_quantiles") or {}))
 
 
 def fit_joint(temperature, dn_per_s, int_time_ms, *, min_temperature_span: float = MIN_TEMPERATURE_SPAN) -> JointModel:

@@ -893,8 +893,9 @@ class DarkRateModel(BaseEstimator):
         g = self._group(channel, int_time)
         if g is None:
             centre, sd = self._joint_fallback(temps, channel, int_time, family, with_sd=True)
-            z = special.ndtri(0.5 + level / 2.0)
-            return np.maximum(centre - z * sd, 0.0), centre + z * sd
+            joint = self.joint_[str(channel).strip().upper()]
+            z_lo, z_hi = joint.standard_quantile([(1 - level) / 2.0, (1 + level) / 2.0], float(int_time))
+            return np.maximum(centre + z_lo * sd, 0.0), centre + z_hi * sd
         self._warn_range(temps, channel, int_time)
         m = g.mixture
         if m.method == "gmm":

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .joint import QUANTILE_LEVELS
 from .storage import atomic_write
 
 __all__ = ["save_model", "load_model", "validate_schema", "check_model", "MAX_MODEL_BYTES"]
@@ -265,6 +266,12 @@ def check_model(model) -> None:
                     value = getattr(joint, name)
                     if math.isinf(value) or value < 0:
                         raise ValueError(f"{name} must be >= 0 and finite (or NaN: not measured)")
+                if joint.residual_quantiles:
+                    times = _finite("residual_quantiles int_times", joint.residual_quantiles["int_times"])
+                    q = _finite("residual_quantiles q", joint.residual_quantiles["q"])
+                    if q.ndim != 2 or q.shape != (times.size, len(QUANTILE_LEVELS)) or np.any(np.diff(q, axis=1) < 0) \
+                            or np.any(times <= 0) or np.any(np.diff(times) <= 0):
+                        raise ValueError("residual_quantiles are not increasing quantiles per increasing INT_TIME")
         except ValueError as exc:
             raise ModelFileError(f"joint model {ch}: {exc}") from None
     for (xuv, it), g in model.groups_.items():

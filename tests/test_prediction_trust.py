@@ -1,6 +1,7 @@
 """Predictions that say what they are: period-wide or at a time, and where they leave the fit (issue 20)."""
 
 import io
+import math
 import warnings
 
 import numpy as np
@@ -120,3 +121,24 @@ def test_the_law_scatter_is_measured_and_saved(held_out_int_times, tmp_path):
         assert joint.group_bias < 0.02
     loaded = dm.DarkRateModel.load(model.save(tmp_path / "m.json"))
     assert loaded.joint_["MUV"].scatter_additive == model.joint_["MUV"].scatter_additive
+
+
+def test_the_law_scatter_shape_is_interpolated_in_log_int_time_by_hand():
+    from scipy import stats
+
+    from darkmodel.joint import QUANTILE_LEVELS, JointModel
+
+    t3 = stats.t(3).ppf(QUANTILE_LEVELS)
+    gauss = stats.norm.ppf(QUANTILE_LEVELS)
+    joint = JointModel(1.29, -1.1, 0.09, np.zeros((3, 3)), 0.01, 100, [1000, 10000], 1.0,
+                       residual_quantiles={"int_times": [1000, 10000], "q": [list(t3), list(gauss)]})
+    p = [0.025, 0.975]
+    assert joint.standard_quantile(p, 1000) == pytest.approx(stats.t(3).ppf(p))  # at a fitted INT_TIME: its own
+    assert joint.standard_quantile(p, 10000) == pytest.approx(stats.norm.ppf(p))
+    # halfway in log t (sqrt(1000 * 10000) ms): halfway between the two
+    assert joint.standard_quantile(p, math.sqrt(1e7)) == pytest.approx(0.5 * (stats.t(3).ppf(p) + stats.norm.ppf(p)))
+    assert joint.standard_quantile(p, 100) == pytest.approx(stats.t(3).ppf(p))  # beyond: the nearest
+    # beyond the kept levels the Gaussian's tail, scaled to meet the last kept quantile
+    assert joint.standard_quantile([0.999], 10000)[0] == pytest.approx(stats.norm.ppf(0.999))
+    assert JointModel(1.29, -1.1, 0.09, np.zeros((3, 3)), 0.01, 100, [1000], 1.0).standard_quantile(p, 4000) \
+        == pytest.approx(stats.norm.ppf(p))  # nothing measured: Gaussian
