@@ -1034,9 +1034,9 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
             known = [f"the recorded temperature's rounding ({100 * known_sd:.2f} % sd)"] if known_sd > 0 else []
             if bigger.noise.excess > 0:
                 known.append(f"the particle excess ({100 * bigger.noise.excess_sd():.2f} % sd)")
-            rounding = f", {' and '.join(known)} included" if known else ""
+            included = f", {' and '.join(known)} included" if known else ""
             reason = (f"{lead}{head} < alpha {alpha:g}, but the families are only "
-                      f"{sep:.2f} within-family sd apart (need {min_separation:g}{rounding}): the scatter's shape, "
+                      f"{sep:.2f} within-family sd apart (need {min_separation:g}{included}): the scatter's shape, "
                       "not states")
             break
         if smallest < min_files or bigger.weights.min() < min_weight:
@@ -1046,11 +1046,11 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
         if not excess:  # hits that the noise model left out are no family: the excess tried in its place
             hits = _excess_alternative(t, y, cnt, d, covariates, df, chosen, n_init, rng)
             if hits is not None and hits.bic <= bigger.bic:
+                hits.extra["rounding_sd"] = known_sd
                 rows.append({"K": chosen.k, "model": "excess", "loglik": hits.loglik, "bic": hits.bic,
                              "df": _df_text(df), "lr": np.nan, "p_value": np.nan, "p_mc_se": np.nan,
                              "n_boot_used": 0, "separation": hits.separation(), "smallest_family": np.nan,
                              "admissible": True})
-                hits.extra["rounding_sd"] = known_sd
                 fits[chosen.k] = chosen = hits
                 reason = (f"{lead}{head} < alpha {alpha:g}, but {chosen.k} {_families(chosen.k)} with a one-sided "
                           f"particle excess ({100 * hits.noise.excess:.0f} % of files, mean "

@@ -224,6 +224,10 @@ def _memory_power(files: pd.DataFrame, labels: np.ndarray, alpha: float, rng, n_
     return seen / n_sim, tau
 
 
+def _power_text(power: float) -> str:
+    return f"{power:.2f}" if np.isfinite(power) else "(not estimated)"
+
+
 def _persistence(tau: float) -> str:
     """The fitted persistence time in words; the optimiser's lower bound is said as a bound."""
     if not np.isfinite(tau):
@@ -570,7 +574,7 @@ def verdict(evidence: dict, *, alpha: float, min_drift: float = MIN_DRIFT,
     power, tau = evidence.get("memory_power", np.nan), evidence.get("switching_tau_hours", np.nan)
     if not (np.isfinite(power) and power >= MIN_MEMORY_POWER):
         return "inconclusive", (f"{head}; the states recur and the memory test found none (p={p_mem:.2g} >= {alpha:g}), "
-                                f"but it had power {power:.2f} < {MIN_MEMORY_POWER:g} to see the switching law fitted "
+                                f"but it had power {_power_text(power)} < {MIN_MEMORY_POWER:g} to see the switching law fitted "
                                 f"to the labels ({_persistence(tau)}): the data cannot tell flip-flop from "
                                 "families without memory")
     return "families-without-memory", (f"{head}; the states recur but the sequence shows no memory given temperature "
@@ -670,17 +674,16 @@ def _test_group(task: dict, replicate_pool=None) -> dict:
     return row
 
 
-def _model_families(model, key):
-    """The model's fit of a group where the test can take its families from it (else ``None``)."""
+def _model_families(model, key) -> dict:
+    """``fitted``: the model's fit of a group where the test can take its families from it
+    (up to two, by the mixture of regressions), else ``None``; ``model_k``: its number of
+    families (``None`` where the group was not fitted).
+    """
     g = model.groups_.get(key)
-    if g is None or not g.fitted or g.mixture.method != "mixreg" or g.mixture.k > 2:
-        return None
-    return g
-
-
-def _model_k(model, key) -> int | None:
-    g = model.groups_.get(key)
-    return int(g.mixture.k) if g is not None and g.fitted else None
+    if g is None or not g.fitted:
+        return {"fitted": None, "model_k": None}
+    usable = g.mixture.method == "mixreg" and g.mixture.k <= 2
+    return {"fitted": g if usable else None, "model_k": int(g.mixture.k)}
 
 
 def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha: float = 0.05, seed: int = 0,
@@ -753,8 +756,7 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
     children = np.random.SeedSequence(seed).spawn(len(groups))
     tasks = [{"key": key, "files": files, "n_boot": n_boot, "alpha": alpha, "min_files": min_files,
               "min_separation": min_separation, "seed_seq": child,
-              "fitted": _model_families(model, key) if own_data else None,
-              "model_k": _model_k(model, key) if own_data else None}
+              **(_model_families(model, key) if own_data else {"fitted": None, "model_k": None})}
              for (key, files), child in zip(groups.items(), children)]
     workers = n_workers(n_jobs)
     if workers > 1:
