@@ -77,6 +77,29 @@ class GroupFit:
     period_days: tuple = ()
     period_by_temperature: dict = field(default_factory=dict)
 
+    def record_period(self, days, temps, n_bins: int = 5) -> None:
+        """Keep the fitted period: ``period_days`` and ``period_by_temperature``.
+
+        Parameters
+        ----------
+        days : array_like
+            The fitted files' times (days since 1970); nothing is kept unless all are finite.
+        temps : array_like
+            Their temperatures (degC).
+        n_bins : int, optional
+            Temperature bins (quantiles of ``temps``).
+        """
+        days, temps = np.asarray(days, float), np.asarray(temps, float)
+        if not days.size or not np.isfinite(days).all():
+            return
+        self.period_days = tuple(float(v) for v in np.quantile(days, np.linspace(0.0, 1.0, 33)))
+        edges = np.quantile(temps, np.linspace(0.0, 1.0, n_bins + 1))
+        where = np.clip(np.searchsorted(edges[1:-1], temps, side="right"), 0, n_bins - 1)
+        self.period_by_temperature = {
+            "edges": [float(v) for v in edges],
+            "days": [[float(v) for v in np.quantile(days[where == b] if np.any(where == b) else days,
+                                                    np.linspace(0.0, 1.0, 17))] for b in range(n_bins)]}
+
     @property
     def time_range(self) -> tuple | None:
         """First and last fitted time (days since 1970), or ``None`` where unknown."""

@@ -342,16 +342,7 @@ class DarkRateModel(BaseEstimator):
             tau, gain = fit_dwell(emission, days * 24.0, sel.fit.weights)
             group.dwell_hours = tau if gain > self.dwell_min_gain else 0.0
         group.pit = self._pit_maps(group, g, files)
-        days = files["days"].to_numpy(float)
-        if days.size and np.isfinite(days).all():
-            group.period_days = tuple(float(v) for v in np.quantile(days, np.linspace(0.0, 1.0, 33)))
-            temps = files["T"].to_numpy(float)
-            edges = np.quantile(temps, np.linspace(0.0, 1.0, 6))
-            where = np.clip(np.searchsorted(edges[1:-1], temps, side="right"), 0, 4)
-            group.period_by_temperature = {
-                "edges": [float(v) for v in edges],
-                "days": [[float(v) for v in np.quantile(days[where == b] if np.any(where == b) else days,
-                                                        np.linspace(0.0, 1.0, 17))] for b in range(5)]}
+        group.record_period(files["days"], files["T"])
         return group
 
     def _pit_maps(self, group: GroupFit, rows: pd.DataFrame, files: pd.DataFrame) -> dict:

@@ -70,3 +70,20 @@ def test_wider_level_wider_interval(level):
     lo, hi = g.interval(T, level, None, [0, 1], None)
     lo95, hi95 = g.interval(T, 0.95, None, [0, 1], None)
     assert np.all((lo < lo95) == (level > 0.95)) and np.all((hi > hi95) == (level > 0.95))
+
+
+def test_the_period_at_each_temperature_by_hand():
+    from darkmodel.group import GroupFit
+
+    g = GroupFit("MUV", 4200, 100, 100, "fitted", (-20.0, -15.0))
+    temps = np.repeat([-20.0, -19.0, -18.0, -17.0, -16.0], 20)  # five bins of 20 files each
+    days = np.repeat([100.0, 110.0, 120.0, 130.0, 140.0], 20) + np.tile(np.arange(20.0), 5) / 10
+    g.record_period(days, temps)
+    assert g.time_range == (100.0, 141.9)
+    grids, weights = g.period_grid(np.array([-100.0, -19.0, -18.5, 30.0]))
+    assert len(grids) == 5 and np.allclose(weights.sum(axis=0), 1.0)
+    centres = 0.5 * (np.asarray(g.period_by_temperature["edges"])[:-1] + np.asarray(g.period_by_temperature["edges"])[1:])
+    _, at_centre = g.period_grid(centres)
+    assert np.allclose(at_centre, np.eye(5))  # at a bin's centre: that bin's times only
+    assert weights[0, 0] == 1.0 and weights[4, 3] == 1.0  # beyond the ends: the end bins
+    assert grids[1].min() >= 110.0 and grids[1].max() <= 112.0  # the times of the files near -19 degC
