@@ -47,7 +47,67 @@ def _verbosity(command):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an interrupt so that it ends like Ctrl-C (one line, no partial file)."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def _os_error_text(exc: OSError) -> str:
+    """``<file>: <what the system said>`` for an OS error, without the errno noise."""
+    if exc.filename is not None and exc.strerror:
+        where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+        return f"{where}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
+
+
+class _GuardedGroup(click.Group):
+    """The command group, with one boundary for what the machine does to a command.
+
+    Inside every command: a bad argument ends with one line naming it and exit status 1;
+    Ctrl-C and SIGTERM (also when they land inside compiled code)
+    end with one line and exit status 130 (143 for SIGTERM); an operating-system error
+    (full disk, read-only folder, a file that vanished) and a failed allocation end with
+    one line naming the file and exit status 1.  Every write is atomic, so none of these
+    leaves a partial file or touches an earlier output.
+    """
+
+    def invoke(self, ctx):
+        import signal
+        import threading
+
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:  # one line, exit 1, like every other refusal
+            hint = f" (see '{exc.ctx.command_path} -h')" if exc.ctx is not None else ""
+            raise click.ClickException(exc.format_message() + hint) from None
+        except _Terminated:
+            click.echo("terminated (SIGTERM): stopped; no output written or replaced", err=True)
+            raise click.exceptions.Exit(143) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted: stopped; no output written or replaced", err=True)
+            raise click.exceptions.Exit(130) from None
+        except SystemError as exc:  # an interrupt that landed inside compiled code
+            if isinstance(exc.__cause__, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt):
+                click.echo("interrupted: stopped; no output written or replaced", err=True)
+                raise click.exceptions.Exit(130) from None
+            raise
+        except MemoryError:
+            raise click.ClickException("out of memory: give the command less input at a time (fewer files, "
+                                       "a smaller --max-file-size) or run it on a larger machine") from None
+        except OSError as exc:
+            raise click.ClickException(_os_error_text(exc)) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+@click.group(cls=_GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="darkmodel", prog_name="darkmodel")
 @click.option("-v", "--verbose", count=True, help="More log messages (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bar.")
@@ -95,16 +155,79 @@ def _chain_bar(name: str, total: int):
 
 
 def _fail(exc_or_text) -> click.ClickException:
+    if isinstance(exc_or_text, OSError):
+        return click.ClickException(_os_error_text(exc_or_text))
     return click.ClickException(str(exc_or_text))
+
+
+TABLE_SUFFIXES = (".parquet", ".pq", ".h5", ".hdf5", ".hdf", ".csv")
+
+
+def _output(path: Path, suffixes=None, inputs=(), name: str = "output") -> Path:
+    """Refuse, before any work, an output that cannot be written (see :mod:`darkmodel.arguments`)."""
+    from .arguments import check_output
+
+    try:
+        return check_output(path, suffixes=suffixes, inputs=inputs, name=name)
+    except (ValueError, OSError) as exc:
+        raise _fail(exc) from None
+
+
+def _output_folder(path: Path, inputs=(), name: str = "output folder") -> Path:
+    from .arguments import check_output_folder
+
+    try:
+        return check_output_folder(path, inputs=inputs, name=name)
+    except (ValueError, OSError) as exc:
+        raise _fail(exc) from None
+
+
+def _workers_option(ctx, param, value):
+    """``--workers``/``--jobs``: -1 or nothing for all cores, else a positive count (capped at the cores)."""
+    from .parallel import n_workers
+
+    if value is None:
+        return None
+    try:
+        n_workers(value)
+    except ValueError:
+        raise click.BadParameter(f"{value} is not a count of workers: use -1 (all cores) or 1 or more") from None
+    return value
+
+
+def _header_text(value, param):
+    from .arguments import check_header_text
+
+    try:
+        return check_header_text(value, param.opts[0])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _finite(low=None, high=None, inclusive="both"):
+    """A click callback: a finite number in an interval (:func:`darkmodel.arguments.check_real`)."""
+
+    def callback(ctx, param, value):
+        from .arguments import check_real
+
+        if value is None:
+            return None
+        try:
+            return check_real(value, param.opts[0], low=low, high=high, inclusive=inclusive)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return callback
 
 
 @main.command()
 @click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--n-files", default=400, show_default=True, help="Number of dark files.")
+@click.option("--n-files", type=click.IntRange(min=1), default=400, show_default=True, help="Number of dark files.")
 @click.option("--scenario", type=click.Choice(SCENARIOS), default="stable", show_default=True,
               help="Instrument-state history.")
-@click.option("--days", default=120.0, show_default=True, help="Length of the simulated period.")
-@click.option("--state-contrast", default=0.15, show_default=True,
+@click.option("--days", default=120.0, show_default=True, callback=_finite(0, None, "neither"),
+              help="Length of the simulated period.")
+@click.option("--state-contrast", default=0.15, show_default=True, callback=_finite(0, 10),
               help="Fractional excess of the second state's dark current.")
 @click.option("--layout", type=click.Choice(["v01", "v02", "v13"]), default="v02", show_default=True,
               help="L1A file layout.")
@@ -123,6 +246,7 @@ def simulate(outdir: Path, n_files: int, scenario: str, days: float, state_contr
     """
     from .simulate import simulate_archive
 
+    _output_folder(outdir)
     truth = simulate_archive(outdir, n_files=n_files, scenario=scenario, days=days,
                              state_contrast=state_contrast, layout=layout, noise=noise, seed=seed)
     click.echo(f"wrote {n_files} dark files ({len(truth)} integrations) to {outdir}; "
@@ -144,13 +268,14 @@ def _run_scan(paths, *, per="integration", workers=None, scheduler=None, batch_s
               help="Summary file: .parquet (default format), .h5 (HDF5, key 'df') or .csv.")
 @click.option("--per", type=click.Choice(["integration", "file"]), default="integration", show_default=True,
               help="One row per dark integration, or per file in the seed notebook's format.")
-@click.option("--workers", type=int, default=None, help="Worker processes (default: all cores; 1 = in-process).")
+@click.option("--workers", type=int, default=None, callback=_workers_option,
+              help="Worker processes (default or -1: all cores, more are capped at the cores; 1 = in-process).")
 @click.option("--scheduler", envvar="DASK_SCHEDULER_ADDRESS", default=None,
               help="Run on an existing Dask cluster at this address (env DASK_SCHEDULER_ADDRESS).")
-@click.option("--batch-size", type=int, default=None, help="Files per task.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Files per task.")
 @click.option("--update", is_flag=True, help="Read only new or changed files; keep the rest of OUTPUT, drop "
                                              "the rows of files that are gone.")
-@click.option("--max-file-size", type=float, default=None,
+@click.option("--max-file-size", type=float, default=None, callback=_finite(0, 2.0**40, "right"),
               help="Largest uncompressed file to read, MiB (default 256); a gzip file is inflated as a "
                    "stream and stopped there.")
 @_verbosity
@@ -164,11 +289,17 @@ def scan_command(paths, output: Path, per: str, workers, scheduler, batch_size, 
       darkmodel scan '/data/iuvs/l1a/orbit*/*muvdark*.fits.gz' -o muv.parquet --workers 4
       darkmodel scan /data/iuvs/l1a -o summary.parquet --update
     """
+    from .arguments import check_scheduler
     from .scanning import ScanResult
     from .storage import OutputLockedError, output_lock
 
     if update and per != "integration":
         raise click.UsageError("--update works on per-integration summaries")
+    _output(output, TABLE_SUFFIXES, inputs=[p for p in paths if Path(p).is_file()], name="summary")
+    try:
+        check_scheduler(scheduler)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scheduler") from None
     if max_file_size is not None:  # the workers inherit it
         import os
 
@@ -244,6 +375,7 @@ def calibrate_command(input_path: Path, output: Path, keep_excluded: bool, singl
     from .calibration import calibrate
     from .storage import write_table
 
+    _output(output, TABLE_SUFFIXES, inputs=[input_path], name="calibrated table")
     table = _read_input(input_path)
     try:
         result = calibrate(table, keep_excluded=True, single_images=single_images)
@@ -264,13 +396,16 @@ def calibrate_command(input_path: Path, output: Path, keep_excluded: bool, singl
               help="Model file (JSON).")
 @click.option("--method", type=click.Choice(["mixreg", "gmm"]), default="mixreg", show_default=True,
               help="Family finder: mixture of regressions, or the Gaussian-mixture baseline.")
-@click.option("--k-max", default=3, show_default=True, help="Most families per group.")
-@click.option("--alpha", default=0.02, show_default=True, help="Significance level of the test for one more family.")
-@click.option("--n-boot", default=99, show_default=True, help="Most bootstrap replicates per test.")
-@click.option("--min-separation", default=2.5, show_default=True,
+@click.option("--k-max", type=click.IntRange(1, 10), default=3, show_default=True, help="Most families per group.")
+@click.option("--alpha", default=0.02, show_default=True, callback=_finite(0, 1, "neither"),
+              help="Significance level of the test for one more family.")
+@click.option("--n-boot", type=click.IntRange(min=1), default=99, show_default=True,
+              help="Most bootstrap replicates per test.")
+@click.option("--min-separation", default=2.5, show_default=True, callback=_finite(0, 100, "right"),
               help="Smallest gap between families, in within-family standard deviations.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--jobs", type=int, default=-1, show_default=True, help="Worker processes (-1: all cores).")
+@click.option("--jobs", type=int, default=-1, show_default=True, callback=_workers_option,
+              help="Worker processes (-1: all cores; more are capped at the cores).")
 @_verbosity
 def fit_command(input_path: Path, output: Path, method: str, k_max: int, alpha: float, n_boot: int,
                 min_separation: float, seed: int, jobs: int) -> None:
@@ -280,8 +415,14 @@ def fit_command(input_path: Path, output: Path, method: str, k_max: int, alpha: 
     Example:
       darkmodel fit calibrated.parquet -o darkrate.json --n-boot 199 --alpha 0.01
     """
+    from .families import check_monte_carlo
     from .model import DarkRateModel
 
+    _output(output, (".json",), inputs=[input_path], name="model file")
+    try:
+        check_monte_carlo(n_boot, alpha)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--n-boot") from None
     table = _calibrated_input(input_path)
     model = DarkRateModel(method=method, k_max=k_max, alpha=alpha, n_boot=n_boot, min_separation=min_separation,
                           random_state=seed, n_jobs=jobs)
@@ -447,10 +588,12 @@ def _run_flipflop(table, model, **settings):
               show_default=True, help="Verdict table (.csv, .parquet or .h5).")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A saved model: its offsets are used and the verdicts are stored in it.")
-@click.option("--n-boot", default=199, show_default=True, help="Bootstrap replicates per test.")
-@click.option("--alpha", default=0.05, show_default=True, help="Significance level.")
+@click.option("--n-boot", type=click.IntRange(min=1), default=199, show_default=True,
+              help="Bootstrap replicates per test.")
+@click.option("--alpha", default=0.05, show_default=True, callback=_finite(0, 1, "neither"), help="Significance level.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--jobs", type=int, default=None, help="Worker processes (default: all cores).")
+@click.option("--jobs", type=int, default=None, callback=_workers_option,
+              help="Worker processes (default or -1: all cores; more are capped at the cores).")
 @_verbosity
 def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, alpha: float, seed: int, jobs) -> None:
     """Does the instrument flip-flop between states? Calibrated verdicts per channel and INT_TIME.
@@ -459,9 +602,15 @@ def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, al
     Example:
       darkmodel flipflop calibrated.parquet --model darkrate.json -o flipflop.csv --n-boot 399
     """
+    from .families import check_monte_carlo
     from .fingerprint import data_fingerprint, other_data
     from .storage import FileChangedError, file_stamp, replaceable_mode, write_table
 
+    _output(output, TABLE_SUFFIXES, inputs=[input_path, model_path], name="verdict table")
+    try:
+        check_monte_carlo(n_boot, alpha)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--n-boot") from None
     table = _calibrated_input(input_path)
     model = stamp = None
     if model_path is not None:
@@ -516,6 +665,7 @@ def report_command(input_path: Path, model_path: Path, output: Path, errors_file
     """
     from .reporting import report as write_report
 
+    _output(output, (".html", ".htm", ".pdf"), inputs=[input_path, model_path, errors_file], name="report")
     table = _calibrated_input(input_path, keep_excluded=True)
     model = _load_model(model_path)
     errors = _read_input(errors_file) if errors_file else None
@@ -538,7 +688,8 @@ def report_command(input_path: Path, model_path: Path, output: Path, errors_file
               help="The fitted model: its nominal family selects the frames.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Superdark FITS file.")
-@click.option("--max-frames", default=2000, show_default=True, help="Most frames per binning set.")
+@click.option("--max-frames", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Most frames per binning set.")
 @_verbosity
 def superdark_command(paths, model_path: Path, output: Path, max_frames: int) -> None:
     """Per-bin dark patterns per channel x binning set, streamed from the dark files in PATHS.
@@ -550,6 +701,7 @@ def superdark_command(paths, model_path: Path, output: Path, max_frames: int) ->
     from .frames import DQ_FLAGS, superdark
     from .scanning import find_files
 
+    _output(output, (".fits",), inputs=[model_path, *[p for p in paths if Path(p).is_file()]], name="superdark")
     model = _load_model(model_path)
     try:
         n_files = len(find_files(paths))
@@ -557,6 +709,8 @@ def superdark_command(paths, model_path: Path, output: Path, max_frames: int) ->
             result = superdark(list(paths), model, max_frames=max_frames, progress=bar.update)
     except FileNotFoundError as exc:
         raise _fail(exc) from None
+    if not result.patterns:
+        raise _fail(f"no nominal dark frame found in {', '.join(map(str, paths))}: no superdark written")
     result.write(output)
     for key, pat in sorted(result.patterns.items()):
         hot = int(((pat.dq & DQ_FLAGS["hot"]) > 0).sum())
@@ -569,8 +723,10 @@ def superdark_command(paths, model_path: Path, output: Path, max_frames: int) ->
 @click.option("--superdark", "superdark_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="A superdark from 'darkmodel superdark'.")
 @click.option("-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--ref-temp", default=-18.0, show_default=True, help="Temperature of the SCI frames (degC).")
-@click.option("--pedigree", default="INFLIGHT", show_default=True, help="PEDIGREE keyword.")
+@click.option("--ref-temp", default=-18.0, show_default=True, callback=_finite(-60, 60),
+              help="Temperature of the SCI frames (degC).")
+@click.option("--pedigree", default="INFLIGHT", show_default=True, callback=lambda c, p, v: _header_text(v, p),
+              help="PEDIGREE keyword (printable ASCII).")
 @_verbosity
 def export_command(model_path: Path, superdark_path: Path, outdir: Path, ref_temp: float, pedigree: str) -> None:
     """Reference files (SCI/ERR/DQ, rate law, USEAFTER, PEDIGREE) per channel x binning set x family.
@@ -582,8 +738,13 @@ def export_command(model_path: Path, superdark_path: Path, outdir: Path, ref_tem
     from .frames import Superdark
     from .reference_files import export_reference
 
+    _output_folder(outdir, inputs=[model_path, superdark_path])
     model = _load_model(model_path)
-    written = export_reference(model, Superdark.read(superdark_path), outdir, ref_temp=ref_temp, pedigree=pedigree)
+    try:
+        written = export_reference(model, Superdark.read(superdark_path), outdir, ref_temp=ref_temp,
+                                   pedigree=pedigree)
+    except ValueError as exc:
+        raise _fail(exc) from None
     click.echo(f"{len(written)} reference files -> {outdir}")
 
 
@@ -631,10 +792,11 @@ def compare_l1b_command(paths, model_path) -> None:
 @main.command()
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-output"),
               show_default=True, help="Where the archive and every result (the model included) go.")
-@click.option("--n-files", default=600, show_default=True, help="Dark files to simulate.")
+@click.option("--n-files", type=click.IntRange(min=20), default=600, show_default=True, help="Dark files to simulate.")
 @click.option("--scenario", type=click.Choice(SCENARIOS), default="flipflop", show_default=True)
 @click.option("--seed", default=0, show_default=True)
-@click.option("--workers", type=int, default=None, help="Worker processes for the scan.")
+@click.option("--workers", type=int, default=None, callback=_workers_option,
+              help="Worker processes for the scan (default or -1: all cores).")
 @_verbosity
 def demo(outdir: Path, n_files: int, scenario: str, seed: int, workers) -> None:
     """Simulate an archive and run the whole job on it: scan, calibrate, fit, test, report, predict.
@@ -650,6 +812,7 @@ def demo(outdir: Path, n_files: int, scenario: str, seed: int, workers) -> None:
     from .pipeline import ChainSettings, run_chain
     from .simulate import simulate_archive
 
+    _output_folder(outdir)
     archive = outdir / "archive"
     t0 = time.perf_counter()
     truth = simulate_archive(archive, n_files=n_files, scenario=scenario, seed=seed)

@@ -20,6 +20,8 @@ import math
 
 import numpy as np
 
+from .compiled import jit
+
 try:  # numba is a dependency; the reference path keeps working without it
     from numba import njit
 except ImportError:  # pragma: no cover
@@ -48,7 +50,7 @@ def _scipy_log_ndtr():
     except (ValueError, AttributeError, ImportError):
         found = False
     if not found:  # pragma: no cover - depends on the SciPy build
-        return njit(cache=True)(lambda x: math.log(0.5 * math.erfc(-x / math.sqrt(2.0)))), False
+        return jit(lambda x: math.log(0.5 * math.erfc(-x / math.sqrt(2.0)))), False
     llvmlite.binding.add_symbol("darkmodel_scipy_log_ndtr", address)
     return types.ExternalFunction("darkmodel_scipy_log_ndtr", types.float64(types.float64)), True
 
@@ -356,9 +358,9 @@ def _em_kernel_py(x, y, cnt, alpha, coef, add_sq, rel_sq, df, eps, pi, lam, weig
 # reassociation lets LLVM vectorise the sums (the results move by rounding only, far inside
 # the tests' 1e-9); no 'nnan'/'ninf', so the divergence checks stay
 if AVAILABLE:  # the helpers compiled before the kernel that calls them
-    _file_factors = njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp"})(_file_factors)
-    _growth = njit(cache=True, nogil=True)(_growth)
-em_kernel = (njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp"})(_em_kernel_py) if AVAILABLE
+    _file_factors = jit(_file_factors, nogil=True, fastmath={"reassoc", "contract", "arcp"})
+    _growth = jit(_growth, nogil=True)
+em_kernel = (jit(_em_kernel_py, nogil=True, fastmath={"reassoc", "contract", "arcp"}) if AVAILABLE
              else _em_kernel_py)
 
 

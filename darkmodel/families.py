@@ -445,18 +445,20 @@ EM_BACKEND = "compiled"
 def _em(x, y, counts, alpha, coef, noise: NoiseModel, weights, log_bg, *, max_iter=300, tol=1e-3) -> _EMState:
     """EM from one start, by the compiled kernel or the NumPy reference (:data:`EM_BACKEND`)."""
     from . import em_compiled
+    from .compiled import interrupts_as_such
 
     if EM_BACKEND != "compiled" or not em_compiled.AVAILABLE or (noise.excess > 0 and not em_compiled.EXCESS_COMPILED):
         return _em_numpy(x, y, counts, alpha, coef, noise, weights, log_bg, max_iter=max_iter, tol=tol)
     k = len(alpha)
     w0 = np.full(k, 1.0 / k) if weights is None else np.array(weights, float)
     # writable C-ordered copies: one compiled signature (a read-only view would compile another)
-    out = em_compiled.em_kernel(np.array(x, float, order="C"), np.array(y, float),
-                                np.array(np.broadcast_to(np.asarray(counts, float), y.shape)),
-                                np.array(alpha, float), np.array(coef, float), float(noise.additive) ** 2,
-                                float(noise.relative) ** 2, float(noise.df), float(noise.contamination),
-                                float(noise.excess), float(noise.excess_scale), w0,
-                                float(log_bg), SCALE_FLOOR, int(max_iter), float(tol))
+    with interrupts_as_such():
+        out = em_compiled.em_kernel(np.array(x, float, order="C"), np.array(y, float),
+                                    np.array(np.broadcast_to(np.asarray(counts, float), y.shape)),
+                                    np.array(alpha, float), np.array(coef, float), float(noise.additive) ** 2,
+                                    float(noise.relative) ** 2, float(noise.df), float(noise.contamination),
+                                    float(noise.excess), float(noise.excess_scale), w0,
+                                    float(log_bg), SCALE_FLOOR, int(max_iter), float(tol))
     a, c, add_sq, rel_sq, pi, lam, w, loglik, n_iter, converged, normal, ok = out
     fitted = NoiseModel(math.sqrt(add_sq), math.sqrt(rel_sq), noise.df, noise.contamination, pi, lam)
     return _EMState(a, c, fitted, w, loglik if ok else -np.inf, int(n_iter), bool(converged),

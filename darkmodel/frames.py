@@ -265,7 +265,28 @@ class Superdark:
         Returns
         -------
         Superdark
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no such file.
+        ValueError
+            If the file is not a superdark written by :meth:`write` (not FITS, or FITS
+            without its pattern extensions, e.g. an L1A file).
         """
+        try:
+            result = cls._read(path)
+        except (FileNotFoundError, IsADirectoryError):
+            raise
+        except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
+            raise ValueError(f"{path}: not a superdark written by 'darkmodel superdark' ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'})") from None
+        if not result.patterns:
+            raise ValueError(f"{path}: not a superdark written by 'darkmodel superdark' (no pattern extension)")
+        return result
+
+    @classmethod
+    def _read(cls, path) -> "Superdark":
         from astropy.io import fits
 
         patterns = {}

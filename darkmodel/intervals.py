@@ -225,9 +225,9 @@ def interp_pair(x, grid, a, b) -> tuple[np.ndarray, np.ndarray]:
         return np.full(x.shape, a[0]), np.full(x.shape, b[0])
     if _INTERP_PAIR is None:
         try:
-            from numba import njit
+            from .compiled import jit
 
-            _INTERP_PAIR = njit(cache=True, nogil=True)(_interp_pair_py)
+            _INTERP_PAIR = jit(_interp_pair_py, nogil=True)
         except ImportError:  # pragma: no cover - numba is a dependency
             _INTERP_PAIR = False
     if _INTERP_PAIR is False:  # pragma: no cover

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .read import DarkFileError, _plain_copy
+from .read import DarkFileError, open_fits
 
 __all__ = ["pipeline_dark", "compare_with_pipeline", "interpolate_darks"]
 
@@ -83,10 +83,8 @@ def pipeline_dark(path) -> np.ndarray:
     >>> pipeline_dark(next(lights.glob("*.fits.gz"))).shape  # 151 lights x 10 spatial x 51 spectral bins
     (151, 10, 51)
     """
-    import fitsio
-
     path = Path(path)
-    with _plain_copy(path, path.stat().st_size) as (safe, _), fitsio.FITS(safe) as fits:
+    with open_fits(path) as fits:
         names = {h.get_extname().lower() for h in fits if h.get_extname()}
         missing = {"detector_dark", "dark_integration", "dark_observation", "integration"} - names
         if missing:
@@ -106,9 +104,7 @@ def pipeline_dark(path) -> np.ndarray:
 
 def _frame_stats(path: Path) -> dict:
     """What the pipeline leaves out: the scatter of the frame means it never uses (frames 2, 3, ...)."""
-    import fitsio
-
-    with _plain_copy(path, path.stat().st_size) as (safe, _), fitsio.FITS(safe) as fits:
+    with open_fits(path) as fits:
         frames = fits["detector_dark"].read().astype(float)
         n_products = fits["Dark_Observation"].get_nrows()
         header = fits[0].read_header()
@@ -148,11 +144,9 @@ def compare_with_pipeline(path, model=None) -> dict:
         was fitted on, in words; see :meth:`darkmodel.DarkRateModel.flags`), or ``model``
         (why it refused).
     """
-    import fitsio
-
     path = Path(path)
     ours = pipeline_dark(path)
-    with _plain_copy(path, path.stat().st_size) as (safe, _), fitsio.FITS(safe) as fits:
+    with open_fits(path) as fits:
         theirs = fits["background_dark"].read().astype(float)
     if theirs.shape != ours.shape:
         raise DarkFileError(path, f"background_dark is {theirs.shape}, the rule gives {ours.shape}")

@@ -13,13 +13,15 @@ which process computed it.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections import deque
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
-__all__ = ["n_workers", "run_tasks", "ordered_map", "ReplicatePool", "die_with_parent", "process_pool"]
+__all__ = ["n_workers", "available_cores", "WorkerPool", "run_tasks", "ordered_map", "ReplicatePool",
+           "die_with_parent", "process_pool"]
 
 #: Replicates per job handed to a worker, and jobs in flight per worker, in :func:`ordered_map`.
 REPLICATE_CHUNK = 4
@@ -35,6 +37,10 @@ def die_with_parent() -> None:
     import signal
     import sys
 
+    # the parent alone answers Ctrl-C (and ends its workers, see ``WorkerPool``); a
+    # worker interrupted inside a compiled kernel would report a SystemError instead
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -48,19 +54,44 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
-def process_pool(workers: int) -> ProcessPoolExecutor:
-    """A process pool whose workers end with their parent (see :func:`die_with_parent`).
+class WorkerPool(ProcessPoolExecutor):
+    """A process pool whose workers end with their parent and with an interrupt.
+
+    Its workers ignore Ctrl-C (:func:`die_with_parent`); when the block that uses the
+    pool ends by an exception (an interrupt, an error), the workers are ended at once
+    instead of being waited for, so no process outlives the command.
+    """
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.terminate()
+            return False
+        return super().__exit__(exc_type, exc, tb)
+
+    def terminate(self) -> None:
+        """Cancel the waiting tasks and end the workers now (SIGTERM, then a join)."""
+        processes = list((getattr(self, "_processes", None) or {}).values())
+        self.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+
+
+def process_pool(workers: int) -> WorkerPool:
+    """A process pool whose workers end with their parent (see :class:`WorkerPool`).
 
     Parameters
     ----------
     workers : int
-        Worker processes.
+        Worker processes (at least 1; capped at :func:`n_workers`' limit by the callers).
 
     Returns
     -------
-    concurrent.futures.ProcessPoolExecutor
+    WorkerPool
     """
-    return ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent)
+    return WorkerPool(max_workers=max(1, int(workers)), initializer=die_with_parent)
 
 
 def n_workers(n_jobs: int | None, default_all: bool = True) -> int:
@@ -69,7 +100,9 @@ def n_workers(n_jobs: int | None, default_all: bool = True) -> int:
     Parameters
     ----------
     n_jobs : int or None
-        ``-1``: all cores; ``None``: all cores if ``default_all`` else 1; a positive count.
+        ``-1``: all cores; ``None``: all cores if ``default_all`` else 1; a positive count,
+        capped at the cores this process may use (more workers than cores only cost
+        memory).
     default_all : bool, optional
         What ``None`` means.
 
@@ -77,19 +110,35 @@ def n_workers(n_jobs: int | None, default_all: bool = True) -> int:
     -------
     int
 
+    Raises
+    ------
+    ValueError
+        If ``n_jobs`` is 0, below -1 or not a whole number.
+
     Examples
     --------
-    >>> n_workers(3), n_workers(None, default_all=False)
-    (3, 1)
+    >>> n_workers(1), n_workers(None, default_all=False)
+    (1, 1)
     """
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     if n_jobs is None:
         return cores if default_all else 1
-    if n_jobs == -1:
-        return cores
-    if n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive count or -1, not {n_jobs}")
-    return int(n_jobs)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or (n_jobs < 1 and n_jobs != -1):
+        raise ValueError(f"n_jobs must be a positive count or -1 (all cores), not {n_jobs!r}")
+    return cores if n_jobs == -1 else min(int(n_jobs), cores)
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the system says, else all).
+
+    Returns
+    -------
+    int
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def _call_chunk(func: Callable, items: Sequence) -> list:

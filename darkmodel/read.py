@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import shutil
+import stat as stat_module
 import tempfile
 import warnings
 import zlib
@@ -42,7 +44,7 @@ from .filenames import parse_filename
 from .temperature import case_dn_to_celsius, det_dn_to_celsius, mcp_gain_to_volt
 
 __all__ = ["read_dark", "load_products", "tabulate", "DarkProduct", "DarkFileError",
-           "integration_statistics", "INTEGRATION_COLUMNS", "MAX_FILE_SIZE", "max_file_size"]
+           "integration_statistics", "INTEGRATION_COLUMNS", "MAX_FILE_SIZE", "max_file_size", "special_kind"]
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +65,15 @@ _UTC_FORMAT = "%Y/%j %b %d %H:%M:%S.%fUTC"
 #: (a 21-frame unbinned cube is 88 MB).  A gzip file is inflated as a stream to a private
 #: temporary file and stopped at this size, so a scan's memory never depends on what a
 #: file claims (``darkmodel scan --max-file-size``; environment ``DARKMODEL_MAX_FILE_SIZE``).
+#: An image must also fit in it once read as float64 (a small BITPIX=8 file can hold a
+#: cube eight times its size in memory): both are checked before anything is allocated.
 MAX_FILE_SIZE = 256 * 2**20
 _CHUNK = 1 << 20
+
+
+def _text(path) -> str:
+    """A path as text any table can store (see :func:`darkmodel.scanning.display_name`)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 class DarkFileError(ValueError):
@@ -79,7 +88,7 @@ class DarkFileError(ValueError):
     """
 
     def __init__(self, path, reason: str):
-        self.path = str(path)
+        self.path = _text(path)  # a name that is not valid UTF-8 shows its odd bytes as \xNN
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
@@ -143,6 +152,13 @@ def _image(hdu, hdr, path) -> np.ndarray:
     if naxis not in (2, 3):
         raise DarkFileError(path, f"image HDU {hdu.get_extname() or 'PRIMARY'!r} has NAXIS={naxis}, "
                                   "expected 2 (single frame) or 3 (cube)")
+    shape = [int(hdr.get(f"NAXIS{i}", 0)) for i in range(1, naxis + 1)]
+    in_memory = 8 * math.prod(shape)  # read as float64, whatever BITPIX the file stores
+    limit = max_file_size()
+    if in_memory > limit:
+        raise DarkFileError(path, f"the image ({' x '.join(map(str, reversed(shape)))}) takes "
+                                  f"{in_memory / 2**20:.0f} MiB in memory as float64, above the "
+                                  f"{limit / 2**20:.0f} MiB limit (raise --max-file-size)")
     data = hdu.read()  # fitsio applies BSCALE/BZERO but leaves BLANK values in place
     if data is None:
         raise DarkFileError(path, "image HDU holds no data")
@@ -429,7 +445,7 @@ def _read_l1a(fits, index: dict, path: Path, stat: dict) -> list[DarkProduct]:
                "NAXIS3": float(hdr["NAXIS3"]) if "NAXIS3" in hdr else np.nan,
                **_binning(hdr, binning, n_spa, n_spe, path), "MIR_DEG": _float_or_nan(hdr.get("MIR_DEG")),
                "LAYOUT": layout, "SOURCE_KIND": "l1a", **stat}
-    product_id = path.name.removesuffix(".gz").removesuffix(".fits")
+    product_id = _text(path.name).removesuffix(".gz").removesuffix(".fits")
     return [DarkProduct(product_id, columns, cube, utc)]
 
 
@@ -608,6 +624,9 @@ def _plain_copy(path: Path, size: int):
 
     Yields ``(fitsio-safe path, uncompressed size)``.
     """
+    mode = os.stat(path).st_mode
+    if not stat_module.S_ISREG(mode):  # never opened: a FIFO would block, a device never end
+        raise DarkFileError(path, f"is {special_kind(mode)}, not a regular file")
     limit = max_file_size()
     with open(path, "rb") as fh:
         gz = fh.read(2) == b"\x1f\x8b"
@@ -630,6 +649,65 @@ def _plain_copy(path: Path, size: int):
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(safe)
+
+
+def special_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words (``'a FIFO'``, ``'a socket'``, ...).
+
+    Parameters
+    ----------
+    mode : int
+        ``st_mode`` from :func:`os.stat` or :func:`os.lstat`.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import stat
+    >>> special_kind(stat.S_IFIFO)
+    'a FIFO (named pipe)'
+    """
+    kinds = ((stat_module.S_ISDIR, "a folder"), (stat_module.S_ISFIFO, "a FIFO (named pipe)"),
+             (stat_module.S_ISSOCK, "a socket"), (stat_module.S_ISCHR, "a character device"),
+             (stat_module.S_ISBLK, "a block device"), (stat_module.S_ISLNK, "a symbolic link"),
+             (stat_module.S_ISREG, "a regular file"))
+    return next((text for test, text in kinds if test(mode)), "a special file")
+
+
+@contextmanager
+def open_fits(path):
+    """Open one file with fitsio through :func:`_plain_copy`; every failure names ``path``.
+
+    Parameters
+    ----------
+    path : path-like
+        A FITS file (plain or gzip), a regular file.
+
+    Yields
+    ------
+    fitsio.FITS
+
+    Raises
+    ------
+    DarkFileError
+        If the file is missing, special (FIFO, device), above the size limit or not FITS;
+        the message names ``path``, never the private copy.
+    """
+    path = Path(path)
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise DarkFileError(path, f"cannot access file: {exc.strerror or exc}") from None
+    with _plain_copy(path, size) as (safe, _):
+        try:
+            fits = fitsio.FITS(safe)
+        except Exception as exc:  # CFITSIO reports every failure as OSError with its own text
+            raise DarkFileError(path, f"not a readable FITS file ({_first_line(exc).replace(safe, path.name)})") \
+                from None
+        with fits:
+            yield fits
 
 
 def load_products(path) -> list[DarkProduct]:
@@ -655,9 +733,11 @@ def load_products(path) -> list[DarkProduct]:
         st = os.stat(path)
     except OSError as exc:
         raise DarkFileError(path, f"cannot access file: {exc.strerror or exc}") from None
+    if not stat_module.S_ISREG(st.st_mode):  # never opened: a FIFO would block, a device never end
+        raise DarkFileError(path, f"is {special_kind(st.st_mode)}, not a regular file")
     if st.st_size == 0:
         raise DarkFileError(path, "file is empty")
-    stat = {"SOURCE_FILE": str(path.resolve()), "SOURCE_SIZE": int(st.st_size),
+    stat = {"SOURCE_FILE": _text(path.resolve()), "SOURCE_SIZE": int(st.st_size),
             "SOURCE_MTIME_NS": int(st.st_mtime_ns)}
     try:
         with _plain_copy(path, st.st_size) as (safe, size):

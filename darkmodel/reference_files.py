@@ -12,12 +12,16 @@ method.  Only standard HDU types, so IDL's ``mrdfits`` reads them, and every fil
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["export_reference", "read_reference", "REFERENCE_TEMPERATURE"]
+__all__ = ["export_reference", "read_reference", "staged_folder", "REFERENCE_TEMPERATURE"]
 
 #: Temperature of the exported frames (degC).
 REFERENCE_TEMPERATURE = -18.0
@@ -56,13 +60,47 @@ def export_reference(model, superdark, outdir, *, ref_temp: float = REFERENCE_TE
     -------
     list of pathlib.Path
         The written files.
+
+    Raises
+    ------
+    ValueError
+        If ``ref_temp`` is not a plausible temperature, ``pedigree`` is not text a FITS
+        header holds, the superdark holds no pattern, or ``outdir`` holds files that are
+        not reference files (nothing is written then).
+
+    Notes
+    -----
+    The files are written into a staging folder beside ``outdir`` and swapped in whole:
+    a failure (a full disk, an interrupt) leaves ``outdir`` as it was, and the files of an
+    earlier export in ``outdir`` are replaced, never left beside the new ones.
     """
+    from .arguments import check_header_text, check_real
+    from .plausibility import PREDICTION_TEMPERATURE_LIMITS
+
+    ref_temp = check_real(ref_temp, "ref_temp", low=PREDICTION_TEMPERATURE_LIMITS[0],
+                          high=PREDICTION_TEMPERATURE_LIMITS[1])
+    pedigree = check_header_text(pedigree, "pedigree")
+    if not superdark.patterns:
+        raise ValueError("the superdark holds no pattern (no nominal dark frame was found): nothing to export")
+    outdir = Path(outdir)
+    if outdir.is_dir():
+        foreign = sorted(p.name for p in outdir.iterdir() if not _is_reference_name(p.name))
+        if foreign:
+            raise ValueError(f"{outdir} holds files that are not reference files ({', '.join(foreign[:3])}"
+                             f"{', ...' if len(foreign) > 3 else ''}); export into an empty or new folder")
+    with staged_folder(outdir) as stage:
+        names = _write_all(model, superdark, stage, ref_temp, pedigree)
+    return [outdir / name for name in names]
+
+
+def _is_reference_name(name: str) -> bool:
+    return name.startswith("iuvs_dark_") and name.endswith(".fits")
+
+
+def _write_all(model, superdark, outdir: Path, ref_temp: float, pedigree: str) -> list[str]:
+    """Write every reference file into ``outdir``; their names."""
     from astropy.io import fits
 
-    from .storage import atomic_write
-
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     written = []
     for key, pat in sorted(superdark.patterns.items()):
         for int_time in pat.int_times:
@@ -104,11 +142,57 @@ def export_reference(model, superdark, outdir, *, ref_temp: float = REFERENCE_TE
                             fits.ImageHDU(frame["DQ"].astype(np.uint8), name="DQ")]
                     hdus.append(_coefficients(model, pat.channel, int(int_time), family))
                     name = f"iuvs_dark_{key}_{int(int_time)}ms_f{family}_{useafter[:10].replace('-', '')}.fits"
-                    path = outdir / name
-                    with atomic_write(path) as tmp:
-                        fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="exception")
-                    written.append(path)
+                    fits.HDUList(hdus).writeto(outdir / name, overwrite=True, output_verify="exception")
+                    written.append(name)
     return written
+
+
+@contextlib.contextmanager
+def staged_folder(target):
+    """Yield an empty staging folder beside ``target``; swap it in for ``target`` if the block succeeds.
+
+    The staging folder lives in ``target``'s parent (one file system, so the swap is two
+    renames); if the block raises, it is removed and ``target`` is untouched.  An earlier
+    ``target`` is moved aside, replaced, then removed.
+
+    Parameters
+    ----------
+    target : path-like
+        The folder to (re)place.
+
+    Yields
+    ------
+    pathlib.Path
+        The staging folder to write into.
+    """
+    target = Path(target)
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.staging-"))
+    try:
+        yield stage
+        os.chmod(stage, 0o777 & ~_umask())
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.old-"))
+            os.rename(target, old / "previous")
+        try:
+            os.rename(stage, target)
+        except BaseException:
+            if old is not None:
+                os.rename(old / "previous", target)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _coefficients(model, channel: str, int_time: int, family: int):

@@ -12,6 +12,7 @@ import glob
 import logging
 import math
 import os
+import stat
 from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +21,11 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from .parallel import process_pool
-from .read import DarkFileError, load_products, tabulate
+from .arguments import check_count, check_scheduler
+from .parallel import n_workers, process_pool
+from .read import DarkFileError, load_products, special_kind, tabulate
 
-__all__ = ["scan", "scan_batch", "find_files", "deduplicate", "per_file_summary", "ScanResult",
+__all__ = ["scan", "scan_batch", "find_files", "display_name", "deduplicate", "per_file_summary", "ScanResult",
            "ERROR_COLUMNS"]
 
 log = logging.getLogger(__name__)
@@ -134,6 +136,45 @@ class ScanResult:
         yield self.errors
 
 
+def display_name(path) -> str:
+    r"""A file name as text any table, log or terminal can hold.
+
+    Names that are not valid UTF-8 (the bytes Python keeps as surrogates) show their odd
+    bytes as ``\xNN``; every other name is itself.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> display_name(b"/data/caf\xe9.fits".decode("utf-8", "surrogateescape"))
+    '/data/caf\\xe9.fits'
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _entry_problem(path: str) -> str | None:
+    """Why a matching directory entry cannot be read as a file (``None``: it can).
+
+    Special files are never opened: a FIFO would block, a device never end.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "dangling symbolic link (its target does not exist)" if os.path.islink(path) else "vanished"
+    except OSError as exc:
+        return f"cannot access file: {exc.strerror or exc}"
+    if stat.S_ISREG(st.st_mode):
+        return None
+    via = " (through a symbolic link)" if os.path.islink(path) else ""
+    return f"is {special_kind(st.st_mode)}{via}, not a regular file"
+
+
 def find_files(paths: Iterable, errors: list | None = None) -> list[str]:
     """Expand folders, glob patterns and file names into a sorted list of FITS files.
 
@@ -141,10 +182,14 @@ def find_files(paths: Iterable, errors: list | None = None) -> list[str]:
     ----------
     paths : iterable of str or path-like
         Folders (searched recursively for ``.fits``/``.fits.gz``, skipping hidden files
-        such as partial writes), glob patterns
-        (``**`` allowed) or files.  A file named explicitly is kept whatever its suffix.
+        such as partial writes, and following symbolic links to folders, each folder
+        once), glob patterns (``**`` allowed) or files.  A file named explicitly is kept
+        whatever its suffix.
     errors : list, optional
-        Receives ``{"file": folder, "reason": ...}`` for every folder that cannot be listed.
+        Receives ``{"file": entry, "reason": ...}`` for every folder that cannot be listed,
+        every link that loops back to a folder already searched, and every matching entry
+        that is not a regular file (FIFO, socket, device, dangling link), named as the
+        archive names it (not its link target) in :func:`display_name` form.
 
     Returns
     -------
@@ -158,25 +203,47 @@ def find_files(paths: Iterable, errors: list | None = None) -> list[str]:
         If a path is neither an existing file or folder nor a pattern that matches.
     """
     found: set[str] = set()
+    sink = errors if errors is not None else []
+
+    def report(entry, reason):
+        log.warning("skipped %r: %s", display_name(entry), reason)
+        sink.append({"file": display_name(os.path.abspath(entry)), "reason": reason})
+
+    def consider(entry):
+        problem = _entry_problem(entry)
+        if problem is None:
+            found.add(entry)
+        else:
+            report(entry, problem)
+
     for entry in paths:
         entry = os.fspath(entry)
         if os.path.isdir(entry):
-            def unreadable(exc, sink=errors):
-                log.warning("cannot list %s: %s", exc.filename, exc.strerror)
-                if sink is not None:
-                    sink.append({"file": os.path.realpath(exc.filename),
-                                 "reason": f"cannot list folder: {exc.strerror or exc}"})
+            seen = set()
 
-            for root, _, names in os.walk(entry, onerror=unreadable):
-                found.update(os.path.join(root, n) for n in names
-                             if n.lower().endswith(_FITS_SUFFIXES) and not n.startswith("."))
-        elif os.path.isfile(entry):
-            found.add(entry)
+            def unreadable(exc):
+                report(exc.filename, f"cannot list folder: {exc.strerror or exc}")
+
+            for root, dirs, names in os.walk(entry, onerror=unreadable, followlinks=True):
+                st = os.stat(root)
+                if (st.st_dev, st.st_ino) in seen:  # a link back to a folder already searched
+                    report(root, "symbolic link loops back to a folder already searched; not searched again")
+                    dirs[:] = []
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+                for name in names:
+                    if name.lower().endswith(_FITS_SUFFIXES) and not name.startswith("."):
+                        consider(os.path.join(root, name))
+        elif os.path.exists(entry) or os.path.islink(entry):
+            consider(entry)
         else:
-            matches = [m for m in glob.glob(entry, recursive=True) if os.path.isfile(m)]
+            matches = glob.glob(entry, recursive=True)
             if not matches:
-                raise FileNotFoundError(f"{entry}: no such file or folder, and no file matches it as a pattern")
-            found.update(matches)
+                raise FileNotFoundError(f"{display_name(entry)}: no such file or folder, and no file matches it "
+                                        "as a pattern")
+            for match in matches:
+                if not os.path.isdir(match):
+                    consider(match)
     return sorted({os.path.realpath(p) for p in found})
 
 
@@ -202,7 +269,7 @@ def scan_batch(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
         except DarkFileError as exc:
             errors.append({"file": exc.path, "reason": exc.reason})
         except Exception as exc:  # a reader bug must not lose the rest of the batch
-            errors.append({"file": str(path), "reason": f"unexpected {type(exc).__name__}: {exc}"})
+            errors.append({"file": display_name(path), "reason": f"unexpected {type(exc).__name__}: {exc}"})
     try:
         table = tabulate(products)
     except Exception as exc:  # isolate the product that breaks the batch, keep the others
@@ -222,6 +289,36 @@ def _batches(items: list[str], size: int) -> list[list[str]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
+#: Seconds a Dask scheduler has to answer the handshake.
+SCHEDULER_DEADLINE = 20.0
+
+
+def _connect(client_class, address: str, deadline: float):
+    """``client_class(address)`` within ``deadline`` seconds, on a daemon thread.
+
+    A port that accepts a connection but never speaks Dask (an HTTP server, a dashboard)
+    would otherwise hold the handshake for minutes.
+    """
+    import threading
+
+    box: dict = {}
+
+    def connect():
+        try:
+            box["client"] = client_class(address, timeout=f"{deadline / 2:g}s")
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=connect, name="darkmodel-dask-connect", daemon=True)
+    thread.start()
+    thread.join(deadline)
+    if thread.is_alive():
+        raise TimeoutError(f"no Dask handshake within {deadline:g} s: is this a scheduler's port?")
+    if "error" in box:
+        raise box["error"]
+    return box["client"]
+
+
 def _executor_for(workers: int | None, scheduler: str | None):
     """Return ``(executor, owned, cleanup)`` for the requested back end."""
     if scheduler:
@@ -230,13 +327,13 @@ def _executor_for(workers: int | None, scheduler: str | None):
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("a Dask scheduler needs the 'dask' extra: pip install 'darkmodel[dask]'") from exc
         try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as exc:
+            client = _connect(Client, scheduler, deadline=SCHEDULER_DEADLINE)
+        except Exception as exc:  # refused, timed out, or not a scheduler (an HTTP port answers garbage)
             raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler} ({type(exc).__name__}: "
                                   f"{str(exc).splitlines()[0] if str(exc) else 'timed out'}); unset "
                                   "DASK_SCHEDULER_ADDRESS or pass --workers to scan here") from None
         return client.get_executor(pure=False), True, client.close
-    pool = process_pool(workers or os.cpu_count() or 1)
+    pool = process_pool(n_workers(workers))
     return pool, True, lambda: None
 
 
@@ -258,16 +355,16 @@ def scan(
     paths : str, path-like or iterable of them
         Folders, glob patterns or files (see :func:`find_files`).
     workers : int, optional
-        Worker processes for the local pool; default: all cores.  ``1`` reads in this
-        process (deterministic, easy to debug).
+        Worker processes for the local pool; default or ``-1``: all cores (more are
+        capped at the cores).  ``1`` reads in this process (deterministic, easy to debug).
     executor : concurrent.futures.Executor, optional
         Run the batches on this executor instead (e.g. ``Client.get_executor()``).
     scheduler : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``); the batches run on its
         workers through ``distributed``.
     batch_size : int, optional
-        Files per task; default: enough batches to keep every worker busy, at most 200
-        files each.
+        Files per task (at least 1); default: enough batches to keep every worker busy,
+        at most 200 files each.
     per : {'integration', 'file'}, optional
         One row per dark integration, or one per file in the seed notebook's format
         (see :func:`per_file_summary`).
@@ -286,6 +383,16 @@ def scan(
         ``table`` (sorted by ``Time``, ``FILENAME``, ``INTEGRATION``; each dark product
         kept once, see :func:`deduplicate`) and ``errors``.
 
+    Raises
+    ------
+    ValueError
+        A bad argument (``workers`` 0 or below -1, ``batch_size`` below 1, a scheduler
+        address that names no scheduler), before any file is read.
+    FileNotFoundError
+        If a path is neither a file, nor a folder, nor a pattern that matches.
+    ConnectionError
+        If the Dask scheduler cannot be reached.
+
     Examples
     --------
     >>> from pathlib import Path
@@ -296,6 +403,10 @@ def scan(
     """
     if per not in ("integration", "file"):
         raise ValueError(f"per must be 'integration' or 'file', not {per!r}")
+    n_workers_ = n_workers(workers)  # checked before any file is read
+    if batch_size is not None:
+        check_count(batch_size, "batch_size")
+    check_scheduler(scheduler)
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     folder_errors: list = []
@@ -304,19 +415,20 @@ def scan(
     counts = {"files": len(files)}
     kept = tabulate([])
     if previous is not None:
+        raw = {display_name(f): f for f in files}  # the tables hold display names; files are opened by their own
         files, kept, still, update = _plan_update(inventory, previous)
+        files = [raw.get(f, f) for f in files]
         counts.update(update)
         if isinstance(previous, ScanResult) and len(previous.errors):  # unchanged unreadable files stay listed
             old = previous.errors
             folder_errors += old[old["file"].isin(still["SOURCE_FILE"])].to_dict("records")
     counts["read"] = len(files)
-    n_workers = workers or os.cpu_count() or 1
     if batch_size is None:
-        batch_size = max(1, min(200, math.ceil(len(files) / (4 * n_workers))))
+        batch_size = max(1, min(200, math.ceil(len(files) / (4 * n_workers_))))
     batches = _batches(files, batch_size)
 
     tables, errors = [kept], [pd.DataFrame(folder_errors, columns=ERROR_COLUMNS)]
-    in_process = executor is None and not scheduler and (n_workers == 1 or len(batches) <= 1)
+    in_process = executor is None and not scheduler and (n_workers_ == 1 or len(batches) <= 1)
     if in_process:
         for batch in batches:
             table, err = scan_batch(batch)
@@ -344,6 +456,10 @@ def scan(
                 errors.append(err)
                 if progress:
                     progress(len(batch))
+        except BaseException:  # an interrupt: end the workers now, not after their batches
+            if own is not None and hasattr(own, "terminate"):
+                own.terminate()
+            raise
         finally:
             if own is not None:
                 own.shutdown(wait=True)
@@ -374,7 +490,7 @@ def _inventory(files: list[str]) -> pd.DataFrame:
             st = os.stat(f)
         except OSError:
             continue
-        rows.append((f, st.st_size, st.st_mtime_ns))
+        rows.append((display_name(f), st.st_size, st.st_mtime_ns))
     return pd.DataFrame(rows, columns=list(_IDENTITY)).astype({"SOURCE_SIZE": np.int64, "SOURCE_MTIME_NS": np.int64})
 
 
@@ -390,6 +506,9 @@ def _plan_update(current: pd.DataFrame, previous) -> tuple[list[str], pd.DataFra
     a bare summary table (then only the files with rows are known).
     """
     table = previous.table if isinstance(previous, ScanResult) else previous
+    if {"DN_per_s", "exclusion"} & set(table.columns):
+        raise ValueError("--update needs the scan's own summary; this is a calibrated table (it has "
+                         "DN_per_s): scan into another file, then calibrate that")
     if not set(_IDENTITY) <= set(table.columns):
         raise ValueError("--update needs a per-integration summary from darkmodel scan "
                          f"(missing columns {sorted(set(_IDENTITY) - set(table.columns))})")
