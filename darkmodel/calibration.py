@@ -24,6 +24,7 @@ import pandas as pd
 
 from .filenames import filename_times
 from .plausibility import implausible, normalise_channels
+from .tables import duplicated_rows, numeric_columns, plain_dtypes
 from .temperature import case_dn_to_celsius, det_dn_to_celsius
 
 __all__ = [
@@ -209,31 +210,11 @@ def split_channels(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {str(ch): part for ch, part in table.groupby("XUV", sort=True)}
 
 
-def _numeric_columns(table: pd.DataFrame) -> pd.DataFrame:
-    """Numbers where numbers belong: text in a numeric column becomes NaN, with a warning naming it."""
-    import warnings
-
-    fixed = {}
-    for col in _NUMERIC:
-        if col in table.columns and not pd.api.types.is_numeric_dtype(table[col]):
-            values = pd.to_numeric(table[col], errors="coerce")
-            lost = int(values.isna().sum() - table[col].isna().sum())
-            if lost:
-                warnings.warn(f"calibrate: {lost} value(s) of {col} are not numbers; those rows are excluded",
-                              UserWarning, stacklevel=3)
-            fixed[col] = values
-    return table.assign(**fixed) if fixed else table
-
-
 def _exclude_duplicates(table: pd.DataFrame) -> pd.DataFrame:
     """A row seen twice (the same product and integration, e.g. two tables concatenated) counts once."""
     import warnings
 
-    keys = [c for c in ("PRODUCT_ID", "INTEGRATION") if c in table.columns] or (
-        ["FILENAME"] if "FILENAME" in table.columns else [])
-    if not keys:
-        return table
-    dup = table.reset_index().duplicated(subset=keys + ["Time"], keep="first").to_numpy()
+    dup, keys = duplicated_rows(table)
     if dup.any():
         warnings.warn(f"calibrate: {int(dup.sum())} duplicated row(s) (same {' and '.join(keys)} and time) "
                       "excluded", UserWarning, stacklevel=3)
@@ -298,7 +279,7 @@ def calibrate(table: pd.DataFrame, *, keep_excluded: bool = False, single_images
     for col in ("SPE_SIZE", "SPA_SIZE"):
         if col not in table.columns:
             table = table.assign(**{col: np.nan})
-    table = _numeric_columns(table)
+    table = numeric_columns(plain_dtypes(table), _NUMERIC, "calibrate")
     table = table.assign(XUV=normalise_channels(table["XUV"]).to_numpy())
     out = correct_binning(table)
     out = normalise_integration_time(out)

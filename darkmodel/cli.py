@@ -63,6 +63,12 @@ def _os_error_text(exc: OSError) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    text = str(message)
+    click.echo(f"warning: {text.split(': ', 1)[1] if text.startswith(('darkmodel: ', 'report: ')) else text}",
+               err=True)
+
+
 class _GuardedGroup(click.Group):
     """The command group, with one boundary for what the machine does to a command.
 
@@ -82,7 +88,10 @@ class _GuardedGroup(click.Group):
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGTERM, _on_sigterm)
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("default")  # shown, once each, whatever the caller's filters
+                warnings.showwarning = _show_warning  # one line each, not the source line of the warning
+                return super().invoke(ctx)
         except click.UsageError as exc:  # one line, exit 1, like every other refusal
             hint = f" (see '{exc.ctx.command_path} -h')" if exc.ctx is not None else ""
             raise click.ClickException(exc.format_message() + hint) from None
@@ -332,13 +341,17 @@ def _read_input(path: Path):
 def _calibrated_input(path: Path, keep_excluded: bool = False):
     """A table IN: calibrated already, or a scan summary calibrated here."""
     from .calibration import calibrate
+    from .tables import calibrated_table
 
     table = _read_input(path)
     try:
         if "DN_per_s" not in table.columns:
             return calibrate(table, keep_excluded=keep_excluded)
+        table = calibrated_table(table, "darkmodel")
     except KeyError as exc:
         raise _fail(f"{path}: {exc.args[0]}") from None
+    except ValueError as exc:
+        raise _fail(f"{path}: {exc}") from None
     return table.set_index("Time") if "Time" in table.columns else table
 
 
@@ -435,6 +448,10 @@ def fit_command(input_path: Path, output: Path, method: str, k_max: int, alpha: 
     except ValueError as exc:
         raise _fail(f"{input_path}: {exc}") from None
     model.save(output)
+    n_in, n_used = model.provenance_.get("n_rows_input"), model.provenance_.get("n_rows_used")
+    if n_in is not None and n_used is not None and n_used < n_in:
+        click.echo(f"note: {n_in - n_used} of {n_in} rows not used (excluded by the calibration, duplicated, or "
+                   "without a finite temperature and a positive rate)", err=True)
     _echo_groups(model)
     click.echo(f"model -> {output}")
     if not any(g.fitted for g in model.groups_.values()) and not any(j.identified for j in model.joint_.values()):

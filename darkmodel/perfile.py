@@ -8,11 +8,14 @@ flip-flop test both use, so they always see the same data.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
 from .families import log_dark_current
 from .plausibility import LIMITS, implausible, normalise_channels
+from .tables import duplicated_rows, numeric_columns, plain_dtypes
 from .temperature import recording_step
 
 __all__ = ["usable_mask", "usable_rows", "file_summaries", "group_files", "days_since_epoch", "RECORDED_VARIABLES"]
@@ -70,6 +73,12 @@ def usable_rows(calibrated: pd.DataFrame, columns=None) -> pd.DataFrame:
     ------
     KeyError
         If a needed column is missing.
+
+    Warns
+    -----
+    UserWarning
+        For values that are not numbers in a numeric column, and for duplicated rows (the
+        same integration twice, e.g. two tables concatenated: counted once).
     """
     missing = sorted(set(_NEEDED) - set(calibrated.columns))
     if missing:
@@ -78,7 +87,13 @@ def usable_rows(calibrated: pd.DataFrame, columns=None) -> pd.DataFrame:
         keep = set(columns) | set(_NEEDED) | set(LIMITS) | {"exclusion", "FILENAME"}
         calibrated = calibrated[[c for c in calibrated.columns if c in keep]]
     frame = calibrated.reset_index() if calibrated.index.name == "Time" else calibrated.reset_index(drop=True)
-    frame = frame[usable_mask(frame)]
+    frame = numeric_columns(plain_dtypes(frame), ("INT_TIME", "DET_TEMP", "DN_per_s"), "darkmodel")
+    frame = frame[usable_mask(frame)]  # excluded rows first: calibrate has marked its duplicates already
+    dup, keys = duplicated_rows(frame)
+    if dup.any():
+        warnings.warn(f"darkmodel: {int(dup.sum())} duplicated row(s) (same {' and '.join(keys)} and time) counted "
+                      "once", UserWarning, stacklevel=2)
+        frame = frame[~dup]
     frame = frame.assign(XUV=normalise_channels(frame["XUV"]).to_numpy(),
                          INT_TIME=pd.to_numeric(frame["INT_TIME"], errors="coerce").round().astype(np.int64))
     if "FILENAME" not in frame.columns:

@@ -193,7 +193,7 @@ def read_table(path, key: str = "df") -> pd.DataFrame:
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If the suffix names no known format.
+        If the suffix names no known format, or an HDF5 file holds no table under ``key``.
     """
     path = Path(path)
     fmt = table_format(path)
@@ -203,6 +203,11 @@ def read_table(path, key: str = "df") -> pd.DataFrame:
         return pd.read_parquet(path)
     if fmt == "hdf5":
         _hdf5_module()
+        with pd.HDFStore(path, mode="r") as store:
+            keys = [k.lstrip("/") for k in store.keys()]
+        if key not in keys:
+            raise ValueError(f"{path}: no table under the HDF5 key {key!r}; the file holds "
+                             f"{', '.join(map(repr, keys)) or 'no table'} (darkmodel reads the seed's key 'df')")
         return pd.read_hdf(path, key)
     return pd.read_csv(path)
 

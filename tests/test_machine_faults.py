@@ -400,3 +400,69 @@ def test_a_port_that_never_speaks_dask_fails_within_the_deadline(chain, monkeypa
         for conn, _ in held:
             conn.close()
     assert time.perf_counter() - start < 30
+
+
+# ----------------------------------------------------------------------------- degenerate tables
+@pytest.fixture(scope="module")
+def calibrated(chain):
+    table = dm.read_table(chain["summary"])
+    return dm.calibrate(table)
+
+
+def test_pyarrow_and_nullable_dtypes_fit_as_numpy_ones(calibrated):
+    arrow = calibrated.reset_index().convert_dtypes(dtype_backend="pyarrow")
+    nullable = calibrated.reset_index().convert_dtypes()
+    settings = {"n_boot": 19, "alpha": 0.1, "n_jobs": 1}
+    reference = dm.DarkRateModel(**settings).fit(calibrated)
+    for table in (arrow, nullable):
+        model = dm.DarkRateModel(**settings).fit(table)
+        assert model.provenance_["n_rows_used"] == reference.provenance_["n_rows_used"]
+        pd_cols = ["XUV", "INT_TIME", "n_families", "noise_relative"]
+        assert model.groups[pd_cols].astype(str).equals(reference.groups[pd_cols].astype(str))
+
+
+def test_a_table_with_every_row_twice_is_fitted_as_the_table_with_a_warning(calibrated):
+    import pandas as pd
+
+    settings = {"n_boot": 19, "alpha": 0.1, "n_jobs": 1}
+    reference = dm.DarkRateModel(**settings).fit(calibrated)
+    with pytest.warns(UserWarning, match=f"{len(calibrated)} duplicated row"):
+        twice = dm.DarkRateModel(**settings).fit(pd.concat([calibrated, calibrated]))
+    cols = ["noise_additive", "noise_relative", "n_families"]
+    assert twice.groups[cols].astype(str).equals(reference.groups[cols].astype(str))
+
+
+def test_text_in_a_numeric_column_is_named_and_its_rows_left_out(calibrated):
+    table = calibrated.reset_index()
+    table["DET_TEMP"] = table["DET_TEMP"].astype(str)
+    table.loc[:4, "DET_TEMP"] = "cold"
+    with pytest.warns(UserWarning, match="5 value.s. of DET_TEMP are not numbers"):
+        model = dm.DarkRateModel(n_boot=19, alpha=0.1, n_jobs=1).fit(table)
+    assert model.provenance_["n_rows_used"] == len(table) - 5
+
+
+def test_table_faults_at_the_cli_are_one_line(calibrated, tmp_path, chain):
+    table = calibrated.reset_index()
+    runner = CliRunner()
+    other_key = tmp_path / "other.h5"
+    table.to_hdf(other_key, key="data")
+    _one_line_error(runner.invoke(main, ["fit", str(other_key), "-o", str(tmp_path / "m.json")]), "'data'", "'df'")
+    for column in ("DET_TEMP", "XUV"):
+        path = tmp_path / f"no_{column}.parquet"
+        table.drop(columns=[column]).to_parquet(path)
+        for args in (["fit", str(path), "-o", str(tmp_path / "m.json")],
+                     ["report", str(path), "--model", str(chain["model"]), "-o", str(tmp_path / "r.html")],
+                     ["flipflop", str(path), "-o", str(tmp_path / "v.csv")]):
+            _one_line_error(runner.invoke(main, args), column)
+    path = tmp_path / "twice.parquet"
+    dm.write_table(pd_concat_twice(table), path)
+    result = runner.invoke(main, ["fit", str(path), "-o", str(tmp_path / "m2.json"), "--n-boot", "19",
+                                  "--alpha", "0.1", "--jobs", "1"])
+    assert result.exit_code == 0 and "duplicated row" in result.output and "Traceback" not in result.output
+    assert f"{len(table)} of {2 * len(table)} rows not used" in result.output
+
+
+def pd_concat_twice(table):
+    import pandas as pd
+
+    return pd.concat([table, table], ignore_index=True)

@@ -329,15 +329,22 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
     -------
     pathlib.Path
         The written file.
+
+    Raises
+    ------
+    ValueError
+        If the suffix is not ``.html``/``.pdf`` or the table lacks a column the report needs.
     """
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     from .. import __version__
+    from ..tables import calibrated_table
 
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".html", ".htm", ".pdf"):
         raise ValueError(f"{path}: a report is .html or .pdf")
+    calibrated = calibrated_table(calibrated, "report")
     if suffix == ".pdf":
         with warnings.catch_warnings():
             _quiet_model_warnings()
