@@ -697,7 +697,8 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
         Output of :func:`darkmodel.calibrate`.
     model : DarkRateModel, optional
         A fitted model (its joint read offsets are used; it is not changed -- save the
-        result with it by ``model.save(path, flipflop=result)``); fitted here if not given.
+        result with it by ``model.save(path, flipflop=result)``); fitted here if not given
+        (at the test's ``alpha`` and ``n_boot``, and its families used: one fit, not two).
         Where it was fitted on these data (the same fingerprint), every group's families
         are the model's (up to two; the settings say ``families: "the model's"``), so the
         fit and the test never disagree on the number of families; on other data, or
@@ -743,8 +744,8 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
 
     check_monte_carlo(n_boot, alpha)
     fitted_here = model is None
-    if fitted_here:
-        model = fit_model(calibrated)
+    if fitted_here:  # at the test's level and replicates, so that the test can take the families from it
+        model = fit_model(calibrated, alpha=alpha, n_boot=n_boot, random_state=seed, n_jobs=n_jobs)
     if min_separation is None:
         min_separation = getattr(model, "min_separation", MIN_SEPARATION)
     offsets = {ch: (j.offset if j.identified else 0.0) for ch, j in model.joint_.items()}
@@ -752,7 +753,7 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
     if not groups:
         raise ValueError("no usable rows to test (every row is excluded, non-finite or non-positive)")
     fingerprint = data_fingerprint(calibrated)
-    own_data = not fitted_here and model_fingerprint(model) is not None and other_data(model, fingerprint) is None
+    own_data = fitted_here or (model_fingerprint(model) is not None and other_data(model, fingerprint) is None)
     children = np.random.SeedSequence(seed).spawn(len(groups))
     tasks = [{"key": key, "files": files, "n_boot": n_boot, "alpha": alpha, "min_files": min_files,
               "min_separation": min_separation, "seed_seq": child,
@@ -769,4 +770,5 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
         "n_boot": n_boot, "alpha": alpha, "seed": seed, "min_files": min_files, "min_separation": min_separation,
         "min_drift": MIN_DRIFT, "min_runs_per_state": MIN_RUNS_PER_STATE,
         "data_fingerprint": fingerprint, "model_fingerprint": None if fitted_here else model_fingerprint(model),
-        "families": "the model's" if own_data else "fitted by the test"})
+        "families": ("fitted here, at the test's alpha" if fitted_here else
+                     "the model's" if own_data else "fitted by the test")})

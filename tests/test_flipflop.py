@@ -1,5 +1,7 @@
 """The flip-flop test on small simulated archives of every scenario, and its parts by hand."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -224,3 +226,19 @@ def test_issue_20_stable_archives_get_no_step_and_the_fits_families(tmp_path, no
     assert (table.loc[tested, "n_families"].astype(int) == k_fit[tested].astype(int)).all()
     for reason in table["reason"]:  # no reason says "no step" and claims one
         assert not ("found none" not in reason and "p=1 >=" in reason and "is a step" in reason)
+
+
+def test_without_a_model_the_test_fits_once_at_its_own_level_and_keeps_those_families():
+    """Issue 21: the test without a model cost eight fits; now one, at the test's alpha and n_boot."""
+    table, _ = dm.simulate_table(n_files=500, scenario="flipflop", seed=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = dm.flipflop_test(table, n_boot=39, alpha=0.05, seed=2, n_jobs=1)
+        model = dm.DarkRateModel(alpha=0.05, n_boot=39, random_state=2, n_jobs=1).fit(table)
+    assert result.settings["families"] == "fitted here, at the test's alpha"
+    k_fit = {key: g.mixture.k for key, g in model.groups_.items() if g.fitted}
+    tested = result.table.dropna(subset=["n_families"])
+    assert len(tested)
+    for r in tested.itertuples():
+        if k_fit.get((r.XUV, r.INT_TIME), 0) <= 2:
+            assert int(r.n_families) == k_fit[(r.XUV, r.INT_TIME)], r.reason

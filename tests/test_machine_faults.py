@@ -466,3 +466,22 @@ def pd_concat_twice(table):
     import pandas as pd
 
     return pd.concat([table, table], ignore_index=True)
+
+
+def test_a_report_of_many_groups_draws_the_largest_and_says_so():
+    from darkmodel.reporting import figures
+
+    table, _ = dm.simulate_table(n_files=900, scenario="stable", seed=3)
+    rng = np.random.default_rng(1)
+    files = table["FILENAME"].unique()
+    spread = dict(zip(files, rng.integers(0, 3 * figures.MAX_GROUP_PANELS, len(files)) * 300 + 1400))
+    table["INT_TIME"] = table["FILENAME"].map(spread)
+    model = dm.DarkRateModel(n_boot=19, alpha=0.1, n_jobs=1).fit(table)
+    labels = model.assign(table)
+    n_muv = table.loc[table["XUV"] == "MUV", "INT_TIME"].nunique()
+    assert n_muv > figures.MAX_GROUP_PANELS
+    fig = figures.rate_vs_temperature(table, model, labels, "MUV")
+    assert len(fig.axes) == 2 * figures.MAX_GROUP_PANELS
+    assert f"the {figures.MAX_GROUP_PANELS} of {n_muv} INT_TIMEs" in fig._suptitle.get_text().replace("\n", " ")
+    largest = table.loc[table["XUV"] == "MUV", "INT_TIME"].value_counts().index[0]
+    assert any(f"= {largest} ms" in ax.get_title() for ax in fig.axes)

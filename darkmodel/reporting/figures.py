@@ -136,6 +136,20 @@ def _note(text: str) -> Figure:
     return fig
 
 
+#: Most INT_TIMEs drawn per channel in the per-group figures (those with most integrations);
+#: every group is still in the report's tables, so a report of thousands of groups stays a
+#: report (and takes time in proportion to what it draws).
+MAX_GROUP_PANELS = 12
+
+
+def _most_populous(counts: pd.Series, limit: int = MAX_GROUP_PANELS) -> tuple[list, str]:
+    """The ``limit`` keys with the largest counts (in key order), and a note when some are left out."""
+    if len(counts) <= limit:
+        return sorted(counts.index), ""
+    chosen = sorted(counts.sort_values(ascending=False, kind="stable").index[:limit])
+    return chosen, f" (the {limit} of {len(counts)} INT_TIMEs with most integrations; every group is in the tables)"
+
+
 def model_curves(model) -> Figure:
     """The model alone: every fitted group's family curves with their 95 % bands, no data.
 
@@ -161,6 +175,8 @@ def model_curves(model) -> Figure:
     palette = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
     for ax, ch in zip(axes, channels):
         mine = [(key, g) for key, g in fitted if key[0] == ch]
+        keep, left_out = _most_populous(pd.Series({key: g.n_rows for key, g in mine}, dtype=float))
+        mine = [(key, g) for key, g in mine if key in set(keep)]
         for i, ((_, it), g) in enumerate(mine):
             temps = np.linspace(g.temp_range[0], g.temp_range[1], 60)
             colour = palette[i % len(palette)]
@@ -173,7 +189,8 @@ def model_curves(model) -> Figure:
         ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2f"))
         ax.set_xlabel("DET_TEMP (degC)")
         ax.set_ylabel(f"DN_per_s ({_RATE})")
-        ax.set_title(f"{ch}: the fitted families with 95 % prediction bands", fontsize=10)
+        ax.set_title(textwrap.fill(f"{ch}: the fitted families with 95 % prediction bands{left_out}", 70),
+                     fontsize=10)
         ax.legend(fontsize=7, ncol=2)
     return fig
 
@@ -226,7 +243,7 @@ def rate_vs_temperature(calibrated: pd.DataFrame, model, labels: pd.Series, chan
     """
     rows = calibrated.assign(family=labels.to_numpy())
     rows = rows[rows["XUV"] == channel]
-    int_times = sorted(rows["INT_TIME"].unique())
+    int_times, left_out = _most_populous(rows["INT_TIME"].value_counts())
     fig = Figure(figsize=(11, 2.6 * max(len(int_times), 1) + 0.6), layout="constrained")
     axes = np.atleast_2d(fig.subplots(max(len(int_times), 1), 2, squeeze=False))
     for r, it in enumerate(int_times):
@@ -250,7 +267,8 @@ def rate_vs_temperature(calibrated: pd.DataFrame, model, labels: pd.Series, chan
             elif c == 0 and group is not None and not group.fitted:
                 ax.text(0.02, 0.95, f"not fitted: {group.status}", transform=ax.transAxes, fontsize=8, va="top",
                         color="#555555")
-    fig.suptitle(f"{channel}: dark rate against detector temperature, by INT_TIME and family")
+    fig.suptitle(textwrap.fill(f"{channel}: dark rate against detector temperature, by INT_TIME and family"
+                               f"{left_out}", 110))
     return fig
 
 
@@ -326,7 +344,9 @@ def family_timeline(calibrated: pd.DataFrame, labels: pd.Series, verdicts: pd.Da
     """
     rows = calibrated.assign(family=labels.to_numpy())
     rows = rows[rows["family"] >= 0]
-    multi = [key for key, g in rows.groupby(["XUV", "INT_TIME"]) if g["family"].nunique() > 1]
+    sizes = pd.Series({key: len(g) for key, g in rows.groupby(["XUV", "INT_TIME"]) if g["family"].nunique() > 1},
+                      dtype=float)
+    multi, left_out = _most_populous(sizes, 2 * MAX_GROUP_PANELS)
     verdict = {} if verdicts is None else {(r.XUV, r.INT_TIME): r.verdict for r in verdicts.itertuples()}
     fig = Figure(figsize=(11, 1.9 * max(len(multi), 1) + 0.6), layout="constrained")
     if not multi:
@@ -352,6 +372,8 @@ def family_timeline(calibrated: pd.DataFrame, labels: pd.Series, verdicts: pd.Da
         ax.set_title(f"{xuv} INT_TIME = {it} ms: {len(switch)} switches"
                      + (f" -- verdict: {verdict[(xuv, it)]}" if (xuv, it) in verdict else ""), fontsize=10)
     axes[-1].set_xlabel("Time (UTC)")
+    if left_out:
+        fig.suptitle(left_out.strip(" ()").replace("INT_TIMEs", "groups with several families"), fontsize=10)
     return fig
 
 
