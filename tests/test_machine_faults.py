@@ -210,6 +210,14 @@ def test_compare_l1b_on_a_fifo_says_so_and_does_not_block(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_compare_l1b_names_the_file_not_its_private_copy(tmp_path):
+    bad = tmp_path / "mvn_iuv_l1b_apoapse-orbit00001-fuv_20150101T000000_v13_r01.fits"
+    bad.write_bytes(b"SIMPLE  =                    T" + b" " * 2850)
+    proc = subprocess.run([*DARKMODEL, "compare-l1b", str(bad)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and str(bad) in proc.stderr and "Traceback" not in proc.stderr
+    assert "darkmodel-" not in proc.stderr.replace(str(tmp_path), "")  # no private temporary path
+
+
 def test_a_small_bitpix8_file_is_refused_before_its_float64_copy_is_made(chain, tmp_path, monkeypatch):
     """The limit bounds what the reader allocates (the cube as float64), not the file's size."""
     from astropy.io import fits
@@ -335,16 +343,36 @@ def large_table(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_interrupt_during_fit_ends_with_one_line_no_file_and_no_orphan(large_table, tmp_path, sig, status):
-    rng = np.random.default_rng(int(sig))
+@pytest.fixture(scope="module")
+def large_model(large_table, tmp_path_factory):
+    path = tmp_path_factory.mktemp("large_model") / "m.json"
+    result = CliRunner().invoke(main, ["-q", "fit", str(large_table), "-o", str(path), "--n-boot", "19",
+                                       "--alpha", "0.1", "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+INTERRUPTED = [("fit", signal.SIGINT, 130), ("fit", signal.SIGTERM, 143), ("flipflop", signal.SIGINT, 130),
+               ("report", signal.SIGINT, 130)]
+
+
+@pytest.mark.parametrize("command, sig, status", INTERRUPTED, ids=[f"{c}-{s.name}" for c, s, _ in INTERRUPTED])
+def test_an_interrupt_ends_with_one_line_no_file_and_no_orphan(large_table, large_model, tmp_path, command, sig,
+                                                               status):
+    rng = np.random.default_rng(int(sig) + len(command))
+    suffix = {"fit": ".json", "flipflop": ".csv", "report": ".html"}[command]
+    extra = {"fit": ["--n-boot", "199", "--alpha", "0.05", "--jobs", "2"],
+             "flipflop": ["--n-boot", "199", "--jobs", "2"],
+             "report": ["--model", str(large_model)]}[command]
     interrupted = 0
     for attempt in range(3):
-        out = tmp_path / f"m{attempt}.json"
-        proc = subprocess.Popen([*DARKMODEL, "fit", str(large_table), "-o", str(out), "--n-boot", "199",
-                                 "--alpha", "0.05", "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
-        time.sleep(float(rng.uniform(2.0, 4.0)))  # the imports take about 1.5 s; then the fit runs
+        out = tmp_path / f"out{attempt}{suffix}"
+        proc = subprocess.Popen([*DARKMODEL, command, str(large_table), "-o", str(out), *extra],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not _children(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the work has begun when the worker pool has
+        time.sleep(float(rng.uniform(0.0, 1.5)))  # then a random moment of it
         children = _children(proc.pid)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
@@ -353,12 +381,14 @@ def test_an_interrupt_during_fit_ends_with_one_line_no_file_and_no_orphan(large_
         interrupted += 1
         assert proc.returncode == status, err
         assert "Traceback" not in err and "SystemError" not in err, err
-        assert "stopped; no output written" in err
-        assert not out.exists() and not list(tmp_path.glob(".m*"))
+        assert "stopped; no output written" in err and err.strip().count("\n") == 0, err
+        assert not out.exists() and not list(tmp_path.glob(".out*"))
         time.sleep(0.5)
         assert not [c for c in children if Path(f"/proc/{c}").exists()
                     and "zombie" not in Path(f"/proc/{c}/status").read_text().lower()]
-    assert interrupted, "every fit finished before the signal: the case was not tried"
+        if interrupted == 2:
+            break
+    assert interrupted, f"every {command} finished before the signal: the case was not tried"
 
 
 # ----------------------------------------------------------------------------- environment
