@@ -266,6 +266,8 @@ def _run_scan(paths, *, per="integration", workers=None, scheduler=None, batch_s
     from .scanning import find_files, scan
 
     n_files = len(find_files(paths))
+    if n_files == 0:
+        raise _fail(f"no FITS file (.fits, .fits.gz) found in {', '.join(map(str, paths))}: nothing scanned or written")
     with _bar(n_files, "scan", "file") as bar:
         return scan(paths, per=per, workers=workers, scheduler=scheduler, batch_size=batch_size,
                     previous=previous, progress=bar.update)

@@ -515,3 +515,11 @@ def test_a_report_of_many_groups_draws_the_largest_and_says_so():
     assert f"the {figures.MAX_GROUP_PANELS} of {n_muv} INT_TIMEs" in fig._suptitle.get_text().replace("\n", " ")
     largest = table.loc[table["XUV"] == "MUV", "INT_TIME"].value_counts().index[0]
     assert any(f"= {largest} ms" in ax.get_title() for ax in fig.axes)
+
+
+def test_a_scan_that_finds_no_file_writes_nothing_and_says_so(tmp_path):
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "s.parquet"
+    result = CliRunner().invoke(main, ["scan", str(tmp_path / "empty"), "-o", str(out)])
+    _one_line_error(result, "no FITS file")
+    assert not out.exists()
