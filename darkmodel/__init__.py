@@ -30,6 +30,11 @@ _PUBLIC = {
     "superdark": "frames", "Superdark": "frames", "export_reference": "reference_files",
 }
 
+#: Submodules reachable as attributes (``dm.pipeline``, ``dm.reporting``, ...), imported on first use.
+_SUBMODULES = {"pipeline", "reporting", "scanning", "calibration", "model", "flipflop", "frames", "reference_files",
+               "simulate", "storage", "l1b", "read", "scorecard", "tables", "arguments", "fingerprint",
+               "identification", "noise", "families", "states", "epochs", "temperature", "perfile", "scenarios"}
+
 __all__ = ["__version__", *_PUBLIC]
 
 
@@ -47,8 +52,10 @@ def __getattr__(name):
         value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:  # dm.pipeline.run_chain, as the README writes it, without an import first
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'darkmodel' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_PUBLIC))
+    return sorted(set(globals()) | set(_PUBLIC) | _SUBMODULES)

@@ -232,9 +232,10 @@ def calibrate(table: pd.DataFrame, *, keep_excluded: bool = False, single_images
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        A summary from :func:`darkmodel.scan` (per integration or per file) or the seed's
-        own table (``pd.read_hdf('l1a_dark_stats.h5', 'df')``).
+    table : pandas.DataFrame or ScanResult
+        A summary from :func:`darkmodel.scan` (per integration or per file; the
+        :class:`~darkmodel.ScanResult` itself will do) or the seed's own table
+        (``pd.read_hdf('l1a_dark_stats.h5', 'df')``).
     keep_excluded : bool, optional
         Return every row, with the ``exclusion`` column naming why a row is out; by default
         only the rows that stay in are returned.
@@ -268,6 +269,8 @@ def calibrate(table: pd.DataFrame, *, keep_excluded: bool = False, single_images
     >>> round(float(out["DET_TEMP"].iloc[0]), 2)  # -0.0749 * 3000 + 174.08
     -50.62
     """
+    if not isinstance(table, pd.DataFrame) and isinstance(getattr(table, "table", None), pd.DataFrame):
+        table = table.table  # a ScanResult: dm.calibrate(dm.scan(path))
     needed = {"dark_mean", "INT_TIME", "MCP_VOLT", "XUV"}
     if "PIXELS_PER_BIN" not in table.columns:
         needed |= {"SPE_SIZE", "SPA_SIZE"}

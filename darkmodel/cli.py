@@ -143,6 +143,27 @@ def _quiet() -> bool:
     return click.get_current_context().find_root().obj.get("quiet", False)
 
 
+def _say(text: str = "") -> None:
+    """Print a line of a command's report on stdout, unless ``-q`` asked for errors only."""
+    if not _quiet():
+        click.echo(text)
+
+
+def _refuse_to_overwrite(folder: Path, overwrite: bool, marker: str, what: str) -> bool:
+    """Refuse a non-empty ``folder`` unless ``--overwrite``, and even then unless it holds ``marker``.
+
+    Returns whether an earlier output is there to be replaced.
+    """
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return False
+    if not overwrite:
+        raise _fail(f"{folder} is not empty; give another folder, or --overwrite to replace the {what} in it")
+    if not (folder / marker).exists():
+        raise _fail(f"{folder} holds no {what} ({marker} is missing): it is not replaced even with --overwrite; "
+                    "give another folder")
+    return True
+
+
 def _bar(total: int, desc: str, unit: str):
     """A tqdm bar on stderr, silent under ``--quiet`` and when stderr is not a terminal."""
     from tqdm import tqdm
@@ -244,9 +265,10 @@ def _finite(low=None, high=None, inclusive="both"):
               help="Scatter structure: additive read-offset jitter, proportional (per-file gain), mixed, heavy "
                    "(Student-t jitter), temperature (detector vs recorded temperature), particles (one-sided).")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier simulated archive in OUTDIR (swapped in whole).")
 @_verbosity
 def simulate(outdir: Path, n_files: int, scenario: str, days: float, state_contrast: float, layout: str,
-             noise: str, seed: int) -> None:
+             noise: str, seed: int, overwrite: bool) -> None:
     """Write a simulated archive of L1A dark files (and truth.parquet) to OUTDIR.
 
     \b
@@ -254,11 +276,14 @@ def simulate(outdir: Path, n_files: int, scenario: str, days: float, state_contr
       darkmodel simulate archive/ --n-files 600 --scenario flipflop --noise mixed
     """
     from .simulate import simulate_archive
+    from .storage import staged_folder
 
     _output_folder(outdir)
-    truth = simulate_archive(outdir, n_files=n_files, scenario=scenario, days=days,
-                             state_contrast=state_contrast, layout=layout, noise=noise, seed=seed)
-    click.echo(f"wrote {n_files} dark files ({len(truth)} integrations) to {outdir}; "
+    _refuse_to_overwrite(outdir, overwrite, "truth.parquet", "simulated archive")
+    with staged_folder(outdir) as stage:  # a failed run leaves an earlier archive as it was
+        truth = simulate_archive(stage, n_files=n_files, scenario=scenario, days=days,
+                                 state_contrast=state_contrast, layout=layout, noise=noise, seed=seed)
+    _say(f"wrote {n_files} dark files ({len(truth)} integrations) to {outdir}; "
                f"ground truth in {outdir / 'truth.parquet'}")
 
 
@@ -400,9 +425,9 @@ def calibrate_command(input_path: Path, output: Path, keep_excluded: bool, singl
     if not keep_excluded:
         result = result[result["exclusion"].isna()]
     write_table(result.reset_index(), output)
-    click.echo(f"{len(result)} rows -> {output}")
+    _say(f"{len(result)} rows -> {output}")
     for reason, count in reasons.items():
-        click.echo(f"  excluded {count:>6} rows: {reason}")
+        _say(f"  excluded {count:>6} rows: {reason}")
 
 
 @main.command("fit")
@@ -451,11 +476,12 @@ def fit_command(input_path: Path, output: Path, method: str, k_max: int, alpha: 
         raise _fail(f"{input_path}: {exc}") from None
     model.save(output)
     n_in, n_used = model.provenance_.get("n_rows_input"), model.provenance_.get("n_rows_used")
-    if n_in is not None and n_used is not None and n_used < n_in:
+    if n_in is not None and n_used is not None and n_used < n_in and not _quiet():
         click.echo(f"note: {n_in - n_used} of {n_in} rows not used (excluded by the calibration, duplicated, or "
                    "without a finite temperature and a positive rate)", err=True)
-    _echo_groups(model)
-    click.echo(f"model -> {output}")
+    if not _quiet():
+        _echo_groups(model)
+    _say(f"model -> {output}")
     if not any(g.fitted for g in model.groups_.values()) and not any(j.identified for j in model.joint_.values()):
         click.echo("warning: the data identify no group and no joint model (see the reasons above): this model "
                    "will refuse every prediction", err=True)
@@ -651,8 +677,9 @@ def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, al
     except (ValueError, KeyError) as exc:
         raise _fail(f"{input_path}: {exc}") from None
     write_table(result.to_frame(), output)
-    _echo_verdicts(result.table)
-    click.echo(f"\nverdicts -> {output}")
+    if not _quiet():
+        _echo_verdicts(result.table)
+    _say(f"\nverdicts -> {output}")
     if model is not None:
         try:
             model.save(model_path, flipflop=result, unchanged_since=stamp)
@@ -661,7 +688,7 @@ def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, al
                         f"not stored in it (they are in {output}); run the test again on the new model") from None
         except (ValueError, OSError) as exc:
             raise _fail(exc) from None
-        click.echo(f"verdicts and their settings stored in {model_path}")
+        _say(f"verdicts and their settings stored in {model_path}")
 
 
 @main.command("report")
@@ -698,7 +725,7 @@ def report_command(input_path: Path, model_path: Path, output: Path, errors_file
     for w in caught:
         if str(w.message).startswith("report:"):
             click.echo(f"warning: {str(w.message)[8:]}", err=True)
-    click.echo(f"report -> {path}")
+    _say(f"report -> {path}")
 
 
 @main.command("superdark")
@@ -733,8 +760,8 @@ def superdark_command(paths, model_path: Path, output: Path, max_frames: int) ->
     result.write(output)
     for key, pat in sorted(result.patterns.items()):
         hot = int(((pat.dq & DQ_FLAGS["hot"]) > 0).sum())
-        click.echo(f"  {key:<28} {pat.n_frames:>6} frames  {pat.dq.size:>6} bins  {hot:>4} hot")
-    click.echo(f"superdark -> {output}")
+        _say(f"  {key:<28} {pat.n_frames:>6} frames  {pat.dq.size:>6} bins  {hot:>4} hot")
+    _say(f"superdark -> {output}")
 
 
 @main.command("export")
@@ -746,8 +773,10 @@ def superdark_command(paths, model_path: Path, output: Path, max_frames: int) ->
               help="Temperature of the SCI frames (degC).")
 @click.option("--pedigree", default="INFLIGHT", show_default=True, callback=lambda c, p, v: _header_text(v, p),
               help="PEDIGREE keyword (printable ASCII).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier export in OUTDIR (swapped in whole).")
 @_verbosity
-def export_command(model_path: Path, superdark_path: Path, outdir: Path, ref_temp: float, pedigree: str) -> None:
+def export_command(model_path: Path, superdark_path: Path, outdir: Path, ref_temp: float, pedigree: str,
+                   overwrite: bool) -> None:
     """Reference files (SCI/ERR/DQ, rate law, USEAFTER, PEDIGREE) per channel x binning set x family.
 
     \b
@@ -761,10 +790,10 @@ def export_command(model_path: Path, superdark_path: Path, outdir: Path, ref_tem
     model = _load_model(model_path)
     try:
         written = export_reference(model, Superdark.read(superdark_path), outdir, ref_temp=ref_temp,
-                                   pedigree=pedigree)
+                                   pedigree=pedigree, overwrite=overwrite)
     except ValueError as exc:
         raise _fail(exc) from None
-    click.echo(f"{len(written)} reference files -> {outdir}")
+    _say(f"{len(written)} reference files -> {outdir}")
 
 
 @main.command("compare-l1b")
@@ -816,8 +845,9 @@ def compare_l1b_command(paths, model_path) -> None:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--workers", type=int, default=None, callback=_workers_option,
               help="Worker processes for the scan (default or -1: all cores).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier demo in OUTDIR.")
 @_verbosity
-def demo(outdir: Path, n_files: int, scenario: str, seed: int, workers) -> None:
+def demo(outdir: Path, n_files: int, scenario: str, seed: int, workers, overwrite: bool) -> None:
     """Simulate an archive and run the whole job on it: scan, calibrate, fit, test, report, predict.
 
     Everything is written into OUTDIR; nothing else is touched.
@@ -826,47 +856,53 @@ def demo(outdir: Path, n_files: int, scenario: str, seed: int, workers) -> None:
     Example:
       darkmodel demo --outdir /tmp/demo --scenario changepoint
     """
+    import shutil
+
     import pandas as pd
 
     from .pipeline import ChainSettings, run_chain
     from .simulate import simulate_archive
 
     _output_folder(outdir)
+    if _refuse_to_overwrite(outdir, overwrite, "archive/truth.parquet", "earlier demo"):
+        shutil.rmtree(outdir)
     archive = outdir / "archive"
     t0 = time.perf_counter()
     truth = simulate_archive(archive, n_files=n_files, scenario=scenario, seed=seed)
     t1 = time.perf_counter()
-    click.echo(f"simulated {n_files} dark files ({len(truth)} integrations, scenario '{scenario}') "
+    _say(f"simulated {n_files} dark files ({len(truth)} integrations, scenario '{scenario}') "
                f"in {t1 - t0:.1f} s -> {archive}")
     note = f"fitted by 'darkmodel demo' on a simulated archive (scenario '{scenario}', seed {seed}, {n_files} files)"
     chain = run_chain([archive], outdir, settings=ChainSettings(workers=workers, random_state=seed), note=note,
                       bar=_chain_bar)
-    click.echo(f"scanned: {chain.scan.message()}")
+    _say(f"scanned: {chain.scan.message()}")
     for reason, count in chain.calibrated["exclusion"].value_counts().items():
-        click.echo(f"  excluded {count} integrations: {reason}")
-    click.echo(f"scanned, calibrated, fitted, tested and reported in {time.perf_counter() - t1:.1f} s\n")
+        _say(f"  excluded {count} integrations: {reason}")
+    _say(f"scanned, calibrated, fitted, tested and reported in {time.perf_counter() - t1:.1f} s\n")
     model, verdicts = chain.model, chain.flipflop
-    _echo_groups(model)
-    click.echo("\nDo we have some flip-flopping state the instrument is in? (alpha = 0.05)")
-    _echo_verdicts(verdicts.table)
+    if not _quiet():
+        _echo_groups(model)
+    _say("\nDo we have some flip-flopping state the instrument is in? (alpha = 0.05)")
+    if not _quiet():
+        _echo_verdicts(verdicts.table)
     from .scorecard import score_verdicts
 
     score = score_verdicts(verdicts, pd.read_parquet(archive / "truth.parquet"), scenario)
     counts = score["outcome"].value_counts()
-    click.echo(f"\nscorecard against the simulator's truth ({archive / 'truth.parquet'}): "
+    _say(f"\nscorecard against the simulator's truth ({archive / 'truth.parquet'}): "
                f"{counts.get('right', 0)} right, {counts.get('wrong', 0)} wrong, "
                f"{counts.get('inconclusive', 0)} inconclusive of {len(score)} groups")
-    click.echo(score[["XUV", "INT_TIME", "n_files", "truth", "verdict", "outcome"]].to_string(index=False))
+    _say(score[["XUV", "INT_TIME", "n_files", "truth", "verdict", "outcome"]].to_string(index=False))
     for r in score[score["outcome"] != "right"].itertuples():
-        click.echo(f"  {r.outcome}: {r.XUV} {r.INT_TIME} ms is {r.truth}, called {r.verdict}: {r.reason}")
+        _say(f"  {r.outcome}: {r.XUV} {r.INT_TIME} ms is {r.truth}, called {r.verdict}: {r.reason}")
     temps = [-20.0, -15.0]
-    click.echo("\nexpected dark rate, MUV INT_TIME 4200 ms (mixture of the families, 95 % interval):")
+    _say("\nexpected dark rate, MUV INT_TIME 4200 ms (mixture of the families, 95 % interval):")
     mean = model.predict(temps, channel="MUV", int_time=4200)
     lower, upper = model.predict_interval(temps, channel="MUV", int_time=4200)
     for t, m, lo, hi in zip(temps, mean, lower, upper):
-        click.echo(f"  {t:6.1f} degC: {m:.4f} DN/s/pixel  [{lo:.4f}, {hi:.4f}]")
+        _say(f"  {t:6.1f} degC: {m:.4f} DN/s/pixel  [{lo:.4f}, {hi:.4f}]")
     out = chain.outputs
-    click.echo(f"\noutputs:\n  archive       {archive}\n  ground truth  {archive / 'truth.parquet'}\n"
+    _say(f"\noutputs:\n  archive       {archive}\n  ground truth  {archive / 'truth.parquet'}\n"
                f"  summary       {out['summary']}\n  calibrated    {out['calibrated']}\n"
                f"  verdicts      {out['verdicts']}\n  model         {out['model']}\n  report        {out['report']}")
 

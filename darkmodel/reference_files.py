@@ -12,16 +12,12 @@ method.  Only standard HDU types, so IDL's ``mrdfits`` reads them, and every fil
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["export_reference", "read_reference", "staged_folder", "REFERENCE_TEMPERATURE"]
+__all__ = ["export_reference", "read_reference", "REFERENCE_TEMPERATURE"]
 
 #: Temperature of the exported frames (degC).
 REFERENCE_TEMPERATURE = -18.0
@@ -40,7 +36,7 @@ def _epochs(model) -> list:
 
 
 def export_reference(model, superdark, outdir, *, ref_temp: float = REFERENCE_TEMPERATURE,
-                     pedigree: str = "INFLIGHT") -> list[Path]:
+                     pedigree: str = "INFLIGHT", overwrite: bool = False) -> list[Path]:
     """Write one reference file per channel x binning set x family (and USEAFTER epoch).
 
     Parameters
@@ -55,6 +51,9 @@ def export_reference(model, superdark, outdir, *, ref_temp: float = REFERENCE_TE
         Temperature of the ``SCI`` frame (degC).
     pedigree : str, optional
         ``PEDIGREE`` keyword (``INFLIGHT``, ``SIMULATION``, ...).
+    overwrite : bool, optional
+        Replace the reference files of an earlier export in ``outdir`` (otherwise a folder
+        that is not empty is refused).
 
     Returns
     -------
@@ -66,7 +65,8 @@ def export_reference(model, superdark, outdir, *, ref_temp: float = REFERENCE_TE
     ValueError
         If ``ref_temp`` is not a plausible temperature, ``pedigree`` is not text a FITS
         header holds, the superdark holds no pattern, or ``outdir`` holds files that are
-        not reference files (nothing is written then).
+        not reference files, or reference files of an earlier export without ``overwrite``
+        (nothing is written then).
 
     Notes
     -----
@@ -76,6 +76,7 @@ def export_reference(model, superdark, outdir, *, ref_temp: float = REFERENCE_TE
     """
     from .arguments import check_header_text, check_real
     from .plausibility import PREDICTION_TEMPERATURE_LIMITS
+    from .storage import staged_folder
 
     ref_temp = check_real(ref_temp, "ref_temp", low=PREDICTION_TEMPERATURE_LIMITS[0],
                           high=PREDICTION_TEMPERATURE_LIMITS[1])
@@ -88,6 +89,9 @@ def export_reference(model, superdark, outdir, *, ref_temp: float = REFERENCE_TE
         if foreign:
             raise ValueError(f"{outdir} holds files that are not reference files ({', '.join(foreign[:3])}"
                              f"{', ...' if len(foreign) > 3 else ''}); export into an empty or new folder")
+        if not overwrite and any(outdir.iterdir()):
+            raise ValueError(f"{outdir} holds the reference files of an earlier export; give another folder, or "
+                             "--overwrite (overwrite=True) to replace them")
     with staged_folder(outdir) as stage:
         names = _write_all(model, superdark, stage, ref_temp, pedigree)
     return [outdir / name for name in names]
@@ -145,54 +149,6 @@ def _write_all(model, superdark, outdir: Path, ref_temp: float, pedigree: str) -
                     fits.HDUList(hdus).writeto(outdir / name, overwrite=True, output_verify="exception")
                     written.append(name)
     return written
-
-
-@contextlib.contextmanager
-def staged_folder(target):
-    """Yield an empty staging folder beside ``target``; swap it in for ``target`` if the block succeeds.
-
-    The staging folder lives in ``target``'s parent (one file system, so the swap is two
-    renames); if the block raises, it is removed and ``target`` is untouched.  An earlier
-    ``target`` is moved aside, replaced, then removed.
-
-    Parameters
-    ----------
-    target : path-like
-        The folder to (re)place.
-
-    Yields
-    ------
-    pathlib.Path
-        The staging folder to write into.
-    """
-    target = Path(target)
-    parent = target.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.staging-"))
-    try:
-        yield stage
-        os.chmod(stage, 0o777 & ~_umask())
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.old-"))
-            os.rename(target, old / "previous")
-        try:
-            os.rename(stage, target)
-        except BaseException:
-            if old is not None:
-                os.rename(old / "previous", target)
-            raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if stage.exists():
-            shutil.rmtree(stage, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _coefficients(model, channel: str, int_time: int, family: int):

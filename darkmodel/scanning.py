@@ -135,6 +135,10 @@ class ScanResult:
         yield self.table
         yield self.errors
 
+    def __repr__(self) -> str:
+        rows, cols = self.table.shape
+        return f"<ScanResult: {rows} rows x {cols} columns, {len(self.errors)} unreadable files; {self.message()}>"
+
 
 def display_name(path) -> str:
     r"""A file name as text any table, log or terminal can hold.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import stat
 import tempfile
 from contextlib import contextmanager
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["read_table", "write_table", "errors_path", "table_format", "atomic_write", "file_stamp", "FileChangedError",
+__all__ = ["staged_folder",
+           "read_table", "write_table", "errors_path", "table_format", "atomic_write", "file_stamp", "FileChangedError",
            "replaceable_mode"]
 
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5",
@@ -363,3 +365,51 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@contextmanager
+def staged_folder(target):
+    """Yield an empty staging folder beside ``target``; swap it in for ``target`` if the block succeeds.
+
+    The staging folder lives in ``target``'s parent (one file system, so the swap is two
+    renames); if the block raises, it is removed and ``target`` is untouched.  An earlier
+    ``target`` is moved aside, replaced, then removed.
+
+    Parameters
+    ----------
+    target : path-like
+        The folder to (re)place.
+
+    Yields
+    ------
+    pathlib.Path
+        The staging folder to write into.
+    """
+    target = Path(target)
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.staging-"))
+    try:
+        yield stage
+        os.chmod(stage, 0o777 & ~_current_umask())
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.old-"))
+            os.rename(target, old / "previous")
+        try:
+            os.rename(stage, target)
+        except BaseException:
+            if old is not None:
+                os.rename(old / "previous", target)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

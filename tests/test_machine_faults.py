@@ -254,8 +254,10 @@ def test_export_swaps_its_folder_in_whole(chain, tmp_path):
     out = tmp_path / "ref"
     out.mkdir()
     (out / "iuvs_dark_STALE_0ms_f0_20000101.fits").write_bytes(b"stale")
-    result = runner.invoke(main, ["export", str(chain["model"]), "--superdark", str(chain["superdark"]),
-                                  "-o", str(out)])
+    args = ["export", str(chain["model"]), "--superdark", str(chain["superdark"]), "-o", str(out)]
+    _one_line_error(runner.invoke(main, args), "--overwrite")  # an earlier export is replaced only when asked
+    assert [p.name for p in out.iterdir()] == ["iuvs_dark_STALE_0ms_f0_20000101.fits"]
+    result = runner.invoke(main, [*args, "--overwrite"])
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
     assert names and "iuvs_dark_STALE_0ms_f0_20000101.fits" not in names
@@ -263,8 +265,7 @@ def test_export_swaps_its_folder_in_whole(chain, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ref"]  # no staging folder left
     (out / "notes.txt").write_text("mine")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    refused = runner.invoke(main, ["export", str(chain["model"]), "--superdark", str(chain["superdark"]),
-                                   "-o", str(out)])
+    refused = runner.invoke(main, [*args, "--overwrite"])
     _one_line_error(refused, "not reference files")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 

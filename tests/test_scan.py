@@ -1,8 +1,10 @@
 """Scanning: back ends, batching, --update, de-duplication, the seed's per-file table."""
 
+import contextlib
 import importlib
 import os
 import shutil
+import socket
 import time
 
 import numpy as np
@@ -59,8 +61,12 @@ def test_dask_localcluster_runs_the_same_scan(archive):
     distributed = pytest.importorskip("distributed")
     out, _ = archive
     expected = dm.scan(out, workers=1).table
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+    taken = socket.socket()  # Dask's default dashboard port, held (if free) as another program may hold it
+    with contextlib.suppress(OSError):
+        taken.bind(("0.0.0.0", 8787))
+        taken.listen(1)
+    with taken, distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=":0") as cluster:  # any free port: 8787 may be taken
         via_address = dm.scan(out, scheduler=cluster.scheduler_address, batch_size=5).table
         with distributed.Client(cluster) as client:
             via_executor = dm.scan(out, executor=client.get_executor(pure=False), batch_size=5).table

@@ -1,0 +1,79 @@
+"""A new user's first steps: the README's Python lines as written, ``python -m darkmodel``,
+short reprs, quiet commands and refusals to overwrite."""
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+import darkmodel as dm
+from darkmodel.cli import main
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    out = tmp_path_factory.mktemp("first") / "archive"
+    dm.simulate_archive(out, n_files=60, seed=8, days=20)
+    return out
+
+
+def test_calibrate_takes_the_scan_result_itself(archive):
+    result = dm.scan(archive, workers=1)
+    from_result = dm.calibrate(result)
+    from_table = dm.calibrate(result.table)
+    assert from_result.equals(from_table) and len(from_result)
+
+
+def test_the_scan_result_has_a_short_repr(archive):
+    result = dm.scan(archive, workers=1)
+    text = repr(result)
+    assert text.startswith("<ScanResult: ") and "files read" in text and len(text) < 300 and "\n" not in text
+
+
+def test_submodules_are_reachable_without_importing_them_first():
+    code = "import darkmodel as dm; print(dm.pipeline.run_chain.__name__, dm.reporting.report.__name__)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.split() == ["run_chain", "report"], proc.stderr
+    with pytest.raises(AttributeError):
+        dm.no_such_thing  # noqa: B018
+
+
+def test_python_minus_m_darkmodel_is_the_command_line():
+    proc = subprocess.run([sys.executable, "-m", "darkmodel", "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("Usage: darkmodel ") and "scan" in proc.stdout
+
+
+def test_simulate_and_demo_replace_an_earlier_output_only_when_told(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "arch"
+    first = runner.invoke(main, ["simulate", str(out), "--n-files", "12", "--seed", "1"])
+    assert first.exit_code == 0, first.output
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    truth = (out / "truth.parquet").read_bytes()
+    again = runner.invoke(main, ["simulate", str(out), "--n-files", "14", "--seed", "2"])
+    assert again.exit_code == 1 and "--overwrite" in again.output
+    assert (out / "truth.parquet").read_bytes() == truth
+    replaced = runner.invoke(main, ["simulate", str(out), "--n-files", "14", "--seed", "2", "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert (out / "truth.parquet").read_bytes() != truth and sorted(p.relative_to(out) for p in out.rglob("*")) != before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    for command in (["simulate", str(mine), "--n-files", "12", "--overwrite"],
+                    ["demo", "--outdir", str(mine), "--n-files", "40", "--overwrite"]):
+        refused = runner.invoke(main, command)
+        assert refused.exit_code == 1 and "not replaced even with --overwrite" in refused.output
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("command", ["calibrate", "fit", "flipflop"])
+def test_quiet_means_nothing_on_stdout(archive, tmp_path, command):
+    summary = tmp_path / "s.parquet"
+    assert CliRunner().invoke(main, ["-q", "scan", str(archive), "-o", str(summary), "--workers", "1"]).exit_code == 0
+    out = {"calibrate": "c.parquet", "fit": "m.json", "flipflop": "v.csv"}[command]
+    extra = [] if command == "calibrate" else ["--n-boot", "19", "--alpha", "0.1", "--jobs", "1"]
+    result = CliRunner().invoke(main, [command, str(summary), "-o", str(tmp_path / out), "-q",
+                                      *extra])
+    assert result.exit_code == 0 and result.stdout == "" and (tmp_path / out).exists()
