@@ -607,6 +607,11 @@ def predict_command(model_path: Path, channel: str, int_time: int, temps, family
 def _echo_verdicts(result) -> None:
     import numpy as np
 
+    from .flipflop_result import answer_sentences
+
+    for sentence in answer_sentences(result).values():
+        click.echo(sentence)
+    click.echo("")
     shown = result[["XUV", "INT_TIME", "n_files", "verdict", "p_families", "p_memory", "p_drift", "n_switches",
                     "dwell_hours_median", "effect_ratio", "effect_ci_low", "effect_ci_high", "confounded_by"]].copy()
     shown["effect (95% CI)"] = [

@@ -15,7 +15,85 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-__all__ = ["FlipFlopResult"]
+__all__ = ["FlipFlopResult", "answer_sentences"]
+
+
+#: How each verdict reads in the answer's tally (the groups not flip-flopping).
+_TALLY = {"single-state": "one state", "change-point": "a change point", "drift": "a drift",
+          "confounded": "families explained by a recorded variable", "families-without-memory":
+          "families without memory", "inconclusive": "cannot tell (too little power)",
+          "insufficient-data": "too few files to test"}
+
+
+def _ms(int_time) -> str:
+    """``14\u00a0400\u00a0ms``: thousands apart, never broken across lines."""
+    return f"{int(int_time):,}".replace(",", "\u00a0") + "\u00a0ms"
+
+
+def _flip_flop_clause(r) -> str:
+    """``14 400 ms flip-flops between two states 14 % apart, switching every ~69 h (p = 0.005)``."""
+    text = _ms(r.INT_TIME) + " flip-flops between two states"
+    ratio = getattr(r, "effect_ratio", np.nan)
+    if not pd.isna(ratio):
+        text += f" {abs(ratio - 1) * 100:.0f} % apart"
+    dwell = getattr(r, "dwell_hours_median", np.nan)
+    if not pd.isna(dwell):
+        text += f", switching every ~{dwell:.0f} h"
+    p = getattr(r, "p_memory", np.nan)
+    if not pd.isna(p):
+        text += f" (memory test p = {p:.2g})"
+    return text
+
+
+def answer_sentences(table: pd.DataFrame) -> dict:
+    """The answer to "does the instrument flip-flop?", one sentence per channel.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Verdicts (:attr:`FlipFlopResult.table`): ``XUV``, ``INT_TIME``, ``verdict`` and,
+        for flip-flops, ``effect_ratio``, ``dwell_hours_median`` and ``p_memory``.
+
+    Returns
+    -------
+    dict
+        Channel -> sentence: which INT_TIMEs flip-flop, how far apart and how often, then
+        a tally of the other groups' verdicts in words.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"XUV": ["FUV", "FUV", "MUV"], "INT_TIME": [14400, 4200, 4200],
+    ...                   "verdict": ["flip-flop", "single-state", "insufficient-data"],
+    ...                   "effect_ratio": [1.14, np.nan, np.nan], "dwell_hours_median": [69.0, np.nan, np.nan],
+    ...                   "p_memory": [0.005, np.nan, np.nan]})
+    >>> nbsp = chr(160)  # the sentences keep numbers and units together
+    >>> print(answer_sentences(t)["FUV"].replace(nbsp, " "))  # doctest: +NORMALIZE_WHITESPACE
+    FUV: yes. 14 400 ms flip-flops between two states 14 % apart, switching every ~69 h
+    (memory test p = 0.005); the other group: one state (4 200 ms).
+    >>> print(answer_sentences(t)["MUV"].replace(nbsp, " "))
+    MUV: not known. The only group: too few files to test (4 200 ms).
+    """
+    out = {}
+    for channel, rows in table.groupby("XUV", sort=True):
+        rows = rows.sort_values("INT_TIME")
+        flips = rows[rows["verdict"] == "flip-flop"]
+        others = rows[rows["verdict"] != "flip-flop"]
+        tally = []
+        for verdict, part in others.groupby("verdict", sort=False):
+            tally.append(f"{_TALLY.get(verdict, verdict)} ({', '.join(_ms(t) for t in part['INT_TIME'])})")
+        tested = others["verdict"].isin(["single-state", "families-without-memory", "confounded", "drift",
+                                          "change-point"]).any()
+        if len(flips):
+            head = f"{channel}: yes. " + "; ".join(_flip_flop_clause(r) for r in flips.itertuples())
+            if tally:
+                head += f"; the other group{'s' if len(others) > 1 else ''}: " + "; ".join(tally)
+        else:
+            unsure = (others["verdict"] == "inconclusive").any()
+            found = "no flip-flop found where the test could tell" if unsure else "no flip-flop found"
+            head = f"{channel}: {found if tested else 'not known'}. " + (
+                f"{'The only group' if len(others) == 1 else 'Its groups'}: " + "; ".join(tally))
+        out[str(channel)] = head + "."
+    return out
 
 
 @dataclass
@@ -91,7 +169,7 @@ class FlipFlopResult:
         str
         """
         s = self.settings
-        lines = ["Do we have some flip-flopping state the instrument is in?",
+        lines = ["Do we have some flip-flopping state the instrument is in?", *self.answer().values(), "",
                  f"alpha = {s.get('alpha', float('nan')):g}, n_boot = {s.get('n_boot', '?')}, "
                  f"seed = {s.get('seed', '?')}, min_files = {s.get('min_files', '?')}", ""]
         counts = self.table["verdict"].value_counts()
@@ -106,6 +184,16 @@ class FlipFlopResult:
             lines.append(f"{r.XUV} {int(r.INT_TIME):>6} ms  {r.verdict:<24}{effect}")
             lines.append(f"    {r.reason}")
         return "\n".join(lines)
+
+    def answer(self) -> dict:
+        """The answer, one sentence per channel (see :func:`answer_sentences`).
+
+        Returns
+        -------
+        dict
+            Channel -> sentence.
+        """
+        return answer_sentences(self.table)
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{v}: {n}" for v, n in self.table["verdict"].value_counts().items())

@@ -56,7 +56,7 @@ INTEGRATION_COLUMNS = [
     "SPA_OFS", "SPA_SIZE", "SPE_OFS", "SPE_SIZE", "PIXELS_PER_BIN", "BIN_TBL", "MIR_DEG",
     "dark_mean", "dark_median", "dark_std", "dark_clipped_mean", "n_blank", "n_bins",
     "SEGMENT", "ORBIT", "VERSION", "PRODUCTION", "REVISION",
-    "LAYOUT", "SOURCE_KIND", "SOURCE_FILE", "SOURCE_SIZE", "SOURCE_MTIME_NS",
+    "LAYOUT", "SOURCE_KIND", "SOURCE_FILE", "SOURCE_SIZE", "SOURCE_MTIME_NS", "SIMULATED",
 ]
 
 _UTC_FORMAT = "%Y/%j %b %d %H:%M:%S.%fUTC"
@@ -354,13 +354,14 @@ _STAT_COLUMNS = ("dark_mean", "dark_median", "dark_std", "dark_clipped_mean", "n
 _PRODUCT_COLUMNS = (
     "Time", "XUV", "INT_TIME", "MCP_VOLT", "MCP_GAIN", "DET_TEMP_DN", "CASE_TEMP_DN", "DET_TEMP_C",
     "CASE_TEMP_C", "NAXIS3", "SPA_OFS", "SPA_SIZE", "SPE_OFS", "SPE_SIZE", "PIXELS_PER_BIN", "BIN_TBL",
-    "MIR_DEG", "LAYOUT", "SOURCE_KIND", "SOURCE_FILE", "SOURCE_SIZE", "SOURCE_MTIME_NS",
+    "MIR_DEG", "LAYOUT", "SOURCE_KIND", "SOURCE_FILE", "SOURCE_SIZE", "SOURCE_MTIME_NS", "SIMULATED",
 )
 _EMPTY_DTYPES = {"Time": "datetime64[ns]", "XUV": object, "FILENAME": object, "PRODUCT_ID": object,
                  "BIN_TBL": object, "SEGMENT": object, "LAYOUT": object, "SOURCE_KIND": object,
                  "SOURCE_FILE": object, "INTEGRATION": np.int64, "INT_TIME": np.int64, "N_INT": np.int64,
                  "NAXIS1": np.int64, "NAXIS2": np.int64, "n_blank": np.int64, "n_bins": np.int64,
-                 "SOURCE_SIZE": np.int64, "SOURCE_MTIME_NS": np.int64, "PRODUCTION": bool}
+                 "SOURCE_SIZE": np.int64, "SOURCE_MTIME_NS": np.int64, "PRODUCTION": bool,
+                 "SIMULATED": bool}
 
 
 def _hdu_index(fits) -> dict:
@@ -444,7 +445,7 @@ def _read_l1a(fits, index: dict, path: Path, stat: dict) -> list[DarkProduct]:
                "DET_TEMP_C": np.asarray(det_c, float), "CASE_TEMP_C": np.asarray(case_c, float),
                "NAXIS3": float(hdr["NAXIS3"]) if "NAXIS3" in hdr else np.nan,
                **_binning(hdr, binning, n_spa, n_spe, path), "MIR_DEG": _float_or_nan(hdr.get("MIR_DEG")),
-               "LAYOUT": layout, "SOURCE_KIND": "l1a", **stat}
+               "LAYOUT": layout, "SOURCE_KIND": "l1a", "SIMULATED": bool(hdr.get("SIMULATE", False)), **stat}
     product_id = _text(path.name).removesuffix(".gz").removesuffix(".fits")
     return [DarkProduct(product_id, columns, cube, utc)]
 
@@ -512,7 +513,7 @@ def _read_l1b_copies(fits, index: dict, path: Path, stat: dict) -> list[DarkProd
                    "CASE_TEMP_C": np.asarray(integ["CASE_TEMP_C"][sl], float),
                    "NAXIS3": float(n_int) if n_int > 1 else np.nan, **bins,
                    "MIR_DEG": float(integ["MIRROR_DEG"][sl][0]) if "MIRROR_DEG" in integ.dtype.names else np.nan,
-                   "LAYOUT": "v13", "SOURCE_KIND": "l1b-copy", **stat}
+                   "LAYOUT": "v13", "SOURCE_KIND": "l1b-copy", "SIMULATED": False, **stat}
         products.append(DarkProduct(str(obs["PRODUCT_ID"][i]).strip(), columns, cube[sl], utc[sl]))
     return products
 

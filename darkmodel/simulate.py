@@ -594,7 +594,8 @@ def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, binnin
     ]
     if layout != "v13":
         header.append(("SW_VER", "917", ""))
-    header += [("XUV", channel, ""), ("OBS_ID", 1 if segment == "periapse" else 8198, "")]
+    header += [("XUV", channel, ""), ("OBS_ID", 1 if segment == "periapse" else 8198, ""),
+               ("SIMULATE", True, "written by the darkmodel simulator, not by MAVEN")]
     if layout == "v13":  # MWRFITS truncates long names to 8 characters and keeps them in '//' comments
         header += [("PROCESS_", f"{time + pd.Timedelta(days=1):%Y-%m-%d %H:%M:%S}.00", "/PROCESS_DATE"),
                    ("SCI_IMG_", 2 * n_spa * n_spe % 1024 or 1024, "/SCI_IMG_DATA_LENGTH_"),

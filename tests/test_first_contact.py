@@ -3,6 +3,7 @@ short reprs, quiet commands and refusals to overwrite."""
 
 import subprocess
 import sys
+from html import unescape
 
 import pytest
 from click.testing import CliRunner
@@ -77,3 +78,47 @@ def test_quiet_means_nothing_on_stdout(archive, tmp_path, command):
     result = CliRunner().invoke(main, [command, str(summary), "-o", str(tmp_path / out), "-q",
                                       *extra])
     assert result.exit_code == 0 and result.stdout == "" and (tmp_path / out).exists()
+
+
+def test_simulated_files_say_so_in_their_headers_and_the_scan_table(archive, real_files):
+    from astropy.io import fits
+
+    first = sorted(archive.rglob("*.fits.gz"))[0]
+    assert fits.getheader(first)["SIMULATE"] is True
+    assert dm.scan(archive, workers=1).table["SIMULATED"].all()
+    assert not dm.scan(real_files, workers=1).table["SIMULATED"].any()  # MAVEN's own files
+
+
+def test_the_report_opens_with_the_answer_per_channel(archive, tmp_path):
+    import re
+    import warnings
+
+    calibrated = dm.calibrate(dm.scan(archive, workers=1), keep_excluded=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = dm.DarkRateModel(n_boot=19, alpha=0.1, n_jobs=1).fit(calibrated)
+        result = dm.flipflop_test(calibrated, model, n_boot=19, alpha=0.1, n_jobs=1)
+        html = dm.report(calibrated, model, tmp_path / "r.html", verdicts=result, workers=1).read_text()
+    html = unescape(html)
+    headings = re.findall(r'<h2 id="([a-z]+)">', html)
+    assert headings[:3] == ["answer", "verdicts", "overview"]
+    items = re.findall(r"<li>(.*?)</li>", html.split('<ul class="answer">')[1].split("</ul>")[0], re.S)
+    channels = sorted(result.table["XUV"].unique())
+    assert [i.split(":")[0] for i in items] == channels
+    for item, channel in zip(items, channels):
+        assert item == result.answer()[channel]
+    assert "Simulated data: these files were written by darkmodel's simulator" in html
+    verdict_table = html.split('id="verdicts"')[1].split("</table>")[0]
+    assert verdict_table.count("<th") <= 11 and "effect (95 % CI)" in verdict_table
+
+
+def test_a_report_without_verdicts_says_the_answer_is_not_known(archive, tmp_path):
+    import warnings
+
+    calibrated = dm.calibrate(dm.scan(archive, workers=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = dm.DarkRateModel(n_boot=19, alpha=0.1, n_jobs=1).fit(calibrated)
+        html = dm.report(calibrated, model, tmp_path / "r.html", workers=1).read_text()
+    answer = html.split('id="answer"')[1].split("<h2")[0]
+    assert "Not known: this model carries no flip-flop verdicts" in answer

@@ -18,11 +18,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_pdf import PdfPages
 
 from ..fingerprint import data_fingerprint
+from ..flipflop_result import answer_sentences
 from ..storage import atomic_write
 from . import figures
 from .figures import _quiet_model_warnings
 
-__all__ = ["report", "report_figures", "model_mismatch", "verdict_notes", "render_pngs", "render_report_figures"]
+__all__ = ["report", "report_figures", "model_mismatch", "verdict_notes", "simulated_note", "render_pngs", "render_report_figures"]
 
 
 def _png(fig) -> str:
@@ -200,6 +201,28 @@ def _table(frame: pd.DataFrame, caption: str = "", css=None) -> dict:
             "long_columns": long}
 
 
+def _verdict_display(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The verdict table narrow enough for a 1 300 px page: the effect and its interval in one
+    column, numbers to the digits they carry, short headings; the reason wraps.
+    """
+    def number(v, digits=3):
+        return "" if pd.isna(v) else f"{float(v):.{digits}g}"
+
+    out = pd.DataFrame({"XUV": verdicts["XUV"], "INT_TIME": verdicts["INT_TIME"], "files": verdicts["n_files"],
+                        "verdict": verdicts["verdict"], "reason": verdicts["reason"]})
+    out["p families"] = [number(v, 2) for v in verdicts.get("p_families", pd.Series(np.nan, index=verdicts.index))]
+    out["p memory"] = [number(v, 2) for v in verdicts.get("p_memory", pd.Series(np.nan, index=verdicts.index))]
+    out["switches"] = ["" if pd.isna(v) or v == 0 else f"{int(v)}"
+                       for v in verdicts.get("n_switches", pd.Series(np.nan, index=verdicts.index))]
+    out["dwell (h)"] = [number(v) for v in verdicts.get("dwell_hours_median", pd.Series(np.nan, index=verdicts.index))]
+    if {"effect_ratio", "effect_ci_low", "effect_ci_high"} <= set(verdicts.columns):
+        out["effect (95 % CI)"] = ["" if pd.isna(r) else f"{r:.3f} [{lo:.3f}, {hi:.3f}]" for r, lo, hi in
+                                   zip(verdicts["effect_ratio"], verdicts["effect_ci_low"], verdicts["effect_ci_high"])]
+    if "confounded_by" in verdicts.columns:
+        out["confounded by"] = verdicts["confounded_by"].fillna("").astype(str)
+    return out.reset_index(drop=True)
+
+
 def _overview(calibrated, scan_errors) -> list:
     status = np.where(calibrated["exclusion"].isna(), "kept", calibrated["exclusion"].astype(str)) \
         if "exclusion" in calibrated.columns else "kept"
@@ -261,6 +284,31 @@ def model_mismatch(calibrated: pd.DataFrame, model, inputs: dict | None = None, 
     if n_model and not fitted_on and abs(len(usable) - n_model) > 0.5 * n_model:
         notes.append(f"The model was fitted on {n_model} rows; these data have {len(usable)}.")
     return notes
+
+
+def simulated_note(calibrated: pd.DataFrame) -> str:
+    """A sentence when the data are simulated (the ``SIMULATED`` column of a scan), else ``''``.
+
+    Parameters
+    ----------
+    calibrated : pandas.DataFrame
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> simulated_note(pd.DataFrame({"SIMULATED": [True, True]}))
+    "Simulated data: these files were written by darkmodel's simulator (header SIMULATE = T), not by MAVEN."
+    """
+    if "SIMULATED" not in calibrated.columns:
+        return ""
+    flags = calibrated["SIMULATED"].fillna(False).astype(bool)
+    if not flags.any():
+        return ""
+    what = "these files were" if flags.all() else f"{int(flags.sum())} of {len(flags)} integrations were"
+    return f"Simulated data: {what} written by darkmodel's simulator (header SIMULATE = T), not by MAVEN."
 
 
 def verdict_notes(calibrated: pd.DataFrame, model, verdicts=None, *, fingerprint: str | None = None) -> list[str]:
@@ -356,8 +404,11 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
             warnings.warn(f"report: {text}", UserWarning, stacklevel=2)
         table = _verdict_table(model, verdicts)
         lines = [f"WARNING: {t}" for t in notes]
+        if simulated_note(calibrated):
+            lines += [simulated_note(calibrated), ""]
         if table is not None:
-            lines += ["", "Do we have some flip-flopping state the instrument is in?", ""]
+            lines += ["", "Do we have some flip-flopping state the instrument is in?", "",
+                      *answer_sentences(table).values(), ""]
             lines += [f"{r.XUV} {int(r.INT_TIME):>6} ms  {r.verdict}: {r.reason}" for r in table.itertuples()]
         lines += ["", *model.summary().splitlines(), "", "Provenance:"]
         lines += [f"  {k}: {v}" for k, v in {**model.provenance_, **(inputs or {})}.items()]
@@ -396,21 +447,22 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
              "model": "The model alone"}
     for sid in ("seed", "families", "residuals", "timeline", "joint", "model"):
         sections.append({"id": sid, "title": names[sid], "text": "", "tables": [], "figures": by_section.get(sid, [])})
+    answer = ({"id": "answer", "title": "Do we have some flip-flopping state the instrument is in?", "text": "", "tables": [],
+               "figures": [], "bullets": list(answer_sentences(verdicts).values())} if verdicts is not None else
+              {"id": "answer", "title": "Do we have some flip-flopping state the instrument is in?", "tables": [], "figures": [],
+               "text": "Not known: this model carries no flip-flop verdicts. " + " ".join(about_verdicts)})
+    sections.insert(1 if sections[0]["id"] == "mismatch" else 0, answer)
     if verdicts is not None:
-        cols = ["XUV", "INT_TIME", "n_files", "verdict", "reason", "p_families", "p_memory", "n_switches",
-                "dwell_hours_median", "effect_ratio", "effect_ci_low", "effect_ci_high", "confounded_by"]
-        table = _table(verdicts[[c for c in cols if c in verdicts.columns]],
+        table = _table(_verdict_display(verdicts),
                        "One verdict per channel and INT_TIME; p-values from parametric bootstraps; effect = ratio of "
-                       "the two families' dark currents with its 95 % interval.",
+                       "the two families' dark currents with its 95 % interval; dwell = median run between switches.",
                        css=lambda r: f"verdict-{r['verdict']}")
         findings = verdicts.loc[verdicts["confounders"].astype(str) != "", ["XUV", "INT_TIME", "confounders"]]
         tables = [table] + ([_table(findings, "Association of the families with recorded variables.")]
                             if len(findings) else [])
-        sections.insert(1, {"id": "verdicts", "title": "Do we have some flip-flopping state the instrument is in?",
-                            "text": "", "tables": tables, "figures": []})
-    else:
-        sections.insert(1, {"id": "verdicts", "title": "Do we have some flip-flopping state the instrument is in?",
-                            "text": " ".join(about_verdicts), "tables": [], "figures": []})
+        sections.insert(sections.index(answer) + 1,
+                        {"id": "verdicts", "title": "The verdicts, group by group, and why",
+                         "text": "", "tables": tables, "figures": []})
     groups = model.groups.drop(columns=["method"], errors="ignore")
     settings = model.get_params()
     sections.append({"id": "parameters", "title": "Model parameters",
@@ -428,7 +480,8 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
                                                                                          prov_rows.values()]}))],
                      "figures": []})
     env = Environment(loader=PackageLoader("darkmodel", "reporting"), autoescape=select_autoescape(["html", "j2"]))
-    html = env.get_template("template.html.j2").render(title=title, sections=sections, provenance=provenance)
+    html = env.get_template("template.html.j2").render(title=title, sections=sections, provenance=provenance,
+                                                       simulated=simulated_note(calibrated))
     with atomic_write(path) as tmp:
         tmp.write_text(html, encoding="utf-8")
     return path
