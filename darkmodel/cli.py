@@ -595,13 +595,31 @@ def predict_command(model_path: Path, channel: str, int_time: int, temps, family
     table = pd.DataFrame({"XUV": channel, "INT_TIME": int_time, "DET_TEMP": np.asarray(temps, float),
                           "Time": "" if when is None else [t.isoformat() for t in when],
                           "family": "mixture" if family is None else family,
-                          "DN_per_s": np.round(mean, 6), "lower": np.round(lower, 6), "upper": np.round(upper, 6),
+                          "DN_per_s": _carried(mean, lower, upper), "lower": _carried(lower, lower, upper),
+                          "upper": _carried(upper, lower, upper),
                           "level": level, "time_basis": basis.split(":")[0],
                           "source": model.prediction_source(channel, int_time), **flags})
     if as_json:
         click.echo(json.dumps(table.to_dict(orient="records"), indent=1))
     else:
         click.echo(table.to_csv(index=False), nl=False)
+
+
+def _carried(values, lower, upper):
+    """Values rounded to the digits the interval carries: two significant digits of its half-width.
+
+    ``0.66704`` with the interval ``[0.6202, 0.7138]`` is ``0.667``; no row gets fewer than
+    three significant digits of its own.
+    """
+    import numpy as np
+
+    values = np.asarray(values, float)
+    half = np.abs(np.asarray(upper, float) - np.asarray(lower, float)) / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        by_width = 1 - np.floor(np.log10(np.where(half > 0, half, np.nan)))
+        own = 2 - np.floor(np.log10(np.where(np.abs(values) > 0, np.abs(values), np.nan)))
+    decimals = np.nan_to_num(np.fmax(by_width, own), nan=6).clip(0, 12).astype(int)
+    return [float(np.round(v, d)) for v, d in zip(values, decimals)]
 
 
 def _echo_verdicts(result) -> None:

@@ -122,3 +122,32 @@ def test_a_report_without_verdicts_says_the_answer_is_not_known(archive, tmp_pat
         html = dm.report(calibrated, model, tmp_path / "r.html", workers=1).read_text()
     answer = html.split('id="answer"')[1].split("<h2")[0]
     assert "Not known: this model carries no flip-flop verdicts" in answer
+
+
+def test_predict_prints_the_digits_the_interval_carries(archive, tmp_path):
+    import io
+    import warnings
+
+    import pandas as pd
+
+    summary, model_path = tmp_path / "s.parquet", tmp_path / "m.json"
+    runner = CliRunner()
+    assert runner.invoke(main, ["-q", "scan", str(archive), "-o", str(summary), "--workers", "1"]).exit_code == 0
+    assert runner.invoke(main, ["-q", "fit", str(summary), "-o", str(model_path), "--n-boot", "19", "--alpha", "0.1",
+                                "--jobs", "1"]).exit_code == 0
+    result = runner.invoke(main, ["predict", str(model_path), "--channel", "MUV", "--int-time", "4200",
+                                  "--temp", "-18", "--temp", "-14"])
+    assert result.exit_code == 0, result.output
+    shown = pd.read_csv(io.StringIO(result.stdout))
+    model = dm.DarkRateModel.load(model_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exact = model.predict([-18.0, -14.0], channel="MUV", int_time=4200)
+        lo, hi = model.predict_interval([-18.0, -14.0], channel="MUV", int_time=4200)
+    for text, value, low, high in zip(result.stdout.strip().splitlines()[1:], exact, lo, hi):
+        printed = text.split(",")[5]
+        half = (high - low) / 2
+        decimals = len(printed.split(".")[1]) if "." in printed else 0
+        assert abs(float(printed) - value) <= 0.05 * half  # rounded far inside the interval
+        assert 10.0 ** -decimals >= 0.01 * half  # and not to digits the interval does not carry
+    assert (shown["lower"] < shown["DN_per_s"]).all() and (shown["DN_per_s"] < shown["upper"]).all()
