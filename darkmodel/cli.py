@@ -365,6 +365,27 @@ def _read_input(path: Path):
         raise _fail(exc) from None
 
 
+def _recorded_scan_errors(path: Path):
+    """The unreadable files a scan recorded for a table: inside it (Parquet), else beside it."""
+    import pandas as pd
+
+    from .storage import errors_path, read_metadata, read_table
+
+    try:
+        meta = read_metadata(path)
+        if meta.get("errors") is not None:
+            return pd.DataFrame(meta["errors"])
+        beside = errors_path(path)
+        return read_table(beside) if beside.exists() else None
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _scan_errors_metadata(path: Path) -> dict | None:
+    errors = _recorded_scan_errors(path)
+    return None if errors is None else {"errors": errors.astype(str).to_dict("list")}
+
+
 def _calibrated_input(path: Path, keep_excluded: bool = False):
     """A table IN: calibrated already, or a scan summary calibrated here."""
     from .calibration import calibrate
@@ -424,7 +445,7 @@ def calibrate_command(input_path: Path, output: Path, keep_excluded: bool, singl
     reasons = result["exclusion"].value_counts()
     if not keep_excluded:
         result = result[result["exclusion"].isna()]
-    write_table(result.reset_index(), output)
+    write_table(result.reset_index(), output, metadata=_scan_errors_metadata(input_path))
     _say(f"{len(result)} rows -> {output}")
     for reason, count in reasons.items():
         _say(f"  excluded {count:>6} rows: {reason}")
@@ -721,7 +742,8 @@ def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, al
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
               show_default=True, help="report.html (one self-contained page) or report.pdf.")
 @click.option("--errors", "errors_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The scan's errors table, to list unreadable files.")
+              help="The scan's errors table, to list unreadable files (default: those the table itself "
+                   "recorded, or its .errors.csv beside it).")
 @_verbosity
 def report_command(input_path: Path, model_path: Path, output: Path, errors_file) -> None:
     """Write the diagnostic report for a table IN (scan or calibrated) and its MODEL.
@@ -737,7 +759,7 @@ def report_command(input_path: Path, model_path: Path, output: Path, errors_file
     _output(output, (".html", ".htm", ".pdf"), inputs=[input_path, model_path, errors_file], name="report")
     table = _calibrated_input(input_path, keep_excluded=True)
     model = _load_model(model_path)
-    errors = _read_input(errors_file) if errors_file else None
+    errors = _read_input(errors_file) if errors_file else _recorded_scan_errors(input_path)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)

@@ -151,3 +151,24 @@ def test_predict_prints_the_digits_the_interval_carries(archive, tmp_path):
         assert abs(float(printed) - value) <= 0.05 * half  # rounded far inside the interval
         assert 10.0 ** -decimals >= 0.01 * half  # and not to digits the interval does not carry
     assert (shown["lower"] < shown["DN_per_s"]).all() and (shown["DN_per_s"] < shown["upper"]).all()
+
+
+def test_the_report_lists_the_files_the_scan_could_not_read(archive, tmp_path):
+    import shutil
+
+    work = tmp_path / "archive"
+    shutil.copytree(archive, work)
+    (work / "mvn_iuv_l1a_broken-orbit99999-muvdark_20150101T000000_v02_r01.fits.gz").write_bytes(b"broken")
+    summary, calibrated, model = tmp_path / "s.parquet", tmp_path / "c.parquet", tmp_path / "m.json"
+    runner = CliRunner()
+    for args in (["scan", str(work), "-o", str(summary), "--workers", "1"],
+                 ["calibrate", str(summary), "-o", str(calibrated)],
+                 ["fit", str(calibrated), "-o", str(model), "--n-boot", "19", "--alpha", "0.1", "--jobs", "1"]):
+        assert runner.invoke(main, ["-q", *args]).exit_code == 0
+    for table in (summary, calibrated):
+        out = tmp_path / f"r_{table.stem}.html"
+        result = runner.invoke(main, ["-q", "report", str(table), "--model", str(model), "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        html = unescape(out.read_text())
+        assert "1 files could not be read" in html and "broken-orbit99999" in html
+        assert "files that failed to read" not in html
