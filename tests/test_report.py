@@ -72,13 +72,21 @@ def test_html_escapes_what_it_shows(fitted, tmp_path):
 def test_pdf_carries_the_verdicts_parameters_provenance_and_every_figure(fitted, tmp_path):
     from pypdf import PdfReader
 
+    from darkmodel.flipflop_result import answer_sentences
+
     calibrated, model, _ = fitted
     path = report(calibrated, model, tmp_path / "report.pdf")
     pages = PdfReader(path).pages
-    n_text = len(pages) - len(report_figures(calibrated, model))
-    assert n_text >= 1  # text pages first, then one page per figure
-    text = " ".join(p.extract_text() for p in pages[:n_text])
-    assert "FUV  14400 ms  flip-flop" in text and "Joint offset model" in text and "package_version" in text
+    n_figures = len(report_figures(calibrated, model))
+    assert len(pages) >= n_figures + 2  # the answer, one page per figure, then the reasons and the parameters
+    assert {(round(float(p.mediabox.width)), round(float(p.mediabox.height))) for p in pages} == {(842, 595)}
+    first = pages[0].extract_text().replace("\xa0", " ")
+    assert "Do we have some flip-flopping state the instrument is in?" in first
+    for sentence in answer_sentences(model.flipflop_.table).values():  # typeset, in words, on the first page
+        assert " ".join(sentence.replace("\xa0", " ").split())[:60] in " ".join(first.split())
+    appendix = " ".join(p.extract_text() for p in pages[1 + n_figures:])
+    assert "FUV  14400 ms  flip-flop" in appendix and "Joint offset model" in appendix
+    assert "package_version" in appendix
     with pytest.raises(ValueError, match="html or .pdf"):
         report(calibrated, model, tmp_path / "report.docx")
 
@@ -141,3 +149,21 @@ def test_figures_built_in_worker_processes_are_the_figures_of_report_figures(fit
     assert [(sid, caption) for sid, caption, _ in in_workers] == [(sid, caption) for sid, caption, _ in built_here]
     assert [png for _, _, png in in_workers] == render_pngs([f for _, _, f in built_here], workers=1)
     assert [png for _, _, png in render_report_figures(calibrated, model, workers=1)] == [png for _, _, png in in_workers]
+
+
+def test_log_axes_are_labelled_across_their_whole_range(fitted):
+    """Issue 22: 'the model alone' labelled its log axis only up to 1.00 DN/s; the 1 400 ms curves lie above."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from darkmodel.reporting import figures
+
+    _, model, _ = fitted
+    fig = figures.model_curves(model)
+    FigureCanvasAgg(fig).draw()
+    for ax in fig.axes:
+        if ax.get_yscale() != "log":
+            continue
+        lo, hi = ax.get_ylim()
+        labelled = [t.get_position()[1] for t in ax.yaxis.get_ticklabels() if t.get_text() and lo <= t.get_position()[1] <= hi]
+        assert len(labelled) >= 3
+        assert max(labelled) >= hi / 1.6 and min(labelled) <= lo * 1.6  # no unlabelled stretch at either end

@@ -155,7 +155,7 @@ def _figure_plan(calibrated: pd.DataFrame, model, verdicts) -> list:
     return plan
 
 
-def _text_pages(title: str, lines: list, per_page: int = 58, width: int = 110) -> list:
+def _text_pages(title: str, lines: list, per_page: int = 44, width: int = 150) -> list:
     """Text as A4 pages of a PDF (monospace, long lines wrapped): the verdicts, the parameters
     and the provenance travel with the figures.
     """
@@ -168,11 +168,90 @@ def _text_pages(title: str, lines: list, per_page: int = 58, width: int = 110) -
         wrapped += textwrap.wrap(line, width, subsequent_indent="      ") or [""]
     pages = []
     for start in range(0, max(len(wrapped), 1), per_page):
-        fig = Figure(figsize=(8.27, 11.69))
+        fig = Figure(figsize=PDF_PAGE)
         fig.text(0.06, 0.97, title if start == 0 else f"{title} (continued)", fontsize=12, va="top")
         fig.text(0.06, 0.94, "\n".join(wrapped[start:start + per_page]), fontsize=7, va="top", family="monospace")
         pages.append(fig)
     return pages
+
+
+#: Every page of the PDF report: A4 landscape (inches), which the report's wide figures fill.
+PDF_PAGE = (11.69, 8.27)
+
+
+def _answer_page(title: str, simulated: str, notes: list, table: pd.DataFrame | None):
+    """The PDF's first page, typeset: the answer per channel in sentences, then the verdicts in a table."""
+    import textwrap
+
+    from matplotlib.figure import Figure
+
+    page = Figure(figsize=PDF_PAGE)
+    y = 0.95
+
+    def write(text, size=10, weight="normal", color="#222222", width=88, gap=0.006, **box):
+        nonlocal y
+        lines = textwrap.wrap(text, width) or [""]
+        page.text(0.08, y, "\n".join(lines), fontsize=size, weight=weight, color=color, va="top",
+                  linespacing=1.35, **box)
+        y -= len(lines) * size * 1.35 / 72 / PDF_PAGE[1] + gap
+
+    write(title, size=17, weight="bold", gap=0.012)
+    write(f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by darkmodel", size=8, color="#666666")
+    if simulated:
+        write(simulated, size=9, color="#6b4e00", width=140,
+              bbox={"facecolor": "#fff3cd", "edgecolor": "#e0a800", "boxstyle": "round,pad=0.4"})
+    for note in notes:
+        write(f"Warning: {note}", size=9, color="#a40000", width=140)
+    y -= 0.015
+    write("Do we have some flip-flopping state the instrument is in?", size=13, weight="bold", gap=0.012)
+    if table is None:
+        write("Not known: the model carries no flip-flop verdicts (darkmodel flipflop TABLE --model MODEL "
+              "stores them).", size=11)
+        return page
+    for sentence in answer_sentences(table).values():
+        write(sentence, size=11, width=120, gap=0.012)  # no-break spaces keep "14 400 ms" on one line
+    shown = _verdict_display(table)[["XUV", "INT_TIME", "files", "verdict", "p memory", "switches",
+                                      *(["effect (95 % CI)"] if "effect (95 % CI)" in _verdict_display(table)
+                                        else [])]]
+    height = min(0.045 * (len(shown) + 1), max(y - 0.08, 0.1))
+    ax = page.add_axes((0.08, y - 0.02 - height, 0.84, height))
+    ax.set_axis_off()
+    widths = {"XUV": 0.7, "INT_TIME": 1.0, "files": 0.7, "verdict": 1.6, "p memory": 1.0, "switches": 0.9,
+              "effect (95 % CI)": 2.1}
+    cells = ax.table(cellText=shown.astype(str).to_numpy(), colLabels=list(shown.columns), loc="upper center",
+                     cellLoc="center", bbox=(0, 0, 1, 1), colWidths=[widths[c] for c in shown.columns])
+    cells.auto_set_font_size(False)
+    cells.set_fontsize(8)
+    colours = {"flip-flop": "#fde0c5", "change-point": "#d6eaf8", "confounded": "#e8daef", "drift": "#e9f7ef"}
+    for (row, _), cell in cells.get_celld().items():
+        cell.set_edgecolor("#cccccc")
+        if row == 0:
+            cell.set_facecolor("#f3f3f3")
+            cell.set_text_props(weight="bold")
+        elif shown["verdict"].iloc[row - 1] in colours:
+            cell.set_facecolor(colours[shown["verdict"].iloc[row - 1]])
+    page.text(0.08, 0.03, "The reasons, the parameters and the provenance follow the figures.", fontsize=8,
+              color="#666666")
+    return page
+
+
+def _on_page(fig):
+    """A figure of any size drawn onto one A4 page (scaled to fit, at 150 dpi): one page size for the PDF."""
+    from matplotlib.figure import Figure
+
+    canvas = FigureCanvasAgg(fig)
+    fig.set_dpi(150)
+    canvas.draw()
+    image = np.asarray(canvas.buffer_rgba())
+    page = Figure(figsize=PDF_PAGE)
+    h, w = image.shape[:2]
+    box_w, box_h = 0.9, 0.9
+    scale = min(box_w * PDF_PAGE[0] / w, box_h * PDF_PAGE[1] / h)
+    fw, fh = w * scale / PDF_PAGE[0], h * scale / PDF_PAGE[1]
+    ax = page.add_axes(((1 - fw) / 2, 0.95 - fh, fw, fh))
+    ax.imshow(image, interpolation="lanczos")
+    ax.set_axis_off()
+    return page
 
 
 def _verdict_table(model, verdicts):
@@ -403,22 +482,17 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
         for text in notes:
             warnings.warn(f"report: {text}", UserWarning, stacklevel=2)
         table = _verdict_table(model, verdicts)
-        lines = [f"WARNING: {t}" for t in notes]
-        if simulated_note(calibrated):
-            lines += [simulated_note(calibrated), ""]
+        lines = []
         if table is not None:
-            lines += ["", "Do we have some flip-flopping state the instrument is in?", "",
-                      *answer_sentences(table).values(), ""]
+            lines += ["Why, group by group:", ""]
             lines += [f"{r.XUV} {int(r.INT_TIME):>6} ms  {r.verdict}: {r.reason}" for r in table.itertuples()]
         lines += ["", *model.summary().splitlines(), "", "Provenance:"]
         lines += [f"  {k}: {v}" for k, v in {**model.provenance_, **(inputs or {})}.items()]
+        first = _answer_page(title, simulated_note(calibrated), notes, table)
         with atomic_write(path) as tmp, PdfPages(tmp) as pdf:
-            for page in _text_pages(title, lines):
+            for page in [first, *(_on_page(fig) for _, _, fig in figs), *_text_pages(title, lines)]:
                 FigureCanvasAgg(page)
                 pdf.savefig(page)
-            for _, _, fig in figs:
-                FigureCanvasAgg(fig)
-                pdf.savefig(fig)
         return path
 
     fingerprint = data_fingerprint(calibrated)

@@ -164,8 +164,6 @@ def model_curves(model) -> Figure:
         One panel per channel, log axis: DN_per_s against DET_TEMP over each group's fitted
         range, one colour per INT_TIME, solid for family 0 and dashed for the others.
     """
-    from matplotlib.ticker import FormatStrFormatter
-
     fitted = [(key, g) for key, g in sorted(model.groups_.items()) if g.fitted]
     if not fitted:
         return _note("the model has no fitted group (see the groups table for why)")
@@ -185,8 +183,8 @@ def model_curves(model) -> Figure:
                         label=f"{it} ms" + ("" if g.mixture.k == 1 else f", family {k}"))
                 ax.fill_between(temps, lo, hi, color=colour, alpha=0.12, lw=0)
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FormatStrFormatter("%.2f"))
-        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2f"))
+        ax.autoscale_view()
+        _log_ticks(ax)
         ax.set_xlabel("DET_TEMP (degC)")
         ax.set_ylabel(f"DN_per_s ({_RATE})")
         ax.set_title(textwrap.fill(f"{ch}: the fitted families with 95 % prediction bands{left_out}", 70),
@@ -199,8 +197,6 @@ def _robust_ylim(ax, values, scale: str) -> None:
     """Limits from the 0.5-99.5 % range, so that a rare anomalous frame does not flatten the
     families (points outside are noted in the title of the axis).
     """
-    from matplotlib.ticker import FormatStrFormatter, LogLocator
-
     v = np.asarray(values, float)
     v = v[np.isfinite(v) & (v > 0)]
     if not len(v):
@@ -214,9 +210,27 @@ def _robust_ylim(ax, values, scale: str) -> None:
         ax.text(0.99, 0.02, f"{outside} outlying point(s) beyond the axis", transform=ax.transAxes, ha="right",
                 va="bottom", fontsize=7, color="#555555")
     if scale == "log":
-        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))
-        ax.yaxis.set_minor_formatter(FormatStrFormatter(""))
+        _log_ticks(ax)
+
+
+#: Mantissas of the labelled ticks on a log axis: dense enough that a range within one
+#: decade (0.3 to 1.6 DN/s) is labelled across its whole height, not only up to 1.00.
+LOG_TICK_SUBS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
+
+
+def _log_ticks(ax) -> None:
+    """Labelled ticks over the whole range of a log y axis, at most about eight of them."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    lo, hi = (max(v, 1e-300) for v in ax.get_ylim())
+    decades = np.arange(np.floor(np.log10(lo)), np.ceil(np.log10(hi)) + 1)
+    for subs in (LOG_TICK_SUBS, (1.0, 1.5, 2.0, 3.0, 5.0, 7.0), (1.0, 2.0, 5.0), (1.0,)):  # the densest of <= 9
+        ticks = np.outer(10.0 ** decades, subs).ravel()
+        if np.sum((ticks >= lo) & (ticks <= hi)) <= 9:
+            break
+    ax.yaxis.set_major_locator(LogLocator(subs=subs))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def rate_vs_temperature(calibrated: pd.DataFrame, model, labels: pd.Series, channel: str) -> Figure:
