@@ -178,7 +178,7 @@ class GroupFit:
         days = days_since_epoch(pd.to_datetime(np.atleast_1d(time)))
         return np.broadcast_to(days, (n,)) if days.size == 1 else days
 
-    def log_predictive(self, temps, k: int, time=None) -> tuple[np.ndarray, np.ndarray]:
+    def log_predictive(self, temps, k: int, time=None, *, days=None) -> tuple[np.ndarray, np.ndarray]:
         """Centre and scale of a new integration's log dark current in family ``k``.
 
         Parameters
@@ -189,6 +189,8 @@ class GroupFit:
             Family index.
         time : datetime-like or array_like, optional
             Time(s) for the family's time trend.
+        days : float or numpy.ndarray, optional
+            The same as days since 1970 (instead of ``time``; no conversion).
 
         Returns
         -------
@@ -197,7 +199,12 @@ class GroupFit:
             widened by the standard error of the mean (the parameter uncertainty).
         """
         m = self.mixture
-        days = self.days(time, temps.size)
+        if days is None:
+            days = self.days(time, temps.size)
+        elif m.covariates.time_degree == 0:
+            days = None
+        else:
+            days = np.broadcast_to(np.asarray(days, float), (temps.size,))
         mu = m.mean_log_rate(temps, days)[:, k]
         se = m.mean_se(temps, k, days)
         return mu, np.sqrt(m.noise.variance(mu, 1.0) + se**2)
@@ -270,13 +277,12 @@ class GroupFit:
             share = (np.array([(m.epoch_family(days) == k).astype(float) for k in families]) if m.is_epochs
                      else np.repeat((w / w.sum())[:, None], days.size, axis=1))
             share /= share.sum()
-            when = [None] * days.size if m.covariates.time_degree == 0 else \
-                list(pd.Timestamp("1970-01-01") + pd.to_timedelta(days, unit="D"))
+            when = [None] * days.size if m.covariates.time_degree == 0 else [float(d) for d in days]
             for k, row in zip(families, share):
                 for t, s in zip(when, row):  # no trend: one item per family, whatever the time
                     if s > 0:
                         items[(k, t)] = items.get((k, t), 0.0) + s * weight
-        parts = [self.log_predictive(temps, k, t) for k, t in items]
+        parts = [self.log_predictive(temps, k, days=t) for k, t in items]
         return self._solve_mixture(temps, _targets(level, temps, mapping), parts, list(items.values()))
 
     def _mixture_interval(self, temps, targets, time, families):
@@ -300,11 +306,14 @@ class GroupFit:
             each = np.stack([mu + q * sd for mu, sd in parts])
             lo, hi = each.min(axis=0), each.max(axis=0)
 
-        # both bounds in one bisection: rows 0 and 1 of a (2, n) problem
-        stacked = [(np.broadcast_to(mu, (2, mu.size)), np.broadcast_to(sd, (2, sd.size))) for mu, sd in parts]
+        # both bounds in one bisection: rows 0 and 1 of a (2, n) problem, every part at once
+        n = targets.shape[-1]
+        centres = np.stack([np.broadcast_to(np.asarray(mu, float), (n,)) for mu, _ in parts])[:, None, :]
+        scales = np.stack([np.broadcast_to(np.asarray(sd, float), (n,)) for _, sd in parts])[:, None, :]
+        shares = np.stack([np.broadcast_to(np.asarray(w, float), (n,)) for w in weights])[:, None, :]
 
-        def cdf(v):
-            return sum(w * m.noise.predictive_cdf(v - mu, sd) for w, (mu, sd) in zip(weights, stacked))
+        def cdf(v):  # (2, n) -> (2, n): the weighted sum over the parts
+            return (shares * m.noise.predictive_cdf(v[None] - centres, scales)).sum(axis=0)
 
         lo, hi = np.broadcast_to(lo, (2, lo.shape[-1])), np.broadcast_to(hi, (2, hi.shape[-1]))
         both = bisect(cdf, lo, hi, targets, tol=1e-11)  # in log rate: 1e-11 relative
