@@ -161,29 +161,37 @@ class FlipFlopResult:
                              "effect_ratio": np.exp(log), "lower": np.exp(log - z * se),
                              "upper": np.exp(log + z * se)})
 
-    def summary(self) -> str:
-        """The answer in text: settings, one line per group, and why.
+    def summary(self):
+        """The answer in words, the settings and the verdicts, in the manner of statsmodels.
 
         Returns
         -------
-        str
+        darkmodel.summary.Summary
+            The answer per channel (:meth:`answer`), the settings, and one row per group
+            with its verdict, effect interval and reason (``.tables``); ``print`` it for
+            text, show it in Jupyter for HTML.
         """
+        from .summary import Section, Summary
+
         s = self.settings
-        lines = ["Do we have some flip-flopping state the instrument is in?", *self.answer().values(), "",
-                 f"alpha = {s.get('alpha', float('nan')):g}, n_boot = {s.get('n_boot', '?')}, "
-                 f"seed = {s.get('seed', '?')}, min_files = {s.get('min_files', '?')}", ""]
         counts = self.table["verdict"].value_counts()
-        lines.append("verdicts: " + ", ".join(f"{v} {n}" for v, n in counts.items()))
-        lines.append("")
+        settings = Section("Settings", [
+            f"alpha = {s.get('alpha', float('nan')):g}, n_boot = {s.get('n_boot', '?')}, seed = {s.get('seed', '?')}, "
+            f"min_files = {s.get('min_files', '?')}; families: {s.get('families', '?')}",
+            "verdicts: " + ", ".join(f"{v} {n}" for v, n in counts.items())])
         ci = self.conf_int(s.get("alpha", 0.05)) if "effect_log" in self.table else None
+        lines, rows = [], []
         for i, r in enumerate(self.table.itertuples(index=False)):
             effect = ""
             if ci is not None and np.isfinite(ci["effect_ratio"].iloc[i]):
-                effect = (f"  effect {ci['effect_ratio'].iloc[i]:.3f} "
-                          f"[{ci['lower'].iloc[i]:.3f}, {ci['upper'].iloc[i]:.3f}]")
-            lines.append(f"{r.XUV} {int(r.INT_TIME):>6} ms  {r.verdict:<24}{effect}")
+                effect = f"{ci['effect_ratio'].iloc[i]:.3f} [{ci['lower'].iloc[i]:.3f}, {ci['upper'].iloc[i]:.3f}]"
+            lines.append(f"{r.XUV} {int(r.INT_TIME):>6} ms  {r.verdict:<24}" + (f"  effect {effect}" if effect else ""))
             lines.append(f"    {r.reason}")
-        return "\n".join(lines)
+            rows.append({"XUV": r.XUV, "INT_TIME": int(r.INT_TIME), "verdict": r.verdict, "effect": effect,
+                         "reason": r.reason})
+        verdicts = Section("Verdicts", lines, pd.DataFrame(rows), lines_or_table=True)
+        answer = Section("", [sentence.replace("\u00a0", " ") for sentence in self.answer().values()])
+        return Summary("Do we have some flip-flopping state the instrument is in?", [answer, settings, verdicts])
 
     def answer(self) -> dict:
         """The answer, one sentence per channel (see :func:`answer_sentences`).

@@ -396,44 +396,60 @@ class DarkRateModel(BaseEstimator):
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def summary(self) -> str:
-        """A readable text summary, in the manner of statsmodels' results.
+    def summary(self):
+        """The model in words and tables, in the manner of statsmodels' results.
 
         Returns
         -------
-        str
-            The settings, the joint model per channel and one line per group (files, families,
-            rate at the reference temperature, noise, the reason).
+        darkmodel.summary.Summary
+            ``print`` it for text, show it in Jupyter for HTML; ``.tables`` holds the joint
+            model per channel and one row per group (files, families, rate at the reference
+            temperature, noise, doubling temperature), each estimate the data do not
+            identify said in words, with the reasons.
         """
+        from .summary import Section, Summary
+
         self._check_fitted()
         p = self.get_params()
-        lines = ["DarkRateModel", "=" * 13,
-                 f"method {p['method']}, alpha {p['alpha']:g}, n_boot {p['n_boot']}, min_separation "
-                 f"{p['min_separation']:g}, random_state {p['random_state']}",
-                 f"fitted {getattr(self, 'provenance_', {}).get('fitted_at', '?')} on "
-                 f"{getattr(self, 'provenance_', {}).get('input', 'a table')}", "", "Joint offset model:"]
+        prov = getattr(self, "provenance_", {})
+        settings = Section("Settings", [
+            f"method {p['method']}, alpha {p['alpha']:g}, n_boot {p['n_boot']}, min_separation "
+            f"{p['min_separation']:g}, random_state {p['random_state']}",
+            f"fitted {prov.get('fitted_at', '?')} on {prov.get('input', 'a table')}"])
+        joint_rows, notes = [], []
         for r in self.joint.itertuples(index=False):
             if not r.identified:
-                lines.append(f"  {r.XUV}: not identified ({r.reason})")
+                joint_rows.append({"XUV": r.XUV, "offset (DN/pixel per read)": "not identified",
+                                   "doubling temperature": "not identified"})
+                notes.append(f"{r.XUV}: not identified ({r.reason})")
                 continue
-            offset = (f"offset {r.offset:.3f} +- {r.offset_err:.3f} DN/pixel per read"
-                      if r.offset_status == IDENTIFIED else f"offset {r.offset_status}")
-            doubling = (f"doubling every {r.doubling_temperature:.2f} degC" if r.doubling_status == IDENTIFIED
-                        else f"doubling temperature {r.doubling_status}")
-            lines.append(f"  {r.XUV}: {offset}, {doubling}")
-        lines += ["", f"Groups (rate at {REFERENCE_TEMPERATURE:g} degC, DN/s/pixel):"]
+            joint_rows.append({
+                "XUV": r.XUV,
+                "offset (DN/pixel per read)": (f"{r.offset:.3f} +- {r.offset_err:.3f}" if r.offset_status == IDENTIFIED
+                                               else r.offset_status),
+                "doubling temperature": (f"{r.doubling_temperature:.2f} degC" if r.doubling_status == IDENTIFIED
+                                         else r.doubling_status)})
+        joint = Section("Joint offset model", notes, pd.DataFrame(joint_rows))
+        lines, rows = [], []
         for r in self.groups.itertuples(index=False):
             if r.status == "fitted":
                 rates = ", ".join(f"{v:.4f}" for v in r.rate_at_ref)
                 doubling = (f"doubling every {r.doubling_temperature:.1f} degC" if r.doubling_status == IDENTIFIED
                             else f"doubling temperature {r.doubling_status}")
-                lines.append(f"  {r.XUV} {r.INT_TIME:>6} ms  {r.n_files:>5} files  {r.n_families} famil"
+                lines.append(f"{r.XUV} {r.INT_TIME:>6} ms  {r.n_files:>5} files  {r.n_families} famil"
                              f"{'y' if r.n_families == 1 else 'ies'} [{rates}]  relative scatter "
                              f"{floor_label(r.noise_relative, SCALE_FLOOR)}; {doubling}")
-                lines.append(f"      {r.reason}")
+                lines.append(f"    {r.reason}")
             else:
-                lines.append(f"  {r.XUV} {r.INT_TIME:>6} ms  {r.n_files:>5} files  {r.status}")
-        return "\n".join(lines)
+                lines.append(f"{r.XUV} {r.INT_TIME:>6} ms  {r.n_files:>5} files  {r.status}")
+            rows.append({"XUV": r.XUV, "INT_TIME": r.INT_TIME, "files": r.n_files,
+                         "families": r.n_families if r.status == "fitted" else "",
+                         f"rate at {REFERENCE_TEMPERATURE:g} degC": (", ".join(f"{v:.4f}" for v in r.rate_at_ref)
+                                                                    if r.status == "fitted" else ""),
+                         "why": r.reason if r.status == "fitted" else r.status})
+        groups = Section(f"Groups (rate at {REFERENCE_TEMPERATURE:g} degC, DN/s/pixel)", lines, pd.DataFrame(rows),
+                         lines_or_table=True)
+        return Summary("DarkRateModel", [settings, joint, groups])
 
     def predict_table(self, table: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
         """Predictions for a whole table of conditions, with intervals and flags.

@@ -63,8 +63,14 @@ def test_the_test_leaves_the_model_alone_and_is_saved_with_it_explicitly(flipflo
 
 def test_result_object_summary_and_intervals(flipflop):
     _, _, _, result = flipflop
-    text = result.summary()
-    assert "FUV  14400 ms  flip-flop" in text and "alpha = 0.01" in text
+    summary = result.summary()
+    text = summary.as_text()
+    assert "FUV  14400 ms  flip-flop" in text and "alpha = 0.01" in text and str(summary) == text
+    assert all(sentence.replace("\u00a0", " ") in text for sentence in result.answer().values())
+    table = summary.tables[-1]
+    assert list(table["verdict"]) == list(result.table["verdict"])  # the same verdicts, as a table
+    html = summary._repr_html_()
+    assert html.count("<table") == 1 and "FUV" in html and "flip-flop" in html
     row = result.table.set_index(["XUV", "INT_TIME"]).loc[("FUV", 14400)]
     ci95 = result.conf_int(0.05).set_index(["XUV", "INT_TIME"]).loc[("FUV", 14400)]
     ci50 = result.conf_int(0.5).set_index(["XUV", "INT_TIME"]).loc[("FUV", 14400)]

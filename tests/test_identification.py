@@ -45,7 +45,7 @@ def test_a_doubling_temperature_the_data_cannot_identify_is_not_shown():
     assert np.isnan(row["doubling_temperature"]) and row["doubling_status"].startswith("not identified")
     fam = model.families.iloc[0]
     assert np.isnan(fam["doubling_temperature"]) and fam["doubling_status"].startswith("not identified")
-    assert "doubling temperature not identified" in model.summary()
+    assert "doubling temperature not identified" in model.summary().as_text()
 
 
 def test_fit_on_the_real_files_prints_no_unidentified_number(real_files, tmp_path):

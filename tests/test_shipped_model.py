@@ -30,8 +30,8 @@ def test_summary_repr_and_whole_table_predictions():
     import pandas as pd
 
     model = dm.DarkRateModel.load(SHIPPED)
-    assert "fitted:" in repr(model) and "Joint offset model" in model.summary()
-    assert model.summary().count(" ms ") == len(model.groups_)
+    assert "fitted:" in repr(model) and "Joint offset model" in model.summary().as_text()
+    assert model.summary().as_text().count(" ms ") == len(model.groups_)
     table = pd.DataFrame({"XUV": ["MUV", "MUV", "FUV"], "INT_TIME": [14400, 14400, 4200],
                           "DET_TEMP": [-18.0, 20.0, float("nan")]})
     with pytest.warns(dm.ExtrapolationWarning):

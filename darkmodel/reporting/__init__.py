@@ -486,7 +486,7 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
         if table is not None:
             lines += ["Why, group by group:", ""]
             lines += [f"{r.XUV} {int(r.INT_TIME):>6} ms  {r.verdict}: {r.reason}" for r in table.itertuples()]
-        lines += ["", *model.summary().splitlines(), "", "Provenance:"]
+        lines += ["", *model.summary().as_text().splitlines(), "", "Provenance:"]
         lines += [f"  {k}: {v}" for k, v in {**model.provenance_, **(inputs or {})}.items()]
         first = _answer_page(title, simulated_note(calibrated), notes, table)
         with atomic_write(path) as tmp, PdfPages(tmp) as pdf:
