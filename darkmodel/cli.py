@@ -950,6 +950,9 @@ def demo(outdir: Path, n_files: int, scenario: str, seed: int, workers, overwrit
     _say(f"\noutputs:\n  archive       {archive}\n  ground truth  {archive / 'truth.parquet'}\n"
                f"  summary       {out['summary']}\n  calibrated    {out['calibrated']}\n"
                f"  verdicts      {out['verdicts']}\n  model         {out['model']}\n  report        {out['report']}")
+    _say(f"\nnext: open {out['report']} in a browser (the answer is on its first screen); then try\n"
+         f"  darkmodel predict {out['model']} --channel MUV --int-time 4200 --temp -18\n"
+         f"  darkmodel report {out['calibrated']} --model {out['model']} -o report.pdf")
 
 
 if __name__ == "__main__":  # pragma: no cover

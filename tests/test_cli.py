@@ -142,6 +142,7 @@ def test_demo_runs_end_to_end_and_writes_only_into_its_folder(tmp_path, monkeypa
     assert provenance["input"] == "summary.parquet" and str(tmp_path) not in json.dumps(provenance)
     assert "expected dark rate, MUV INT_TIME 4200 ms" in result.output
     assert (tmp_path / "demo" / "report.html").exists() and "Do we have some flip-flopping state" in result.output
+    assert "next: open demo/report.html in a browser" in result.output
     # the demo scores its own verdicts against the simulator's truth, every group accounted for
     import re
 
