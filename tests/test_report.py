@@ -167,3 +167,21 @@ def test_log_axes_are_labelled_across_their_whole_range(fitted):
         labelled = [t.get_position()[1] for t in ax.yaxis.get_ticklabels() if t.get_text() and lo <= t.get_position()[1] <= hi]
         assert len(labelled) >= 3
         assert max(labelled) >= hi / 1.6 and min(labelled) <= lo * 1.6  # no unlabelled stretch at either end
+
+
+def test_residuals_are_drawn_per_group_never_pooled(fitted):
+    """Issue 22: residuals pooled every INT_TIME under 'family 0/1', which mean different things per group."""
+    from darkmodel.reporting import figures
+
+    calibrated, model, _ = fitted
+    labels = model.assign(calibrated)
+    kept = calibrated[labels.to_numpy() >= 0]
+    for channel in ("FUV", "MUV"):
+        fig = figures.residuals(calibrated, model, labels, channel)
+        int_times = sorted(kept.loc[kept["XUV"] == channel, "INT_TIME"].unique())[:figures.MAX_GROUP_PANELS]
+        assert len(fig.axes) == 2 * len(int_times)
+        titles = [ax.get_title() for ax in fig.axes[::2]]
+        assert [t.split(" ms")[0].split("= ")[1] for t in titles] == [str(it) for it in int_times]
+        for ax, it in zip(fig.axes[::2], int_times):
+            points = ax.collections[0].get_offsets()
+            assert len(points) == int(((kept["XUV"] == channel) & (kept["INT_TIME"] == it)).sum())

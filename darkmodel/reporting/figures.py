@@ -291,7 +291,7 @@ def rate_vs_temperature(calibrated: pd.DataFrame, model, labels: pd.Series, chan
 
 
 def residuals(calibrated: pd.DataFrame, model, labels: pd.Series, channel: str) -> Figure:
-    """Relative residuals of every row from its family curve, against temperature and time.
+    """Relative residuals of every row from its family curve, per INT_TIME, against temperature and time.
 
     Parameters
     ----------
@@ -307,37 +307,51 @@ def residuals(calibrated: pd.DataFrame, model, labels: pd.Series, channel: str) 
     Returns
     -------
     matplotlib.figure.Figure
-        Residual (percent) against DET_TEMP (left) and Time (right).
+        One row per fitted INT_TIME (the :data:`MAX_GROUP_PANELS` with most integrations):
+        residual (percent) against DET_TEMP (left) and Time (right), coloured by the
+        group's own families (family numbers mean different things in different groups,
+        so groups are never pooled).
     """
     rows = calibrated.assign(family=labels.to_numpy())
     rows = rows[(rows["XUV"] == channel) & (rows["family"] >= 0)]
-    expected = np.full(len(rows), np.nan)
-    with warnings.catch_warnings():
-        _quiet_model_warnings()
-        for (it, k), idx in rows.groupby(["INT_TIME", "family"]).indices.items():
-            expected[idx] = model.predict(rows["DET_TEMP"].to_numpy()[idx], channel=channel, int_time=int(it),
-                                          family=int(k))
-    resid = 100.0 * (rows["DN_per_s"].to_numpy() / expected - 1.0)
     if not len(rows):
         return _note(f"{channel}: no fitted group, so no residuals (see the groups table for why)")
-    fig = Figure(figsize=(11, 4), layout="constrained")
-    left, right = fig.subplots(1, 2, sharey=True)
-    colours = _colours(rows["family"])
-    left.scatter(rows["DET_TEMP"], resid, s=4, c=colours, alpha=0.5, rasterized=True)
-    right.scatter(rows.index, resid, s=4, c=colours, alpha=0.5, rasterized=True)
-    for ax in (left, right):
-        ax.axhline(0, color="black", lw=0.8)
-    lim = np.nanpercentile(np.abs(resid), 99.5) * 1.2 if np.isfinite(resid).any() else 1.0
-    left.set_ylim(-lim, lim)
-    left.set_xlabel("DET_TEMP (degC)")
-    right.set_xlabel("Time (UTC)")
-    _time_axis(right)
-    left.set_ylabel("residual from the family curve (%)")
-    for k in sorted(rows["family"].unique()):
-        left.scatter([], [], s=12, color=FAMILY_COLOURS[int(k) % len(FAMILY_COLOURS)], label=f"family {int(k)}")
-    if len(rows):
-        left.legend(fontsize=8, loc="upper right", markerscale=1.5)
-    fig.suptitle(f"{channel}: residuals, coloured by family")
+    int_times, left_out = _most_populous(rows["INT_TIME"].value_counts())
+    height = 1.9 * len(int_times) + 0.7
+    fig = Figure(figsize=(11, height))
+    fig.subplots_adjust(left=0.075, right=0.985, top=1 - 0.6 / height, bottom=0.45 / height, hspace=0.55,
+                        wspace=0.08)
+    axes = np.atleast_2d(fig.subplots(len(int_times), 2, squeeze=False, sharey="row"))
+    with warnings.catch_warnings():
+        _quiet_model_warnings()
+        for (left, right), it in zip(axes, int_times):
+            g = rows[rows["INT_TIME"] == it]
+            expected = np.full(len(g), np.nan)
+            for k, idx in g.groupby("family").indices.items():
+                expected[idx] = model.predict(g["DET_TEMP"].to_numpy()[idx], channel=channel, int_time=int(it),
+                                              family=int(k))
+            resid = 100.0 * (g["DN_per_s"].to_numpy() / expected - 1.0)
+            colours = _colours(g["family"])
+            left.scatter(g["DET_TEMP"], resid, s=4, c=colours, alpha=0.6, rasterized=True)
+            right.scatter(g.index, resid, s=4, c=colours, alpha=0.6, rasterized=True)
+            for ax in (left, right):
+                ax.axhline(0, color="black", lw=0.8)
+            finite = resid[np.isfinite(resid)]
+            lim = np.percentile(np.abs(finite), 99.0) * 1.2 if len(finite) else 1.0
+            left.set_ylim(-lim, lim)
+            left.set_ylabel("residual (%)")
+            _time_axis(right)
+            families = sorted(g["family"].unique())
+            left.set_title(f"{channel} INT_TIME = {it} ms: " + (
+                "one family" if len(families) == 1 else f"{len(families)} families of this group"), fontsize=9)
+            for k in families if len(families) > 1 else []:
+                left.scatter([], [], s=12, color=FAMILY_COLOURS[int(k) % len(FAMILY_COLOURS)], label=f"family {int(k)}")
+            if len(families) > 1:
+                left.legend(fontsize=7, loc="upper right", markerscale=1.5)
+        axes[-1, 0].set_xlabel("DET_TEMP (degC)")
+        axes[-1, 1].set_xlabel("Time (UTC)")
+    fig.suptitle(textwrap.fill(f"{channel}: residuals from each group's own family curves{left_out}", 110),
+                 fontsize=11)
     return fig
 
 
