@@ -22,4 +22,8 @@ def test_notebook_executes(tmp_path):
     assert "Do we have some flip-flopping state" in text
     assert "flip-flop" in text.split("verdicts:")[1].splitlines()[0]  # the archive switches: the answer says so
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 3  # the figures are shown, not only made
+    assert len(images) >= 6  # the seed's views (both channels) are shown, not only made
+    last = "".join(o.get("text", "") for o in nb.cells[-1].get("outputs", []))
+    assert last.startswith("FUV: ") and "\nMUV: " in last  # it ends with the answer, per channel
+    assert "'right'" in text and "outcome" in text  # scored against the simulator's truth
+    assert "compare" not in text or "within_rounding" in text  # the real files' pipeline dark, rebuilt
