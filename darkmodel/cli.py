@@ -164,6 +164,27 @@ def _refuse_to_overwrite(folder: Path, overwrite: bool, marker: str, what: str) 
     return True
 
 
+class _GroupProgress:
+    """Progress of a fit or a flip-flop test: groups done, and the largest group's replicates.
+
+    Called with 1 as a group finishes (the bar's count); :meth:`replicates` is called as
+    each bootstrap replicate of the largest group is done in this process, which is most
+    of the run, so the bar moves while it runs.
+    """
+
+    def __init__(self, bar):
+        self.bar = bar
+        self.n_replicates = 0
+
+    def __call__(self, n: int = 1) -> None:
+        self.bar.update(n)
+
+    def replicates(self, n: int = 1) -> None:
+        self.n_replicates += n
+        if self.n_replicates % 4 == 0:
+            self.bar.set_postfix_str(f"{self.n_replicates} replicates of the largest group", refresh=True)
+
+
 def _bar(total: int, desc: str, unit: str):
     """A tqdm bar on stderr, silent under ``--quiet`` and when stderr is not a terminal."""
     from tqdm import tqdm
@@ -490,7 +511,7 @@ def fit_command(input_path: Path, output: Path, method: str, k_max: int, alpha: 
     n_groups = table[["XUV", "INT_TIME"]].drop_duplicates().shape[0] if {"XUV", "INT_TIME"} <= set(table) else 0
     try:
         with _bar(n_groups, "fit", "group") as bar:
-            model.fit(table, progress=bar.update, source=_input_provenance(input_path))
+            model.fit(table, progress=_GroupProgress(bar), source=_input_provenance(input_path))
     except KeyError as exc:
         raise _fail(f"{input_path}: {exc.args[0]}") from None
     except ValueError as exc:
@@ -668,7 +689,7 @@ def _run_flipflop(table, model, **settings):
 
     rows = usable_rows(table)
     with _bar(rows[["XUV", "INT_TIME"]].drop_duplicates().shape[0], "flip-flop test", "group") as bar:
-        return flipflop_test(table, model=model, progress=bar.update, **settings)
+        return flipflop_test(table, model=model, progress=_GroupProgress(bar), **settings)
 
 
 @main.command("flipflop")

@@ -718,7 +718,9 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
         Smallest gap between families in within-family standard deviations (default: the
         model's, else :data:`~darkmodel.families.MIN_SEPARATION`).
     progress : callable, optional
-        Called with 1 as each group's test finishes (e.g. ``tqdm.update``).
+        Called with 1 as each group's test finishes (e.g. ``tqdm.update``); if it has a
+        ``replicates`` method, that is called with 1 as each bootstrap replicate of the
+        largest group is done (see :func:`darkmodel.parallel.run_tasks`).
 
     Returns
     -------

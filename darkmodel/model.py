@@ -207,7 +207,9 @@ class DarkRateModel(BaseEstimator):
             ``XUV``, ``INT_TIME`` (ms), ``DET_TEMP`` (degC), ``DN_per_s`` and, if present,
             ``FILENAME`` (integrations of one file share their family) and ``Time``.
         progress : callable, optional
-            Called with 1 as each group's fit finishes (e.g. ``tqdm.update``).
+            Called with 1 as each group's fit finishes (e.g. ``tqdm.update``); if it has a
+            ``replicates`` method, that is called with 1 as each bootstrap replicate of the
+            largest group is done (see :func:`darkmodel.parallel.run_tasks`).
         source : dict, optional
             What the table came from, for ``provenance_`` (e.g. ``{"input":
             "calibrated.parquet", "input_sha256": ...}``): file names and hashes, not paths.

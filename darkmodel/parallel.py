@@ -194,6 +194,16 @@ def ordered_map(func: Callable, items: Sequence, executor=None, *, workers: int 
             future.cancel()
 
 
+def _counted(results: Iterator, tick: Callable[[int], object]) -> Iterator:
+    """``results``, calling ``tick(1)`` as each one is handed on (closing it closes ``results``)."""
+    try:
+        for item in results:
+            tick(1)
+            yield item
+    finally:
+        results.close()
+
+
 @dataclass(frozen=True)
 class ReplicatePool:
     """A process pool lent to one task for its bootstrap replicates.
@@ -204,10 +214,13 @@ class ReplicatePool:
         The pool.
     workers : int
         Its worker count.
+    on_item : callable, optional
+        Called with 1 as each replicate's result is handed on (a progress bar's counter).
     """
 
     executor: Executor
     workers: int
+    on_item: Callable[[int], object] | None = None
 
     def imap(self, func: Callable, items: Sequence) -> Iterator:
         """``func(item)`` for every item, in order, computed by the pool (see :func:`ordered_map`).
@@ -223,7 +236,10 @@ class ReplicatePool:
         -------
         iterator
         """
-        return ordered_map(func, items, self.executor, workers=self.workers)
+        results = ordered_map(func, items, self.executor, workers=self.workers)
+        if self.on_item is None:
+            return results
+        return _counted(results, self.on_item)
 
 
 def run_tasks(func: Callable, tasks: Sequence, *, workers: int = 1, size: Callable | None = None,
@@ -245,7 +261,9 @@ def run_tasks(func: Callable, tasks: Sequence, *, workers: int = 1, size: Callab
         Called with 1 as each task finishes (e.g. ``tqdm.update``).
     share_largest : bool, optional
         Run the largest task in this process, handing its replicates to the pool, which
-        runs the other tasks first.
+        runs the other tasks first.  If ``progress`` has a ``replicates`` method, it is
+        called with 1 as each of that task's replicates is done (the bar moves while the
+        largest task, most of the time, runs).
 
     Returns
     -------
@@ -270,7 +288,8 @@ def run_tasks(func: Callable, tasks: Sequence, *, workers: int = 1, size: Callab
     with process_pool(workers if share_largest else min(workers, len(tasks))) as pool:
         futures = {pool.submit(func, tasks[i]): i for i in order if i != here}
         if here is not None:
-            results[here] = func(tasks[here], replicate_pool=ReplicatePool(pool, workers))
+            results[here] = func(tasks[here], replicate_pool=ReplicatePool(pool, workers,
+                                                                            getattr(progress, "replicates", None)))
             tick(1)
         for future in as_completed(futures):
             results[futures[future]] = future.result()

@@ -18,6 +18,33 @@ def _with_pool(task, replicate_pool=None):
     return (task, replicate_pool is not None)
 
 
+def _replicating(task, replicate_pool=None):
+    if replicate_pool is None:
+        return task
+    return sum(replicate_pool.imap(_square, list(range(task))))
+
+
+class _Progress:
+    def __init__(self):
+        self.groups, self.n_replicates = 0, 0
+
+    def __call__(self, n):
+        self.groups += n
+
+    def replicates(self, n):
+        self.n_replicates += n
+
+
+def test_the_largest_tasks_replicates_move_the_progress():
+    """Issue 22: the bars stayed at 0/10 while the largest group (most of the run) bootstrapped."""
+    progress = _Progress()
+    out = run_tasks(_replicating, [3, 30, 2], workers=2, size=lambda t: t, progress=progress, share_largest=True)
+    assert out == [3, sum(i * i for i in range(30)), 2]
+    assert progress.groups == 3 and progress.n_replicates == 30
+    assert run_tasks(_replicating, [3, 30], workers=2, size=lambda t: t, progress=lambda n: None,
+                     share_largest=True)[1] == sum(i * i for i in range(30))  # a plain callable still does
+
+
 @pytest.fixture(scope="module")
 def pool():
     with process_pool(2) as executor:
