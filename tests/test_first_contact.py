@@ -172,3 +172,19 @@ def test_the_report_lists_the_files_the_scan_could_not_read(archive, tmp_path):
         html = unescape(out.read_text())
         assert "1 files could not be read" in html and "broken-orbit99999" in html
         assert "files that failed to read" not in html
+
+
+def test_every_darkmodel_name_the_readme_uses_resolves_as_written():
+    """Issue 22: 'dm.pipeline.run_chain, as the README lists it, needs import darkmodel.pipeline first'."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    names = sorted(set(re.findall(r"\b(?:darkmodel|dm)\.([A-Za-z_][A-Za-z_0-9.]*[A-Za-z_0-9])", readme)))
+    assert len(names) >= 10
+    code = ("import darkmodel as dm, operator\n"
+            f"for name in {names!r}:\n"
+            "    operator.attrgetter(name)(dm)\n"
+            "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
