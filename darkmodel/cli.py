@@ -60,7 +60,8 @@ def _os_error_text(exc: OSError) -> str:
     if exc.filename is not None and exc.strerror:
         where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
         return f"{where}: {exc.strerror}"
-    return str(exc) or type(exc).__name__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]  # CFITSIO's are several
+    return "; ".join(dict.fromkeys(lines)) or type(exc).__name__
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

@@ -324,6 +324,7 @@ def test_full_and_read_only_disks_give_one_line_and_keep_earlier_outputs(chain, 
     err = (log / "tight.err").read_text()
     assert (log / "tight.rc").read_text().strip() == "1" and "Traceback" not in err, err
     assert err.count("Error:") == 1 and ("No space left" in err or "error writing" in err), err
+    assert len(err.strip().splitlines()) == 1, err  # one line, whatever library said it
 
 
 # ----------------------------------------------------------------------------- interrupts
