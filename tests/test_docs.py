@@ -21,3 +21,5 @@ def test_sphinx_builds_without_warnings(tmp_path):
     cli = (tmp_path / "cli.html").read_text()
     assert "compare-l1b" in cli and "--max-file-size" in cli
     assert (tmp_path / "_images" / "dn_per_s_vs_det_temp_all.png").exists()  # the seed's figures travel along
+    notebook = (tmp_path / "generated" / "dark_families.html").read_text()  # executed at build time
+    assert notebook.count("<img") >= 6 and "FUV: " in notebook and "Traceback" not in notebook
