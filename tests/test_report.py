@@ -185,3 +185,19 @@ def test_residuals_are_drawn_per_group_never_pooled(fitted):
         for ax, it in zip(fig.axes[::2], int_times):
             points = ax.collections[0].get_offsets()
             assert len(points) == int(((kept["XUV"] == channel) & (kept["INT_TIME"] == it)).sum())
+
+
+def test_a_rare_anomalous_frame_does_not_flatten_a_small_group():
+    """A 30-file group with two frames 80x its level: the axis keeps the family readable and says so."""
+    from matplotlib.figure import Figure
+
+    from darkmodel.reporting.figures import _robust_ylim
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate([0.5 * np.exp(rng.normal(0, 0.15, 30)), [40.0, 38.0]])
+    for scale in ("linear", "log"):
+        ax = Figure().subplots()
+        _robust_ylim(ax, values, scale)
+        lo, hi = ax.get_ylim()
+        assert hi < 5.0 and lo < 0.5 * np.exp(-0.3)  # the family fills the axis, the anomalies do not
+        assert any("2 outlying point(s)" in t.get_text() for t in ax.texts)

@@ -202,6 +202,11 @@ def _robust_ylim(ax, values, scale: str) -> None:
     if not len(v):
         return
     lo, hi = np.percentile(v, [0.5, 99.5])
+    # in a small group the 99.5th percentile is its largest point: a rare anomalous frame 80x
+    # the family would flatten it; limit the axis to 6 interquartile ranges of log rate
+    q1, med, q3 = np.percentile(np.log(v), [25, 50, 75])
+    reach = 6.0 * max(q3 - q1, 0.05)
+    lo, hi = max(lo, np.exp(med - reach)), min(hi, np.exp(med + reach))
     pad = 0.08 * (hi - lo) if hi > lo else 0.1 * hi
     ax.set_yscale(scale)
     ax.set_ylim(max(lo - pad, lo * 0.8), hi + pad)
