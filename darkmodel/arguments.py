@@ -168,6 +168,12 @@ def _check_writable_folder(folder: Path, need_bytes: int) -> None:
                       f"{need_bytes / 2**20:.0f} MiB needed")
 
 
+def _not_an_input(path: Path, inputs: Iterable, name: str) -> None:
+    for source in inputs:
+        if source is not None and _same_file(path, Path(source)):
+            raise ValueError(f"{name} {path} is also an input; write elsewhere")
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return os.path.realpath(a) == os.path.realpath(b) or (a.exists() and b.exists() and a.samefile(b))
@@ -205,21 +211,18 @@ def check_output(path, *, suffixes: Sequence[str] | None = None, inputs: Iterabl
         read-only file that cannot be written, a special file (FIFO, device), or too
         little room on the disk.
     """
+    from .storage import replaceable_mode
+
     path = Path(path)
     if suffixes is not None and not path.name.lower().endswith(tuple(suffixes)):
         raise ValueError(f"{name} {path}: unknown file type; use a name ending in " + ", ".join(suffixes))
-    for source in inputs:
-        if source is not None and _same_file(path, Path(source)):
-            raise ValueError(f"{name} {path} is also an input; write to another file")
-    if path.is_dir():
-        raise IsADirectoryError(f"{name} {path} is a folder; give a file name")
-    if path.exists() or path.is_symlink():
-        if not path.is_file():
-            raise OSError(f"{name} {path} is not a regular file (a device, FIFO, socket or dangling link); "
-                          "give another name")
-        if not os.stat(path).st_mode & 0o222:
-            raise PermissionError(f"{name} {path} is read-only; it is never replaced: make it writable or "
-                                  "give another name")
+    _not_an_input(path, inputs, name)
+    if path.is_symlink() and not path.exists():
+        raise OSError(f"{name} {path} is a dangling link; give another name")
+    try:  # the rule atomic_write applies: no folder, no special file, no read-only file is replaced
+        replaceable_mode(path)
+    except OSError as exc:
+        raise type(exc)(f"{name} {path} {exc.strerror}") from None
     _check_writable_folder(path.parent, need_bytes)
     return path
 
@@ -249,9 +252,7 @@ def check_output_folder(path, *, inputs: Iterable = (), name: str = "output fold
         As :func:`check_output`.
     """
     path = Path(path)
-    for source in inputs:
-        if source is not None and _same_file(path, Path(source)):
-            raise ValueError(f"{name} {path} is also an input")
+    _not_an_input(path, inputs, name)
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"{name} {path} is a file, not a folder")
     _check_writable_folder(path, need_bytes)

@@ -74,7 +74,7 @@ class _GuardedGroup(click.Group):
     """The command group, with one boundary for what the machine does to a command.
 
     Inside every command: a bad argument ends with one line naming it and exit status 1;
-    Ctrl-C and SIGTERM (also when they land inside compiled code)
+    Ctrl-C and SIGTERM (also when they land inside compiled code, :func:`~darkmodel.compiled.interrupts_as_such`)
     end with one line and exit status 130 (143 for SIGTERM); an operating-system error
     (full disk, read-only folder, a file that vanished) and a failed allocation end with
     one line naming the file and exit status 1.  Every write is atomic, so none of these
@@ -88,8 +88,10 @@ class _GuardedGroup(click.Group):
         previous = None
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        from .compiled import interrupts_as_such
+
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), interrupts_as_such():
                 warnings.simplefilter("default")  # shown, once each, whatever the caller's filters
                 warnings.showwarning = _show_warning  # one line each, not the source line of the warning
                 return super().invoke(ctx)
@@ -102,11 +104,6 @@ class _GuardedGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted: stopped; no output written or replaced", err=True)
             raise click.exceptions.Exit(130) from None
-        except SystemError as exc:  # an interrupt that landed inside compiled code
-            if isinstance(exc.__cause__, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt):
-                click.echo("interrupted: stopped; no output written or replaced", err=True)
-                raise click.exceptions.Exit(130) from None
-            raise
         except MemoryError:
             raise click.ClickException("out of memory: give the command less input at a time (fewer files, "
                                        "a smaller --max-file-size) or run it on a larger machine") from None

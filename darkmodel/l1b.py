@@ -84,7 +84,7 @@ def pipeline_dark(path) -> np.ndarray:
     (151, 10, 51)
     """
     path = Path(path)
-    with open_fits(path) as fits:
+    with open_fits(path) as (fits, _):
         names = {h.get_extname().lower() for h in fits if h.get_extname()}
         missing = {"detector_dark", "dark_integration", "dark_observation", "integration"} - names
         if missing:
@@ -104,7 +104,7 @@ def pipeline_dark(path) -> np.ndarray:
 
 def _frame_stats(path: Path) -> dict:
     """What the pipeline leaves out: the scatter of the frame means it never uses (frames 2, 3, ...)."""
-    with open_fits(path) as fits:
+    with open_fits(path) as (fits, _):
         frames = fits["detector_dark"].read().astype(float)
         n_products = fits["Dark_Observation"].get_nrows()
         header = fits[0].read_header()
@@ -146,7 +146,7 @@ def compare_with_pipeline(path, model=None) -> dict:
     """
     path = Path(path)
     ours = pipeline_dark(path)
-    with open_fits(path) as fits:
+    with open_fits(path) as (fits, _):
         theirs = fits["background_dark"].read().astype(float)
     if theirs.shape != ours.shape:
         raise DarkFileError(path, f"background_dark is {theirs.shape}, the rule gives {ours.shape}")

@@ -41,10 +41,11 @@ from astropy.stats import sigma_clipped_stats
 from astropy.utils.exceptions import AstropyUserWarning
 
 from .filenames import parse_filename
+from .storage import special_kind
 from .temperature import case_dn_to_celsius, det_dn_to_celsius, mcp_gain_to_volt
 
 __all__ = ["read_dark", "load_products", "tabulate", "DarkProduct", "DarkFileError",
-           "integration_statistics", "INTEGRATION_COLUMNS", "MAX_FILE_SIZE", "max_file_size", "special_kind"]
+           "integration_statistics", "INTEGRATION_COLUMNS", "MAX_FILE_SIZE", "max_file_size"]
 
 log = logging.getLogger(__name__)
 
@@ -623,11 +624,9 @@ def _plain_copy(path: Path, size: int):
     named link (its own name could hold ``[``, ``$`` or other extended-file-name syntax),
     or, for gzip, its stream inflated into a private temporary file within the size limit.
 
-    Yields ``(fitsio-safe path, uncompressed size)``.
+    ``path`` is a regular file (:func:`_regular_stat`).  Yields ``(fitsio-safe path,
+    uncompressed size)``.
     """
-    mode = os.stat(path).st_mode
-    if not stat_module.S_ISREG(mode):  # never opened: a FIFO would block, a device never end
-        raise DarkFileError(path, f"is {special_kind(mode)}, not a regular file")
     limit = max_file_size()
     with open(path, "rb") as fh:
         gz = fh.read(2) == b"\x1f\x8b"
@@ -652,63 +651,55 @@ def _plain_copy(path: Path, size: int):
             os.unlink(safe)
 
 
-def special_kind(mode: int) -> str:
-    """What a file that is not a regular file is, in words (``'a FIFO'``, ``'a socket'``, ...).
+def _regular_stat(path: Path) -> os.stat_result:
+    """``os.stat(path)`` of a non-empty regular file, else a :class:`DarkFileError` saying what it is.
 
-    Parameters
-    ----------
-    mode : int
-        ``st_mode`` from :func:`os.stat` or :func:`os.lstat`.
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> import stat
-    >>> special_kind(stat.S_IFIFO)
-    'a FIFO (named pipe)'
+    A special file is never opened: a FIFO would block, a device never end.
     """
-    kinds = ((stat_module.S_ISDIR, "a folder"), (stat_module.S_ISFIFO, "a FIFO (named pipe)"),
-             (stat_module.S_ISSOCK, "a socket"), (stat_module.S_ISCHR, "a character device"),
-             (stat_module.S_ISBLK, "a block device"), (stat_module.S_ISLNK, "a symbolic link"),
-             (stat_module.S_ISREG, "a regular file"))
-    return next((text for test, text in kinds if test(mode)), "a special file")
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise DarkFileError(path, f"cannot access file: {exc.strerror or exc}") from None
+    if not stat_module.S_ISREG(st.st_mode):
+        raise DarkFileError(path, f"is {special_kind(st.st_mode)}, not a regular file")
+    if st.st_size == 0:
+        raise DarkFileError(path, "file is empty")
+    return st
 
 
 @contextmanager
-def open_fits(path):
+def open_fits(path, st: os.stat_result | None = None):
     """Open one file with fitsio through :func:`_plain_copy`; every failure names ``path``.
 
     Parameters
     ----------
     path : path-like
         A FITS file (plain or gzip), a regular file.
+    st : os.stat_result, optional
+        Its :func:`os.stat`, where the caller has it already.
 
     Yields
     ------
-    fitsio.FITS
+    fits : fitsio.FITS
+    size : int
+        The uncompressed size of the file (bytes).
 
     Raises
     ------
     DarkFileError
-        If the file is missing, special (FIFO, device), above the size limit or not FITS;
-        the message names ``path``, never the private copy.
+        If the file is missing, empty, special (FIFO, device), above the size limit or not
+        FITS; the message names ``path``, never the private copy.
     """
     path = Path(path)
-    try:
-        size = os.stat(path).st_size
-    except OSError as exc:
-        raise DarkFileError(path, f"cannot access file: {exc.strerror or exc}") from None
-    with _plain_copy(path, size) as (safe, _):
+    st = st if st is not None else _regular_stat(path)
+    with _plain_copy(path, st.st_size) as (safe, size):
         try:
             fits = fitsio.FITS(safe)
         except Exception as exc:  # CFITSIO reports every failure as OSError with its own text
             raise DarkFileError(path, f"not a readable FITS file ({_first_line(exc).replace(safe, path.name)})") \
                 from None
         with fits:
-            yield fits
+            yield fits, size
 
 
 def load_products(path) -> list[DarkProduct]:
@@ -730,28 +721,16 @@ def load_products(path) -> list[DarkProduct]:
         If the file cannot be opened as FITS or lacks what a dark record needs.
     """
     path = Path(path)
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise DarkFileError(path, f"cannot access file: {exc.strerror or exc}") from None
-    if not stat_module.S_ISREG(st.st_mode):  # never opened: a FIFO would block, a device never end
-        raise DarkFileError(path, f"is {special_kind(st.st_mode)}, not a regular file")
-    if st.st_size == 0:
-        raise DarkFileError(path, "file is empty")
+    st = _regular_stat(path)
     stat = {"SOURCE_FILE": _text(path.resolve()), "SOURCE_SIZE": int(st.st_size),
             "SOURCE_MTIME_NS": int(st.st_mtime_ns)}
     try:
-        with _plain_copy(path, st.st_size) as (safe, size):
-            try:
-                fits = fitsio.FITS(safe)
-            except Exception as exc:  # CFITSIO reports every failure as OSError with its own text
-                raise DarkFileError(path, f"not a readable FITS file ({_first_line(exc)})") from None
-            with fits:
-                index = _hdu_index(fits)
-                _check_complete(fits, path, size)
-                if "detector_dark" in index:
-                    return _read_l1b_copies(fits, index, path, stat)
-                return _read_l1a(fits, index, path, stat)
+        with open_fits(path, st) as (fits, size):
+            index = _hdu_index(fits)
+            _check_complete(fits, path, size)
+            if "detector_dark" in index:
+                return _read_l1b_copies(fits, index, path, stat)
+            return _read_l1a(fits, index, path, stat)
     except DarkFileError:
         raise
     except OSError as exc:

@@ -23,7 +23,8 @@ import pandas as pd
 
 from .arguments import check_count, check_scheduler
 from .parallel import n_workers, process_pool
-from .read import DarkFileError, load_products, special_kind, tabulate
+from .read import DarkFileError, load_products, tabulate
+from .storage import special_kind
 
 __all__ = ["scan", "scan_batch", "find_files", "display_name", "deduplicate", "per_file_summary", "ScanResult",
            "ERROR_COLUMNS"]

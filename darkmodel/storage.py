@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["staged_folder",
+__all__ = ["staged_folder", "special_kind",
            "read_table", "write_table", "errors_path", "table_format", "atomic_write", "file_stamp", "FileChangedError",
            "replaceable_mode"]
 
@@ -123,9 +123,7 @@ def atomic_write(path, *, unchanged_since: tuple | None = None):
     try:
         yield Path(tmp)
         if mode is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
+            mode = 0o666 & ~_current_umask()
         os.chmod(tmp, mode)
         replaceable_mode(path)  # made read-only while we wrote: still not replaced
         if unchanged_since is not None and file_stamp(path) != unchanged_since:
@@ -134,6 +132,31 @@ def atomic_write(path, *, unchanged_since: tuple | None = None):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def special_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words (``'a FIFO'``, ``'a socket'``, ...).
+
+    Parameters
+    ----------
+    mode : int
+        ``st_mode`` from :func:`os.stat` or :func:`os.lstat`.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import stat
+    >>> special_kind(stat.S_IFIFO)
+    'a FIFO (named pipe)'
+    """
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+             (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISLNK, "a symbolic link"),
+             (stat.S_ISREG, "a regular file"))
+    return next((text for test, text in kinds if test(mode)), "a special file")
 
 
 def replaceable_mode(path) -> int | None:
@@ -154,13 +177,18 @@ def replaceable_mode(path) -> int | None:
     ------
     PermissionError
         If the file has no write permission bit (whoever runs this, root included).
+    IsADirectoryError, OSError
+        If ``path`` is a folder or a special file (a device, a FIFO): never replaced by a
+        rename (as root, that would replace ``/dev/null``).
     """
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name", str(path))
     if not stat.S_ISREG(st.st_mode):
-        return None
+        raise OSError(errno.EINVAL, f"is {special_kind(st.st_mode)}, not a regular file; not replaced", str(path))
     mode = stat.S_IMODE(st.st_mode)
     if not mode & 0o222:
         raise PermissionError(errno.EACCES, "is read-only; not replaced (make it writable or write elsewhere)",

@@ -88,3 +88,25 @@ def test_atomic_write_does_not_replace_a_file_changed_since_it_was_read(tmp_path
     with atomic_write(path, unchanged_since=file_stamp(path)) as tmp:
         tmp.write_text("fresh")
     assert path.read_text() == "fresh"
+
+
+def test_a_special_file_or_folder_is_never_replaced_by_a_write(tmp_path):
+    """The rule lives in replaceable_mode, which atomic_write and the CLI's output check share."""
+    import os
+
+    import pandas as pd
+
+    from darkmodel.arguments import check_output
+    from darkmodel.storage import write_table
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="FIFO"):
+        write_table(pd.DataFrame({"a": [1]}), fifo)
+    with pytest.raises(OSError, match="FIFO"):
+        check_output(fifo)
+    assert fifo.is_fifo() and sorted(p.name for p in tmp_path.iterdir()) == ["pipe.csv"]  # no temporary left
+    folder = tmp_path / "looks_like.csv"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError):
+        write_table(pd.DataFrame({"a": [1]}), folder)

@@ -210,9 +210,9 @@ def _answer_page(title: str, simulated: str, notes: list, table: pd.DataFrame | 
         return page
     for sentence in answer_sentences(table).values():
         write(sentence, size=11, width=120, gap=0.012)  # no-break spaces keep "14 400 ms" on one line
-    shown = _verdict_display(table)[["XUV", "INT_TIME", "files", "verdict", "p memory", "switches",
-                                      *(["effect (95 % CI)"] if "effect (95 % CI)" in _verdict_display(table)
-                                        else [])]]
+    shown = _verdict_display(table)
+    shown = shown[[c for c in ("XUV", "INT_TIME", "files", "verdict", "p memory", "switches", "effect (95 % CI)")
+                   if c in shown.columns]]
     height = min(0.045 * (len(shown) + 1), max(y - 0.08, 0.1))
     ax = page.add_axes((0.08, y - 0.02 - height, 0.84, height))
     ax.set_axis_off()
