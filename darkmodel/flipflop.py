@@ -593,7 +593,8 @@ def _test_group(task: dict, replicate_pool=None) -> dict:
            "verdict": "insufficient-data", "reason": "", "n_families": pd.NA, "p_families": np.nan,
            "p_families_mc_se": np.nan, "n_boot_used": 0, "lr_families": np.nan, "separation": np.nan,
            "p_drift": np.nan, "drift_amplitude": np.nan, "step_delta_bic": np.nan, "noise_additive": np.nan, "noise_relative": np.nan,
-           "noise_df": np.nan, "p_memory": np.nan, "memory_power": np.nan, "switching_tau_hours": np.nan,
+           "noise_df": np.nan, "p_memory": np.nan, "memory_power": np.nan, "resolvable_contrast": np.nan,
+           "switching_tau_hours": np.nan,
            "lag_lr": np.nan, "lag_coef": np.nan,
            "n_switches": pd.NA, "n_runs": pd.NA, "returns": pd.NA, "dwell_hours_0": np.nan, "dwell_hours_1": np.nan,
            "dwell_hours_median": np.nan, "ms_p00": np.nan, "ms_p11": np.nan, "ms_duration_hours_0": np.nan,
@@ -623,7 +624,7 @@ def _test_group(task: dict, replicate_pool=None) -> dict:
     resolution = task["min_separation"] * math.hypot(float(np.sqrt(one.noise.variance(float(np.median(files["y"])),
                                                                                         float(np.median(files["n"]))))),
                                                      float(one.extra.get("rounding_sd", 0.0)), one.noise.excess_sd())
-    evidence["resolvable_contrast"] = math.expm1(resolution)
+    evidence["resolvable_contrast"] = row["resolvable_contrast"] = math.expm1(resolution)
     epochs_row = sel.table[sel.table["model"] == "epochs"] if "model" in sel.table else sel.table.iloc[0:0]
     if len(epochs_row):
         evidence["p_epochs"] = float(epochs_row["p_value"].iloc[0])
@@ -733,7 +734,9 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
         Markov-switching transition probabilities and expected durations, the held-out
         scores of the switching and change-point models, change-point times, the effect
         size ``effect_ratio`` with its 95 % interval (``effect_log`` and ``effect_log_se``
-        for :meth:`~FlipFlopResult.conf_int` at any level), and the confounder findings.
+        for :meth:`~FlipFlopResult.conf_int` at any level), the confounder findings,
+        ``memory_power`` and ``resolvable_contrast`` (the smallest state contrast the
+        group's scatter resolves: what a ``single-state`` verdict could have missed).
         ``.settings`` holds the test's settings; ``summary()`` prints the answer.
 
     Raises

@@ -80,7 +80,13 @@ def answer_sentences(table: pd.DataFrame) -> dict:
         others = rows[rows["verdict"] != "flip-flop"]
         tally = []
         for verdict, part in others.groupby("verdict", sort=False):
-            tally.append(f"{_TALLY.get(verdict, verdict)} ({', '.join(_ms(t) for t in part['INT_TIME'])})")
+            said = _TALLY.get(verdict, verdict)
+            limits = part.get("resolvable_contrast", pd.Series(dtype=float)).dropna()
+            if verdict == "single-state" and len(limits):  # a negative claim says what it could have missed
+                lo, hi = 100 * limits.min(), 100 * limits.max()
+                span = f"{hi:.0f}\u00a0%" if round(lo) == round(hi) else f"{lo:.0f}-{hi:.0f}\u00a0%"
+                said += f", as far as the scatter resolves (states under {span} apart would be missed)"
+            tally.append(f"{said} ({', '.join(_ms(t) for t in part['INT_TIME'])})")
         tested = others["verdict"].isin(["single-state", "families-without-memory", "confounded", "drift",
                                           "change-point"]).any()
         if len(flips):

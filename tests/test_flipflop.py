@@ -248,3 +248,13 @@ def test_without_a_model_the_test_fits_once_at_its_own_level_and_keeps_those_fam
     for r in tested.itertuples():
         if k_fit.get((r.XUV, r.INT_TIME), 0) <= 2:
             assert int(r.n_families) == k_fit[(r.XUV, r.INT_TIME)], r.reason
+
+
+def test_a_single_state_answer_says_what_its_scatter_could_have_missed():
+    from darkmodel.flipflop_result import answer_sentences
+
+    table = pd.DataFrame({"XUV": ["MUV", "MUV"], "INT_TIME": [10200, 60000], "verdict": ["single-state"] * 2,
+                          "resolvable_contrast": [0.306, 0.204]})
+    sentence = answer_sentences(table)["MUV"].replace("\u00a0", " ")
+    assert "states under 20-31 % apart would be missed" in sentence
+    assert "10 200 ms, 60 000 ms" in sentence
