@@ -201,3 +201,13 @@ def test_a_rare_anomalous_frame_does_not_flatten_a_small_group():
         lo, hi = ax.get_ylim()
         assert hi < 5.0 and lo < 0.5 * np.exp(-0.3)  # the family fills the axis, the anomalies do not
         assert any("2 outlying point(s)" in t.get_text() for t in ax.texts)
+
+
+def test_the_verdict_table_prints_numbers_without_exponents():
+    import pandas as pd
+
+    from darkmodel.reporting import _verdict_display
+
+    shown = _verdict_display(pd.DataFrame({"XUV": ["FUV"], "INT_TIME": [1400], "n_files": [41], "verdict": ["change-point"],
+                                           "reason": ["a step"], "dwell_hours_median": [1452.7], "p_families": [0.0101]}))
+    assert shown.loc[0, "dwell (h)"] == "1453" and shown.loc[0, "p families"] == "0.01"

@@ -284,8 +284,11 @@ def _verdict_display(verdicts: pd.DataFrame) -> pd.DataFrame:
     """The verdict table narrow enough for a 1 300 px page: the effect and its interval in one
     column, numbers to the digits they carry, short headings; the reason wraps.
     """
-    def number(v, digits=3):
-        return "" if pd.isna(v) else f"{float(v):.{digits}g}"
+    def number(v, digits=3):  # significant digits, never in exponent form (1450, not 1.45e+03)
+        if pd.isna(v):
+            return ""
+        v = float(v)
+        return f"{v:.0f}" if abs(v) >= 10 ** digits else f"{v:.{digits}g}"
 
     out = pd.DataFrame({"XUV": verdicts["XUV"], "INT_TIME": verdicts["INT_TIME"], "files": verdicts["n_files"],
                         "verdict": verdicts["verdict"], "reason": verdicts["reason"]})
