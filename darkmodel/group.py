@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .families import MixtureFit
-from .intervals import PitCalibration, bisect
+from .intervals import PitCalibration, solve_increasing
 from .perfile import days_since_epoch
 
 __all__ = ["GroupFit"]
@@ -230,7 +230,7 @@ class GroupFit:
         -------
         lo, hi : numpy.ndarray
             The bounds: in closed form for one family without a particle excess, else both
-            by one bisection of the predictive CDF (1e-11 in log rate).
+            by one bracketed root finding on the predictive CDF (1e-11 in log rate).
         """
         m = self.mixture
         targets = _targets(level, temps, mapping)
@@ -306,17 +306,20 @@ class GroupFit:
             each = np.stack([mu + q * sd for mu, sd in parts])
             lo, hi = each.min(axis=0), each.max(axis=0)
 
-        # both bounds in one bisection: rows 0 and 1 of a (2, n) problem, every part at once
+        # both bounds in one root finding: rows 0 and 1 of a (2, n) problem, every part at once
         n = targets.shape[-1]
-        centres = np.stack([np.broadcast_to(np.asarray(mu, float), (n,)) for mu, _ in parts])[:, None, :]
-        scales = np.stack([np.broadcast_to(np.asarray(sd, float), (n,)) for _, sd in parts])[:, None, :]
-        shares = np.stack([np.broadcast_to(np.asarray(w, float), (n,)) for w in weights])[:, None, :]
 
-        def cdf(v):  # (2, n) -> (2, n): the weighted sum over the parts
-            return (shares * m.noise.predictive_cdf(v[None] - centres, scales)).sum(axis=0)
+        def flat(values):  # (parts, 2 * n): each part's value at every element of the (2, n) problem
+            return np.stack([np.broadcast_to(np.asarray(v, float), (2, n)).ravel() for v in values])
+
+        centres, scales = flat([mu for mu, _ in parts]), flat([sd for _, sd in parts])
+        shares = flat(weights)
+
+        def cdf(v, index):  # the weighted sum over the parts, at the elements ``index`` still unsolved
+            return (shares[:, index] * m.noise.predictive_cdf(v[None] - centres[:, index], scales[:, index])).sum(0)
 
         lo, hi = np.broadcast_to(lo, (2, lo.shape[-1])), np.broadcast_to(hi, (2, hi.shape[-1]))
-        both = bisect(cdf, lo, hi, targets, tol=1e-11)  # in log rate: 1e-11 relative
+        both = solve_increasing(cdf, lo, hi, targets)  # in log rate: 1e-11 relative
         return base + np.exp(both[0]), base + np.exp(both[1])
 
     def to_dict(self) -> dict:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PIT_GRID", "PIT_BINS", "MIN_ROWS_RECALIBRATION", "PitCalibration", "bisect", "interp_pair"]
+__all__ = ["PIT_GRID", "PIT_BINS", "MIN_ROWS_RECALIBRATION", "PitCalibration", "solve_increasing", "interp_pair"]
 
 #: Probabilities at which the empirical quantiles of the PIT values are stored.
 PIT_GRID = np.concatenate([[0.0005, 0.001, 0.0025, 0.005], np.linspace(0.01, 0.99, 99),
@@ -133,42 +133,55 @@ class PitCalibration:
         return cls(np.asarray(d["temperatures"], float), q)
 
 
-def bisect(cdf, lo, hi, target, iterations: int = 50, tol: float = 0.0) -> np.ndarray:
-    """Vectorised bisection: where the increasing ``cdf`` crosses ``target`` between ``lo`` and ``hi``.
+def solve_increasing(cdf, lo, hi, target, xatol: float = 1e-11) -> np.ndarray:
+    """Where the increasing ``cdf`` crosses ``target`` between ``lo`` and ``hi``, elementwise.
+
+    SciPy's vectorised bracketing root finder (Chandrupatla's method,
+    :func:`scipy.optimize.elementwise.find_root`): about a dozen evaluations of ``cdf``
+    where bisection to the same tolerance takes forty.
 
     Parameters
     ----------
     cdf : callable
-        Elementwise increasing function of an array shaped like ``lo``.
+        ``cdf(v, index)``: increasing in ``v``, elementwise; ``index`` holds the flat
+        positions (in an array shaped like ``lo``) of the elements of ``v``, which are those
+        still being solved, in any shape.
     lo, hi : numpy.ndarray
         Brackets with ``cdf(lo) <= target <= cdf(hi)``.
     target : float or numpy.ndarray
         Level(s) to solve for.
-    iterations : int, optional
-        Most halvings (50 reach double precision on any practical bracket).
-    tol : float, optional
-        Stop once every bracket is narrower than this.
+    xatol : float, optional
+        Absolute tolerance on the crossing point.
 
     Returns
     -------
     numpy.ndarray
         The crossing points.
 
+    Raises
+    ------
+    ArithmeticError
+        If a bracket does not contain its target (a defect of the caller's brackets).
+
     Examples
     --------
     >>> from scipy import special
-    >>> round(float(bisect(special.ndtr, np.array([-5.0]), np.array([5.0]), 0.975)[0]), 4)
+    >>> cdf = lambda v, index: special.ndtr(v)
+    >>> round(float(solve_increasing(cdf, np.array([-5.0]), np.array([5.0]), 0.975)[0]), 4)
     1.96
     """
-    lo, hi = np.array(lo, float), np.array(hi, float)
-    for _ in range(iterations):
-        if tol > 0 and float(np.max(hi - lo)) <= tol:
-            break
-        mid = 0.5 * (lo + hi)
-        below = cdf(mid) < target
-        lo = np.where(below, mid, lo)
-        hi = np.where(below, hi, mid)
-    return 0.5 * (lo + hi)
+    from scipy.optimize import elementwise
+
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    shape = np.broadcast_shapes(lo.shape, hi.shape)
+    target = np.broadcast_to(np.asarray(target, float), shape)
+    index = np.arange(int(np.prod(shape))).reshape(shape)  # find_root passes only the unsolved elements on
+    res = elementwise.find_root(lambda v, t, i: cdf(v, i) - t, (lo, hi), args=(target, index),
+                                tolerances={"xatol": xatol, "xrtol": 0.0})
+    if not np.all(res.success):
+        raise ArithmeticError(f"{int(np.sum(~res.success))} interval bound(s) not bracketed (status "
+                              f"{sorted(set(np.asarray(res.status)[~res.success].tolist()))})")
+    return res.x
 
 
 def _interp_pair_py(x, x0, step, a, b, out_a, out_b):  # pragma: no cover - compiled by numba

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from darkmodel.intervals import MIN_ROWS_RECALIBRATION, PIT_GRID, PitCalibration, bisect
+from darkmodel.intervals import MIN_ROWS_RECALIBRATION, PIT_GRID, PitCalibration, solve_increasing
 
 
 def test_uniform_pit_values_leave_probabilities_alone():
@@ -50,10 +50,13 @@ def test_too_few_rows_give_no_map_and_the_map_round_trips():
         PitCalibration.from_dict({"temperatures": [0.0], "quantiles": [[0.5]]})
 
 
-def test_bisection_finds_the_normal_quantiles():
+def test_root_finding_gives_the_normal_quantiles_and_refuses_a_bad_bracket():
     target = np.array([0.025, 0.5, 0.975])
-    got = bisect(special.ndtr, np.full(3, -10.0), np.full(3, 10.0), target)
+    cdf = lambda v, index: special.ndtr(v)  # noqa: E731
+    got = solve_increasing(cdf, np.full(3, -10.0), np.full(3, 10.0), target)
     np.testing.assert_allclose(got, special.ndtri(target), atol=1e-9)
+    with pytest.raises(ArithmeticError, match="1 interval bound"):
+        solve_increasing(cdf, np.full(3, -10.0), np.array([10.0, 10.0, -9.0]), target)
 
 
 def test_interp_pair_is_numpys_interp_on_both_tables():
@@ -68,3 +71,10 @@ def test_interp_pair_is_numpys_interp_on_both_tables():
     np.testing.assert_allclose(hi, np.interp(x, grid, b), rtol=1e-12, atol=1e-12)
     flat_lo, _ = interp_pair(x, np.array([1.0, 1.0]), np.array([2.0, 2.0]), np.array([3.0, 3.0]))
     assert np.all(flat_lo == 2.0)
+
+
+def test_root_finding_hands_each_element_its_own_function_as_it_converges():
+    shift = np.array([[0.0, 3.0, -7.5], [1.0, 2.0, 40.0]])  # elements converge at different steps
+    target = np.array([[0.025, 0.5, 0.975], [0.1, 0.9, 0.5]])
+    got = solve_increasing(lambda v, index: special.ndtr(v - shift.ravel()[index]), shift - 50, shift + 50, target)
+    np.testing.assert_allclose(got, shift + special.ndtri(target), atol=1e-9)
