@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
 import darkmodel as dm
-from darkmodel.simulate import dark_current
+from darkmodel.simulate.archive import dark_current
 
 
 def evaluate(model, calibrated, truth, contrast, offset=1.29):

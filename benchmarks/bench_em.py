@@ -3,7 +3,7 @@
 Run:  python benchmarks/bench_em.py [--files 420] [--iterations 50] [--repeat 5]
 
 One simulated group (``simulate_table``, flip-flop scenario, the MUV 4200 ms files
-thinned to ``--files``) is fitted by ``darkmodel.families._em`` with the compiled kernel
+thinned to ``--files``) is fitted by ``darkmodel.stats.families.run_em`` with the compiled kernel
 and with the NumPy reference (``EM_BACKEND = 'numpy'``), for a fixed number of
 iterations (no early stop, so both do the same work), under each noise model the fits
 meet: Gaussian and Student-t (df 5 and 10) with one and two families, and the particle
@@ -19,9 +19,9 @@ import time
 import numpy as np
 
 import darkmodel as dm
-from darkmodel import em_compiled
-from darkmodel import families as F
-from darkmodel.noise import NoiseModel
+from darkmodel.stats import em_compiled as em_compiled
+from darkmodel.stats import mixture
+from darkmodel.stats.noise import NoiseModel
 
 
 def best_time(fn, repeat):
@@ -46,9 +46,9 @@ def main():
     per_file = grp.groupby("FILENAME").agg(T=("DET_TEMP", "mean"), rate=("DN_per_s", "median"), n=("DN_per_s", "size"))
     per_file = per_file.iloc[np.linspace(0, len(per_file) - 1, min(args.files, len(per_file))).astype(int)]
     t = per_file["T"].to_numpy(float)
-    y = F.log_dark_current(per_file["rate"].to_numpy(float), 4200, 1.0)
+    y = mixture.log_dark_current(per_file["rate"].to_numpy(float), 4200, 1.0)
     counts = per_file["n"].to_numpy(float)
-    x = F.Covariates.for_data(t, None).matrix(t, None)
+    x = mixture.Covariates.for_data(t, None).matrix(t, None)
     n = len(y)
     em_compiled.warm_up()
     print(f"{n} files, {x.shape[1]}-term shape, {args.iterations} iterations per fit, best of {args.repeat}")
@@ -61,15 +61,15 @@ def main():
             alpha0 = np.median(y) + np.linspace(-0.05, 0.05, k)
 
             def run(alpha0=alpha0, noise=noise):
-                return F._em(x, y, counts, alpha0, np.zeros(x.shape[1]), noise, None, -0.5,
+                return mixture.run_em(x, y, counts, alpha0, np.zeros(x.shape[1]), noise, None, -0.5,
                              max_iter=args.iterations, tol=-1.0)
 
             t_c, got = best_time(run, args.repeat)
-            F.EM_BACKEND = "numpy"
+            mixture.EM_BACKEND = "numpy"
             try:
                 t_n, ref = best_time(run, max(1, args.repeat // 2))
             finally:
-                F.EM_BACKEND = "compiled"
+                mixture.EM_BACKEND = "compiled"
             diff = max(float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
                        for a, b in ((got.alpha, ref.alpha), (got.coef, ref.coef), (got.weights, ref.weights),
                                     (np.array([got.loglik]), np.array([ref.loglik]))))

@@ -21,7 +21,7 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np, pandas as pd
 import darkmodel as dm
-from darkmodel.simulate import simulate_table
+from darkmodel.simulate.archive import simulate_table
 
 rows, n_boot, copies = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 base, _ = simulate_table(n_files=2500, scenario="flipflop", seed=3)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 import darkmodel as dm
-from darkmodel.filenames import parse_filename
+from darkmodel.io.filenames import parse_filename
 
 SEED_COLUMNS = ["FILENAME", "XUV", "INT_TIME", "MCP_VOLT", "DET_TEMP", "CASE_TEMP", "NAXIS3", "SPE_SIZE",
                 "SPA_SIZE", "dark_mean"]

@@ -27,7 +27,7 @@ import warnings
 from pathlib import Path
 
 import darkmodel as dm
-from darkmodel.reporting import _png, report_figures
+from darkmodel.reporting.report import _png, report_figures
 
 
 def median_time(fn, repeat):

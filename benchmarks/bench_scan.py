@@ -28,7 +28,7 @@ import numpy as np
 from astropy.io import fits
 
 import darkmodel as dm
-from darkmodel.simulate import SEGMENTS, Segment
+from darkmodel.simulate.archive import SEGMENTS, Segment
 
 
 def best_of(fn, repeat=3):

@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import darkmodel as dm
-from darkmodel.l1b import compare_with_pipeline
+from darkmodel.io.l1b import compare_with_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent

@@ -3,7 +3,7 @@
 Run:  python benchmarks/stress_matrix.py [--n-files 3000] [--seeds 1] [--n-boot 99] [--jobs 2]
                                           [--power] [--out stress.csv]
 
-For every noise structure (``darkmodel.simulate.NOISE_STRUCTURES``: additive, proportional,
+For every noise structure (``darkmodel.simulate.archive.NOISE_STRUCTURES``: additive, proportional,
 mixed, heavy-tailed, temperature error, one-sided particle excess, and the regimes where the
 recorded temperature's rounding or particle hits dominate) and scenario (stable,
 flip-flop, change-point, confounded, drift), a calibrated table is drawn with
@@ -36,10 +36,10 @@ from sklearn.metrics import adjusted_rand_score
 from statsmodels.stats.proportion import proportion_confint
 
 import darkmodel as dm
-from darkmodel.model import _days
-from darkmodel.perfile import file_summaries
-from darkmodel.simulate import NOISE_STRUCTURES, simulate_table
-from darkmodel.states import forward_backward
+from darkmodel.model.estimator import _days
+from darkmodel.simulate.archive import NOISE_STRUCTURES, simulate_table
+from darkmodel.stats.perfile import file_summaries
+from darkmodel.stats.states import forward_backward
 
 #: The simulator's mean time between switches (hours), which the oracle knows.
 TRUE_DWELL_HOURS = inspect.signature(simulate_table).parameters["mean_dwell_hours"].default

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from .scenarios import NOISE_STRUCTURES, SCENARIOS
+from .simulate.scenarios import NOISE_STRUCTURES, SCENARIOS
 
 log = logging.getLogger("darkmodel")
 
@@ -213,8 +213,8 @@ TABLE_SUFFIXES = (".parquet", ".pq", ".h5", ".hdf5", ".hdf", ".csv")
 
 
 def _output(path: Path, suffixes=None, inputs=(), name: str = "output") -> Path:
-    """Refuse, before any work, an output that cannot be written (see :mod:`darkmodel.arguments`)."""
-    from .arguments import check_output
+    """Refuse, before any work, an output that cannot be written (see :mod:`darkmodel.validation`)."""
+    from .io.outputs import check_output
 
     try:
         return check_output(path, suffixes=suffixes, inputs=inputs, name=name)
@@ -223,7 +223,7 @@ def _output(path: Path, suffixes=None, inputs=(), name: str = "output") -> Path:
 
 
 def _output_folder(path: Path, inputs=(), name: str = "output folder") -> Path:
-    from .arguments import check_output_folder
+    from .io.outputs import check_output_folder
 
     try:
         return check_output_folder(path, inputs=inputs, name=name)
@@ -245,7 +245,7 @@ def _workers_option(ctx, param, value):
 
 
 def _header_text(value, param):
-    from .arguments import check_header_text
+    from .validation import check_header_text
 
     try:
         return check_header_text(value, param.opts[0])
@@ -254,10 +254,10 @@ def _header_text(value, param):
 
 
 def _finite(low=None, high=None, inclusive="both"):
-    """A click callback: a finite number in an interval (:func:`darkmodel.arguments.check_real`)."""
+    """A click callback: a finite number in an interval (:func:`darkmodel.validation.check_real`)."""
 
     def callback(ctx, param, value):
-        from .arguments import check_real
+        from .validation import check_real
 
         if value is None:
             return None
@@ -294,8 +294,8 @@ def simulate(outdir: Path, n_files: int, scenario: str, days: float, state_contr
     Example:
       darkmodel simulate archive/ --n-files 600 --scenario flipflop --noise mixed
     """
-    from .simulate import simulate_archive
-    from .storage import staged_folder
+    from .io.storage import staged_folder
+    from .simulate.archive import simulate_archive
 
     _output_folder(outdir)
     _refuse_to_overwrite(outdir, overwrite, "truth.parquet", "simulated archive")
@@ -307,7 +307,7 @@ def simulate(outdir: Path, n_files: int, scenario: str, days: float, state_contr
 
 
 def _run_scan(paths, *, per="integration", workers=None, scheduler=None, batch_size=None, previous=None):
-    from .scanning import find_files, scan
+    from .io.scanning import find_files, scan
 
     n_files = len(find_files(paths))
     if n_files == 0:
@@ -344,9 +344,9 @@ def scan_command(paths, output: Path, per: str, workers, scheduler, batch_size, 
       darkmodel scan '/data/iuvs/l1a/orbit*/*muvdark*.fits.gz' -o muv.parquet --workers 4
       darkmodel scan /data/iuvs/l1a -o summary.parquet --update
     """
-    from .arguments import check_scheduler
-    from .scanning import ScanResult
-    from .storage import OutputLockedError, output_lock
+    from .io.scanning import ScanResult
+    from .io.storage import OutputLockedError, output_lock
+    from .validation import check_scheduler
 
     if update and per != "integration":
         raise click.UsageError("--update works on per-integration summaries")
@@ -376,7 +376,7 @@ def scan_command(paths, output: Path, per: str, workers, scheduler, batch_size, 
 
 
 def _read_input(path: Path):
-    from .storage import read_table
+    from .io.storage import read_table
 
     try:
         return read_table(path)
@@ -388,7 +388,7 @@ def _recorded_scan_errors(path: Path):
     """The unreadable files a scan recorded for a table: inside it (Parquet), else beside it."""
     import pandas as pd
 
-    from .storage import errors_path, read_metadata, read_table
+    from .io.storage import errors_path, read_metadata, read_table
 
     try:
         meta = read_metadata(path)
@@ -407,8 +407,8 @@ def _scan_errors_metadata(path: Path) -> dict | None:
 
 def _calibrated_input(path: Path, keep_excluded: bool = False):
     """A table IN: calibrated already, or a scan summary calibrated here."""
-    from .calibration import calibrate
-    from .tables import calibrated_table
+    from .calibration.chain import calibrate
+    from .io.tables import calibrated_table
 
     table = _read_input(path)
     try:
@@ -423,7 +423,7 @@ def _calibrated_input(path: Path, keep_excluded: bool = False):
 
 
 def _load_model(path: Path):
-    from .model import DarkRateModel, ModelFileError
+    from .model.estimator import DarkRateModel, ModelFileError
 
     try:
         return DarkRateModel.load(path)
@@ -452,8 +452,8 @@ def calibrate_command(input_path: Path, output: Path, keep_excluded: bool, singl
     Example:
       darkmodel calibrate summary.parquet -o calibrated.parquet --keep-excluded
     """
-    from .calibration import calibrate
-    from .storage import write_table
+    from .calibration.chain import calibrate
+    from .io.storage import write_table
 
     _output(output, TABLE_SUFFIXES, inputs=[input_path], name="calibrated table")
     table = _read_input(input_path)
@@ -495,8 +495,8 @@ def fit_command(input_path: Path, output: Path, method: str, k_max: int, alpha: 
     Example:
       darkmodel fit calibrated.parquet -o darkrate.json --n-boot 199 --alpha 0.01
     """
-    from .families import check_monte_carlo
-    from .model import DarkRateModel
+    from .model.estimator import DarkRateModel
+    from .stats.bootstrap import check_monte_carlo
 
     _output(output, (".json",), inputs=[input_path], name="model file")
     try:
@@ -531,8 +531,8 @@ def _echo_groups(model) -> None:
     """The groups and the joint model as tables; an estimate the data do not identify says so in words."""
     import pandas as pd
 
-    from .identification import IDENTIFIED, floor_label
-    from .noise import SCALE_FLOOR
+    from .stats.identification import IDENTIFIED, floor_label
+    from .stats.noise import SCALE_FLOOR
 
     groups = model.groups
     cols = ["XUV", "INT_TIME", "n_files", "n_families", "noise_relative", "doubling_temperature", "reason"]
@@ -601,7 +601,7 @@ def predict_command(model_path: Path, channel: str, int_time: int, temps, family
     import numpy as np
     import pandas as pd
 
-    from .model import ExtrapolationWarning, UnfittedIntTimeWarning
+    from .model.estimator import ExtrapolationWarning, UnfittedIntTimeWarning
 
     model = _load_model(model_path)
     when = None
@@ -665,7 +665,7 @@ def _carried(values, lower, upper):
 def _echo_verdicts(result) -> None:
     import numpy as np
 
-    from .flipflop_result import answer_sentences
+    from .model.verdicts import answer_sentences
 
     for sentence in answer_sentences(result).values():
         click.echo(sentence)
@@ -682,8 +682,8 @@ def _echo_verdicts(result) -> None:
 
 
 def _run_flipflop(table, model, **settings):
-    from .flipflop import flipflop_test
-    from .perfile import usable_rows
+    from .flipflop.test import flipflop_test
+    from .stats.perfile import usable_rows
 
     rows = usable_rows(table)
     with _bar(rows[["XUV", "INT_TIME"]].drop_duplicates().shape[0], "flip-flop test", "group") as bar:
@@ -710,9 +710,9 @@ def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, al
     Example:
       darkmodel flipflop calibrated.parquet --model darkrate.json -o flipflop.csv --n-boot 399
     """
-    from .families import check_monte_carlo
-    from .fingerprint import data_fingerprint, other_data
-    from .storage import FileChangedError, file_stamp, replaceable_mode, write_table
+    from .io.storage import FileChangedError, file_stamp, replaceable_mode, write_table
+    from .model.fingerprint import data_fingerprint, other_data
+    from .stats.bootstrap import check_monte_carlo
 
     _output(output, TABLE_SUFFIXES, inputs=[input_path, model_path], name="verdict table")
     try:
@@ -773,7 +773,7 @@ def report_command(input_path: Path, model_path: Path, output: Path, errors_file
     Example:
       darkmodel report calibrated.parquet --model darkrate.json -o report.html
     """
-    from .reporting import report as write_report
+    from .reporting.report import report as write_report
 
     _output(output, (".html", ".htm", ".pdf"), inputs=[input_path, model_path, errors_file], name="report")
     table = _calibrated_input(input_path, keep_excluded=True)
@@ -808,8 +808,8 @@ def superdark_command(paths, model_path: Path, output: Path, max_frames: int) ->
     Example:
       darkmodel superdark /data/iuvs/l1a --model darkrate.json -o superdark.fits
     """
-    from .frames import DQ_FLAGS, superdark
-    from .scanning import find_files
+    from .frames.superdark import DQ_FLAGS, superdark
+    from .io.scanning import find_files
 
     _output(output, (".fits",), inputs=[model_path, *[p for p in paths if Path(p).is_file()]], name="superdark")
     model = _load_model(model_path)
@@ -847,8 +847,8 @@ def export_command(model_path: Path, superdark_path: Path, outdir: Path, ref_tem
     Example:
       darkmodel export darkrate.json --superdark superdark.fits -o reference/
     """
-    from .frames import Superdark
-    from .reference_files import export_reference
+    from .frames.reference_files import export_reference
+    from .frames.superdark import Superdark
 
     _output_folder(outdir, inputs=[model_path, superdark_path])
     model = _load_model(model_path)
@@ -880,9 +880,9 @@ def compare_l1b_command(paths, model_path) -> None:
     """
     import pandas as pd
 
-    from .l1b import compare_with_pipeline
-    from .model import ExtrapolationWarning, UnfittedIntTimeWarning
-    from .read import DarkFileError
+    from .io.l1b import compare_with_pipeline
+    from .io.read import DarkFileError
+    from .model.estimator import ExtrapolationWarning, UnfittedIntTimeWarning
 
     model = _load_model(model_path) if model_path else None
     rows, failed = [], 0
@@ -925,7 +925,7 @@ def demo(outdir: Path, n_files: int, scenario: str, seed: int, workers, overwrit
     import pandas as pd
 
     from .pipeline import ChainSettings, run_chain
-    from .simulate import simulate_archive
+    from .simulate.archive import simulate_archive
 
     _output_folder(outdir)
     if _refuse_to_overwrite(outdir, overwrite, "archive/truth.parquet", "earlier demo"):
@@ -949,7 +949,7 @@ def demo(outdir: Path, n_files: int, scenario: str, seed: int, workers, overwrit
     _say("\nDo we have some flip-flopping state the instrument is in? (alpha = 0.05)")
     if not _quiet():
         _echo_verdicts(verdicts.table)
-    from .scorecard import score_verdicts
+    from .simulate.scorecard import score_verdicts
 
     score = score_verdicts(verdicts, pd.read_parquet(archive / "truth.parquet"), scenario)
     counts = score["outcome"].value_counts()

@@ -117,11 +117,11 @@ def run_chain(paths, outdir=None, *, settings: ChainSettings = ChainSettings(), 
     -------
     ChainResult
     """
-    from .calibration import calibrate
-    from .flipflop import flipflop_test
-    from .model import DarkRateModel
-    from .scanning import find_files, scan
-    from .storage import write_table
+    from .calibration.chain import calibrate
+    from .flipflop.test import flipflop_test
+    from .io.scanning import find_files, scan
+    from .io.storage import write_table
+    from .model.estimator import DarkRateModel
 
     bar = bar or _no_bar
     with bar("scan", len(find_files(paths if isinstance(paths, (list, tuple)) else [paths]))) as update:
@@ -144,7 +144,7 @@ def run_chain(paths, outdir=None, *, settings: ChainSettings = ChainSettings(), 
         verdicts = flipflop_test(kept, model, n_boot=settings.flipflop_n_boot, alpha=settings.flipflop_alpha,
                                  seed=settings.random_state, n_jobs=settings.n_jobs, progress=update)
     if outdir is not None:
-        from .reporting import report
+        from .reporting.report import report
 
         outputs["calibrated"] = write_table(calibrated.reset_index(), outdir / "calibrated.parquet")
         outputs["verdicts"] = write_table(verdicts.to_frame(), outdir / "flipflop.csv")

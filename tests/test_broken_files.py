@@ -8,7 +8,7 @@ import pytest
 from astropy.io import fits
 
 import darkmodel as dm
-from darkmodel.read import DarkFileError
+from darkmodel.io.read import DarkFileError
 
 
 @pytest.fixture(scope="module")

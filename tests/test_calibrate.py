@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import darkmodel as dm
-from darkmodel.calibration import (
+from darkmodel.calibration.chain import (
     EXCLUSION_REASONS,
     calibrate,
     convert_temperatures,
@@ -16,7 +16,7 @@ from darkmodel.calibration import (
     select_single_images,
     split_channels,
 )
-from darkmodel.filenames import parse_filename
+from darkmodel.io.filenames import parse_filename
 
 SEED_COLUMNS = ["FILENAME", "XUV", "INT_TIME", "MCP_VOLT", "DET_TEMP", "CASE_TEMP", "NAXIS3", "SPE_SIZE",
                 "SPA_SIZE", "dark_mean"]

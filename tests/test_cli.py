@@ -41,7 +41,7 @@ def test_scan_reports_broken_files_in_an_errors_table(simulated, tmp_path):
     assert errors["file"].str.endswith("mvn_bad.fits.gz").all() and len(errors) == 1
     assert "20 dark products" in result.output and ", 1 errors" in result.output
     # the errors also travel inside the summary: one file, one atomic write
-    from darkmodel.storage import read_metadata
+    from darkmodel.io.storage import read_metadata
 
     assert read_metadata(out)["errors"]["file"][0].endswith("mvn_bad.fits.gz")
 
@@ -113,7 +113,7 @@ def test_scan_of_a_missing_path_is_a_clear_error(tmp_path):
 def test_scheduler_comes_from_the_environment(simulated, tmp_path, monkeypatch):
     seen = {}
     import importlib
-    scanning = importlib.import_module("darkmodel.scanning")  # the CLI imports it on use
+    scanning = importlib.import_module("darkmodel.io.scanning")  # the CLI imports it on use
     real_scan = scanning.scan
 
     def spy(paths, **kwargs):
@@ -282,7 +282,7 @@ def test_a_stale_dask_scheduler_is_one_clear_line(tmp_path):
 
 
 def test_csv_outputs_cannot_carry_formulas(tmp_path):
-    from darkmodel.storage import write_table
+    from darkmodel.io.storage import write_table
 
     write_table(pd.DataFrame({"file": ["=HYPERLINK(\"x\")", "@sum", "ok"], "n": [-1.5, 2.0, 3.0]}), tmp_path / "e.csv")
     back = pd.read_csv(tmp_path / "e.csv")
@@ -340,8 +340,8 @@ def test_flipflop_never_replaces_a_read_only_model(two_archives, tmp_path):
 
 def test_verdicts_of_other_data_are_flagged_in_the_report(two_archives, tmp_path):
     from darkmodel import DarkRateModel, flipflop_test
-    from darkmodel.calibration import calibrate
-    from darkmodel.reporting import verdict_notes
+    from darkmodel.calibration.chain import calibrate
+    from darkmodel.reporting.report import verdict_notes
 
     a, b, model_path = two_archives
     model = DarkRateModel.load(model_path)

@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from darkmodel import em_compiled
-from darkmodel import families as F
-from darkmodel.noise import NoiseModel
+from darkmodel.stats import em_compiled, mixture
+from darkmodel.stats.noise import NoiseModel
 
 
 @pytest.mark.skipif(not em_compiled.AVAILABLE, reason="numba is not installed")
@@ -23,13 +22,13 @@ def test_compiled_em_matches_the_numpy_reference(k, df, seed, excess):
     y = np.log(0.33 * 2 ** ((t + 18) / 7.5) * (1 + 0.12 * state)) + 0.01 * rng.standard_t(4, n)
     hit = rng.random(n) < excess
     y[hit] += rng.exponential(0.05, hit.sum())
-    cov = F.Covariates.for_data(t, days)
+    cov = mixture.Covariates.for_data(t, days)
     x = cov.matrix(t, days)
     alpha0 = np.linspace(-1.15, -1.0, k)
     coef0 = np.zeros(x.shape[1])
     noise0 = NoiseModel(0.002, 0.02, df, 0.01, excess, 0.03 if excess else 0.0)
-    ref = F._em_numpy(x, y, counts, alpha0, coef0, noise0, None, -0.5, max_iter=60, tol=-1.0)
-    got = F._em(x, y, counts, alpha0, coef0, noise0, None, -0.5, max_iter=60, tol=-1.0)
+    ref = mixture.em_numpy(x, y, counts, alpha0, coef0, noise0, None, -0.5, max_iter=60, tol=-1.0)
+    got = mixture.run_em(x, y, counts, alpha0, coef0, noise0, None, -0.5, max_iter=60, tol=-1.0)
     assert got.n_iter == ref.n_iter == 60
     np.testing.assert_allclose(got.alpha, ref.alpha, rtol=1e-9)
     np.testing.assert_allclose(got.coef, ref.coef, rtol=1e-9, atol=1e-12)
@@ -46,9 +45,9 @@ def test_compiled_em_matches_the_numpy_reference(k, df, seed, excess):
 
 
 def test_the_reference_backend_can_be_chosen(monkeypatch):
-    monkeypatch.setattr(F, "EM_BACKEND", "numpy")
+    monkeypatch.setattr(mixture, "EM_BACKEND", "numpy")
     rng = np.random.default_rng(0)
     t = rng.uniform(-24, -12, 100)
     y = np.log(0.33 * 2 ** ((t + 18) / 7.5)) + 0.01 * rng.standard_normal(100)
-    fit = F.fit_mixreg(t, y, 1)
+    fit = mixture.fit_mixreg(t, y, 1)
     assert fit.noise.relative == pytest.approx(0.01, rel=0.2)

@@ -14,10 +14,11 @@ from scipy import stats
 from sklearn.metrics import adjusted_rand_score
 
 import darkmodel as dm
-from darkmodel import epochs as E
-from darkmodel import families as F
-from darkmodel.model import ModelFileError
-from darkmodel.simulate import dark_current, simulate_table
+from darkmodel.model.estimator import ModelFileError
+from darkmodel.simulate.archive import dark_current, simulate_table
+from darkmodel.stats import epochs as E
+from darkmodel.stats import families as F
+from darkmodel.stats import mixture
 
 
 def _step_files(n=400, step=0.12, sd=0.08, drift=0.0, seed=0, cut_at=0.55):
@@ -33,7 +34,7 @@ def _step_files(n=400, step=0.12, sd=0.08, drift=0.0, seed=0, cut_at=0.55):
 
 def test_best_cut_is_the_brute_force_maximum_of_the_step_score():
     t, y, days, _ = _step_files(n=120, seed=3)
-    one = F.fit_mixreg(t, y, 1, days=days, df=math.inf)
+    one = mixture.fit_mixreg(t, y, 1, days=days, df=math.inf)
     cut, score = E.best_cut(one, t, y, np.ones_like(y), days, min_files=5)
     # brute force: the weighted least-squares reduction of adding each step column
     x = np.column_stack([np.ones(len(y)), one.covariates.matrix(t, days)])
@@ -127,7 +128,7 @@ def test_epochs_survive_save_and_load_and_tampering_is_refused(changepoint, tmp_
     doc = model.to_dict()
     entry = next(g for g in doc["groups"] if g["XUV"] == "MUV" and g["INT_TIME"] == 4200)
     entry["mixture"]["extra"]["epoch_families"] = [0, 0]
-    from darkmodel.persistence import _checksum
+    from darkmodel.model.persistence import _checksum
     doc["checksum"] = _checksum(doc)
     bad = tmp_path / "bad.json"
     import json

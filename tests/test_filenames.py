@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from darkmodel.filenames import parse_filename, select_current
+from darkmodel.io.filenames import parse_filename, select_current
 
 
 @pytest.mark.parametrize(
@@ -58,7 +58,7 @@ def test_the_arrow_parse_equals_the_python_regex_parse():
     import numpy as np
     import pandas as pd
 
-    from darkmodel.filenames import _stamp_times, _stamp_times_pandas
+    from darkmodel.io.filenames import _stamp_times, _stamp_times_pandas
 
     names = np.array(["mvn_iuv_l1a_apoapse-orbit18001-muvdark_20230114T071415_v13_r01.fits.gz",
                       "/deep/path/mvn_iuv_l1a_IPH2-cycle00103-mode040-muvdark_20140527T154453_v00_r00.fits.gz",

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import darkmodel as dm
-from darkmodel import families as F
-from darkmodel import flipflop as ff
+from darkmodel.flipflop import test as ff
+from darkmodel.stats import bootstrap
 
 N_BOOT = 199
 ALPHA = 0.01
@@ -113,14 +113,14 @@ def test_too_few_files_is_insufficient_data(flipflop):
 
 def test_sequential_p_value_is_uniform_under_the_null():
     rng = np.random.default_rng(0)
-    ps = [F.sequential_p(rng.random(), lambda _: rng.random(), 99)[0] for _ in range(400)]
+    ps = [bootstrap.sequential_p(rng.random(), lambda _: rng.random(), 99)[0] for _ in range(400)]
     # P(p <= a) ~ a for a valid p-value
     assert abs(np.mean(np.asarray(ps) <= 0.1) - 0.1) < 0.04
     assert abs(np.mean(np.asarray(ps) <= 0.5) - 0.5) < 0.07
-    p, se, used = F.sequential_p(10.0, lambda _: 0.0, 99)
+    p, se, used = bootstrap.sequential_p(10.0, lambda _: 0.0, 99)
     assert p == pytest.approx(1 / 100) and used == 99 and se > 0
-    p, _, used = F.sequential_p(-1.0, lambda _: 0.0, 99)
-    assert p == 1.0 and used == F._EXCEED_STOP  # stops after the set number of exceedances
+    p, _, used = bootstrap.sequential_p(-1.0, lambda _: 0.0, 99)
+    assert p == 1.0 and used == bootstrap._EXCEED_STOP  # stops after the set number of exceedances
 
 
 def test_runs_and_dwell_times_by_hand():
@@ -251,7 +251,7 @@ def test_without_a_model_the_test_fits_once_at_its_own_level_and_keeps_those_fam
 
 
 def test_a_single_state_answer_says_what_its_scatter_could_have_missed():
-    from darkmodel.flipflop_result import answer_sentences
+    from darkmodel.model.verdicts import answer_sentences
 
     table = pd.DataFrame({"XUV": ["MUV", "MUV"], "INT_TIME": [10200, 60000], "verdict": ["single-state"] * 2,
                           "resolvable_contrast": [0.306, 0.204]})

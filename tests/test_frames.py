@@ -8,9 +8,9 @@ from click.testing import CliRunner
 
 import darkmodel as dm
 from darkmodel.cli import main
-from darkmodel.frames import DQ_FLAGS, Superdark, shrink
-from darkmodel.reference_files import read_reference
-from darkmodel.simulate import dark_current
+from darkmodel.frames.reference_files import read_reference
+from darkmodel.frames.superdark import DQ_FLAGS, Superdark, shrink
+from darkmodel.simulate.archive import dark_current
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from darkmodel.families import Covariates, MixtureFit
-from darkmodel.group import GroupFit
-from darkmodel.noise import NoiseModel
+from darkmodel.model.group import GroupFit
+from darkmodel.stats.mixture import Covariates, MixtureFit
+from darkmodel.stats.noise import NoiseModel
 
 T = np.array([-22.0, -18.0, -12.5])
 
@@ -73,7 +73,7 @@ def test_wider_level_wider_interval(level):
 
 
 def test_the_period_at_each_temperature_by_hand():
-    from darkmodel.group import GroupFit
+    from darkmodel.model.group import GroupFit
 
     g = GroupFit("MUV", 4200, 100, 100, "fitted", (-20.0, -15.0))
     temps = np.repeat([-20.0, -19.0, -18.0, -17.0, -16.0], 20)  # five bins of 20 files each

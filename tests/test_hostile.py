@@ -21,7 +21,7 @@ import pytest
 from astropy.io import fits
 
 import darkmodel as dm
-from darkmodel.read import DarkFileError
+from darkmodel.io.read import DarkFileError
 
 ODD_NAMES = ["archive [2015]", "dollar $HOME and ${PATH}", "with space", "ünïcødé 火星", "new\nline", "=cmd|calc"]
 
@@ -242,7 +242,7 @@ def test_a_killed_scan_then_update_equals_a_clean_scan(hostile, tmp_path):
 def test_private_folders_of_killed_processes_are_removed(tmp_path, monkeypatch):
     import tempfile
 
-    from darkmodel import read
+    from darkmodel.io import read as read
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = tmp_path / "darkmodel-4194303-abc"  # no such process (above Linux's default pid range)

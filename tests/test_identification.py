@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import darkmodel as dm
 from darkmodel.cli import main
-from darkmodel.identification import IDENTIFIED, doubling_status, estimate_status, floor_label
+from darkmodel.stats.identification import IDENTIFIED, doubling_status, estimate_status, floor_label
 
 
 def test_the_rules_by_hand():
@@ -63,7 +63,7 @@ def test_fit_on_the_real_files_prints_no_unidentified_number(real_files, tmp_pat
 
 
 def test_the_joint_offset_panel_draws_no_unidentified_fit(real_files):
-    from darkmodel.calibration import calibrate
+    from darkmodel.calibration.chain import calibrate
     from darkmodel.reporting.figures import joint_offset
 
     cal = calibrate(dm.scan(real_files, workers=1).table)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from darkmodel.intervals import MIN_ROWS_RECALIBRATION, PIT_GRID, PitCalibration, solve_increasing
+from darkmodel.stats.intervals import MIN_ROWS_RECALIBRATION, PIT_GRID, PitCalibration, solve_increasing
 
 
 def test_uniform_pit_values_leave_probabilities_alone():
@@ -60,7 +60,7 @@ def test_root_finding_gives_the_normal_quantiles_and_refuses_a_bad_bracket():
 
 
 def test_interp_pair_is_numpys_interp_on_both_tables():
-    from darkmodel.intervals import interp_pair
+    from darkmodel.stats.intervals import interp_pair
 
     rng = np.random.default_rng(4)
     grid = np.linspace(-30.0, 5.0, 2048)

@@ -6,8 +6,8 @@ import fitsio
 import numpy as np
 import pytest
 
-from darkmodel.l1b import compare_with_pipeline, interpolate_darks, pipeline_dark
-from darkmodel.read import DarkFileError
+from darkmodel.io.l1b import compare_with_pipeline, interpolate_darks, pipeline_dark
+from darkmodel.io.read import DarkFileError
 
 LIGHTS = sorted((Path(__file__).parent / "data" / "real-lights").glob("*.fits.gz"))
 REAL = sorted((Path(__file__).parent / "data" / "real").glob("*.fits.gz"))

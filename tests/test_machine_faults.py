@@ -25,8 +25,8 @@ from click.testing import CliRunner
 
 import darkmodel as dm
 from darkmodel.cli import main
+from darkmodel.io.scanning import find_files
 from darkmodel.parallel import available_cores, n_workers
-from darkmodel.scanning import find_files
 
 DARKMODEL = [sys.executable, "-m", "darkmodel.cli"]
 
@@ -126,8 +126,8 @@ def test_the_python_api_keeps_the_same_rules(chain):
     with pytest.raises(ValueError, match="scheduler"):
         dm.scan(chain["archive"], scheduler="inproc://x")
     model = dm.DarkRateModel.load(chain["model"])
-    from darkmodel.frames import Superdark
-    from darkmodel.reference_files import export_reference
+    from darkmodel.frames.reference_files import export_reference
+    from darkmodel.frames.superdark import Superdark
 
     sd = Superdark.read(chain["superdark"])
     for bad in ({"ref_temp": float("nan")}, {"ref_temp": 1e6}, {"pedigree": "a\nb"}, {"pedigree": "ü"}):
@@ -222,7 +222,7 @@ def test_a_small_bitpix8_file_is_refused_before_its_float64_copy_is_made(chain, 
     """The limit bounds what the reader allocates (the cube as float64), not the file's size."""
     from astropy.io import fits
 
-    from darkmodel.read import DarkFileError, load_products
+    from darkmodel.io.read import DarkFileError, load_products
 
     template = sorted(chain["archive"].rglob("*.fits.gz"))[0]
     with fits.open(template) as hdul:
@@ -401,7 +401,7 @@ def test_compiled_code_builds_where_numba_has_no_cache_locator(tmp_path):
         "impl = getattr(c, 'CacheImpl', None) or c._CacheImpl  # numba's names lost their underscore in 0.59\n"
         "user = getattr(c, 'UserProvidedCacheLocator', None) or c._UserProvidedCacheLocator\n"
         "impl._locator_classes = [user]  # neither beside the package nor under HOME\n"
-        "import darkmodel.em_compiled as e\n"
+        "import darkmodel.stats.em_compiled as e\n"
         "e.warm_up()\n"
         "print('ok')\n")
     env = {**os.environ, "HOME": str(tmp_path / "nowhere"), "TMPDIR": str(tmp_path)}
@@ -414,7 +414,7 @@ def test_compiled_code_builds_where_numba_has_no_cache_locator(tmp_path):
 
 def test_a_port_that_never_speaks_dask_fails_within_the_deadline(chain, monkeypatch):
     pytest.importorskip("distributed")
-    import darkmodel.scanning as scanning
+    import darkmodel.io.scanning as scanning
 
     server = socket.socket()
     server.bind(("127.0.0.1", 0))  # any free port: the machine's ports are not assumed

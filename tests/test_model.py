@@ -9,8 +9,8 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 import darkmodel as dm
-from darkmodel.model import DarkRateModel, ModelFileError, UnfittedIntTimeWarning
-from darkmodel.simulate import dark_current
+from darkmodel.model.estimator import DarkRateModel, ModelFileError, UnfittedIntTimeWarning
+from darkmodel.simulate.archive import dark_current
 
 FLIP = (("MUV", 4200), ("FUV", 14400))
 OFFSET = 1.29  # the simulator's read offset, DN/pixel per read
@@ -117,7 +117,7 @@ def test_mixture_prediction_is_the_weighted_family_mean(flipflop):
 
 
 # a few held-out files lie just outside the fitted temperatures: the warning is expected there
-@pytest.mark.filterwarnings("ignore::darkmodel.model.ExtrapolationWarning")
+@pytest.mark.filterwarnings("ignore::darkmodel.model.estimator.ExtrapolationWarning")
 def test_prediction_intervals_cover_held_out_data(flipflop, tmp_path_factory):
     _, _, model = flipflop
     held, truth = _calibrated(tmp_path_factory, "held", n_files=300, scenario="flipflop", seed=99, flip_groups=FLIP,

@@ -8,11 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 import darkmodel as dm
-from darkmodel import persistence
 from darkmodel.cli import main
-from darkmodel.model import ModelFileError
-from darkmodel.persistence import _checksum
-from darkmodel.simulate import simulate_table
+from darkmodel.model import persistence
+from darkmodel.model.estimator import ModelFileError
+from darkmodel.model.persistence import _checksum
+from darkmodel.simulate.archive import simulate_table
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,7 @@ def test_predict_refuses_absurd_inputs(saved, temperature, int_time, match):
 
 
 def test_verdicts_are_stored_only_in_the_model_of_their_data(tmp_path):
-    from darkmodel.fingerprint import VerdictMismatchError, data_fingerprint
+    from darkmodel.model.fingerprint import VerdictMismatchError, data_fingerprint
 
     table, _ = simulate_table(n_files=60, scenario="stable", seed=11)
     other, _ = simulate_table(n_files=60, scenario="stable", seed=12)

@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 
 import darkmodel as dm
-from darkmodel.families import FamilyLRReplicate, fit_mixreg, sequential_p
 from darkmodel.parallel import ReplicatePool, ordered_map, process_pool, run_tasks
-from darkmodel.simulate import simulate_table
+from darkmodel.simulate.archive import simulate_table
+from darkmodel.stats.bootstrap import FamilyLRReplicate, sequential_p
+from darkmodel.stats.mixture import fit_mixreg
 
 
 def _square(x):

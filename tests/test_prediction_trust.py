@@ -83,7 +83,7 @@ def held_out_int_times():
     """A stable archive with INT_TIMEs 1000, 1900 and 6000 ms besides the usual five; those three left out of the fit."""
     import dataclasses
 
-    from darkmodel.simulate import SEGMENTS
+    from darkmodel.simulate.archive import SEGMENTS
 
     segments = dict(SEGMENTS)
     segments["short"] = dataclasses.replace(SEGMENTS["outbound"], int_time=1000, weight=0.1)
@@ -126,7 +126,7 @@ def test_the_law_scatter_is_measured_and_saved(held_out_int_times, tmp_path):
 def test_the_law_scatter_shape_is_interpolated_in_log_int_time_by_hand():
     from scipy import stats
 
-    from darkmodel.joint import QUANTILE_LEVELS, JointModel
+    from darkmodel.stats.joint import QUANTILE_LEVELS, JointModel
 
     t3 = stats.t(3).ppf(QUANTILE_LEVELS)
     gauss = stats.norm.ppf(QUANTILE_LEVELS)

@@ -8,7 +8,7 @@ import pytest
 from astropy.io import fits
 
 import darkmodel as dm
-from darkmodel.read import integration_statistics
+from darkmodel.io.read import integration_statistics
 
 
 def _astropy_cube(path):

@@ -12,7 +12,7 @@ import pytest
 from matplotlib.image import imread
 
 import darkmodel as dm
-from darkmodel.reporting import report, report_figures
+from darkmodel.reporting.report import report, report_figures
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_html_escapes_what_it_shows(fitted, tmp_path):
 def test_pdf_carries_the_verdicts_parameters_provenance_and_every_figure(fitted, tmp_path):
     from pypdf import PdfReader
 
-    from darkmodel.flipflop_result import answer_sentences
+    from darkmodel.model.verdicts import answer_sentences
 
     calibrated, model, _ = fitted
     path = report(calibrated, model, tmp_path / "report.pdf")
@@ -128,7 +128,7 @@ def test_a_model_that_fitted_nothing_says_so_instead_of_empty_panels(fitted, tmp
 
 
 def test_figures_rendered_in_worker_processes_are_the_same_pngs(fitted):
-    from darkmodel.reporting import render_pngs
+    from darkmodel.reporting.report import render_pngs
 
     calibrated, model, _ = fitted
     figs = [f for _, _, f in report_figures(calibrated, model)][:4]
@@ -141,7 +141,7 @@ def test_figures_rendered_in_worker_processes_are_the_same_pngs(fitted):
 
 
 def test_figures_built_in_worker_processes_are_the_figures_of_report_figures(fitted):
-    from darkmodel.reporting import render_pngs, render_report_figures
+    from darkmodel.reporting.report import render_pngs, render_report_figures
 
     calibrated, model, _ = fitted
     built_here = report_figures(calibrated, model)
@@ -206,7 +206,7 @@ def test_a_rare_anomalous_frame_does_not_flatten_a_small_group():
 def test_the_verdict_table_prints_numbers_without_exponents():
     import pandas as pd
 
-    from darkmodel.reporting import _verdict_display
+    from darkmodel.reporting.report import _verdict_display
 
     shown = _verdict_display(pd.DataFrame({"XUV": ["FUV"], "INT_TIME": [1400], "n_files": [41], "verdict": ["change-point"],
                                            "reason": ["a step"], "dwell_hours_median": [1452.7], "p_families": [0.0101]}))

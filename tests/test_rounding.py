@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 import darkmodel as dm
-from darkmodel.families import rounding_sd, select_families
-from darkmodel.perfile import group_files
-from darkmodel.temperature import det_dn_to_celsius, recording_step
+from darkmodel.instrument import det_dn_to_celsius, recording_step
+from darkmodel.stats.families import rounding_sd, select_families
+from darkmodel.stats.perfile import group_files
 
 
 def test_the_recording_grid_by_hand():

@@ -13,7 +13,7 @@ import pytest
 from astropy.io import fits
 
 import darkmodel as dm
-from darkmodel.scanning import deduplicate, find_files
+from darkmodel.io.scanning import deduplicate, find_files
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_update_reads_only_new_and_changed_files(archive, tmp_path, monkeypatch)
     os.utime(changed, ns=(time.time_ns(), time.time_ns()))
 
     read = []
-    scan_module = importlib.import_module("darkmodel.scanning")  # the module, not the function
+    scan_module = importlib.import_module("darkmodel.io.scanning")  # the module, not the function
     original = scan_module.load_products
     monkeypatch.setattr(scan_module, "load_products", lambda p: read.append(p) or original(p))
     updated = dm.scan(work, workers=1, previous=first).table

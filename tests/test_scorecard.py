@@ -1,6 +1,6 @@
 import pandas as pd
 
-from darkmodel.scorecard import score_verdicts, true_verdicts
+from darkmodel.simulate.scorecard import score_verdicts, true_verdicts
 
 
 def _truth(states, xuv="MUV", it=4200):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import darkmodel as dm
-from darkmodel.simulate import dark_current
+from darkmodel.simulate.archive import dark_current
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "darkrate.json"
 

@@ -6,9 +6,9 @@ import pytest
 from astropy.io import fits
 
 import darkmodel as dm
-from darkmodel.filenames import parse_filename
-from darkmodel.simulate import dark_current, quantise
-from darkmodel.temperature import det_dn_to_celsius
+from darkmodel.instrument import det_dn_to_celsius
+from darkmodel.io.filenames import parse_filename
+from darkmodel.simulate.archive import dark_current, quantise
 
 
 def test_quantise_follows_the_compression_grid():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from darkmodel.states import fit_dwell, smooth_posterior
+from darkmodel.stats.states import fit_dwell, smooth_posterior
 
 
 def _history(memory: bool, n=400, seed=0):
@@ -45,7 +45,7 @@ def test_forward_backward_equals_enumerating_every_state_sequence():
     """Posterior and marginal likelihood by brute force over all 2**5 sequences."""
     import itertools
 
-    from darkmodel.states import forward_backward
+    from darkmodel.stats.states import forward_backward
 
     rng = np.random.default_rng(3)
     emis = np.log(rng.uniform(0.05, 1.0, (5, 2)))

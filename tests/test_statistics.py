@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 
 import darkmodel as dm
-from darkmodel import families as F
-from darkmodel import flipflop as ff
-from darkmodel.model import ExtrapolationWarning, UnidentifiedModelError
-from darkmodel.noise import NoiseModel, robust_scale
-from darkmodel.simulate import noise_knobs, simulate_table
+from darkmodel.flipflop import test as ff
+from darkmodel.model.estimator import ExtrapolationWarning, UnidentifiedModelError
+from darkmodel.simulate.archive import noise_knobs, simulate_table
+from darkmodel.stats import bootstrap, mixture
+from darkmodel.stats import families as F
+from darkmodel.stats.noise import NoiseModel, robust_scale
 
 
 def _files(n=600, additive=0.01, relative=0.02, df=None, seed=0, contrast=0.0, states=None):
@@ -34,7 +35,7 @@ def _files(n=600, additive=0.01, relative=0.02, df=None, seed=0, contrast=0.0, s
 
 def test_noise_model_recovers_additive_and_relative_scatter_by_hand():
     t, y, counts = _files(n=4000, additive=0.01, relative=0.02)
-    fit = F.fit_mixreg(t, y, 1, counts=counts, df=math.inf)
+    fit = mixture.fit_mixreg(t, y, 1, counts=counts, df=math.inf)
     assert fit.noise.additive == pytest.approx(0.01, rel=0.15)
     assert fit.noise.relative == pytest.approx(0.02, rel=0.1)
     assert fit.coef[0] == pytest.approx(math.log(2) / 7.5, rel=0.03)
@@ -45,9 +46,9 @@ def test_heavy_tails_are_recognised():
     t2 = t  # the relative part is Gaussian here; make the tails heavy directly
     rng = np.random.default_rng(3)
     y_heavy = np.log(0.33 * 2 ** ((t2 + 18) / 7.5)) + 0.01 * rng.standard_t(3, len(t2))
-    fit = F.fit_mixreg(t2, y_heavy, 1, counts=counts)
+    fit = mixture.fit_mixreg(t2, y_heavy, 1, counts=counts)
     assert fit.noise.df <= 5
-    gauss = F.fit_mixreg(t2, y_heavy, 1, counts=counts, df=math.inf)
+    gauss = mixture.fit_mixreg(t2, y_heavy, 1, counts=counts, df=math.inf)
     assert fit.loglik > gauss.loglik
 
 
@@ -73,8 +74,8 @@ def test_two_states_ten_percent_apart_are_two_families():
 
 def test_a_bootstrap_that_cannot_reject_is_refused():
     with pytest.raises(ValueError, match="cannot reject at alpha=0.01"):
-        F.check_monte_carlo(99, 0.01)
-    F.check_monte_carlo(199, 0.01)
+        bootstrap.check_monte_carlo(99, 0.01)
+    bootstrap.check_monte_carlo(199, 0.01)
     with pytest.raises(ValueError, match="cannot reject"):
         dm.flipflop_test(pd.DataFrame(), model=None, n_boot=99, alpha=0.01)
 
@@ -237,7 +238,7 @@ def _series(shape, n=300, seed=3):
     y = math.log(0.33) + math.log(2) / 7.5 * (t + 18) + np.log1p(level) + rng.normal(0, 0.01, n)
     files = pd.DataFrame({"T": t, "y": y, "n": 1.0, "Time": times,
                           "days": (times - pd.Timestamp("1970-01-01")).total_seconds() / 86400.0})
-    one = F.fit_mixreg(files["T"], files["y"], 1, counts=files["n"], days=files["days"])
+    one = mixture.fit_mixreg(files["T"], files["y"], 1, counts=files["n"], days=files["days"])
     return files, one
 
 
@@ -311,7 +312,7 @@ def test_per_integration_intervals_cover_under_particle_hits():
 def test_a_short_burst_in_a_smooth_drift_is_not_a_change_point(monkeypatch):
     files, one = _series("smooth")
     files.loc[200:205, "y"] += 0.05  # six odd files in a row
-    one = F.fit_mixreg(files["T"], files["y"], 1, counts=files["n"], days=files["days"])
+    one = mixture.fit_mixreg(files["T"], files["y"], 1, counts=files["n"], days=files["days"])
     # the segmentation finds the burst (200 -> 206): too short (< 30 files) to be an epoch
     monkeypatch.setattr(ff, "_changepoints", lambda y, t: [200, 206, len(y)])
     delta, when = ff._step_or_trend(files, one)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from darkmodel.storage import errors_path, read_table, table_format, write_table
+from darkmodel.io.storage import errors_path, read_table, table_format, write_table
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_formats_and_errors_path(tmp_path):
 
 
 def test_atomic_write_keeps_a_files_mode_and_never_replaces_a_read_only_file(tmp_path):
-    from darkmodel.storage import atomic_write
+    from darkmodel.io.storage import atomic_write
 
     path = tmp_path / "t.txt"
     path.write_text("old")
@@ -73,7 +73,7 @@ def test_atomic_write_keeps_a_files_mode_and_never_replaces_a_read_only_file(tmp
 
 
 def test_atomic_write_does_not_replace_a_file_changed_since_it_was_read(tmp_path):
-    from darkmodel.storage import FileChangedError, atomic_write, file_stamp
+    from darkmodel.io.storage import FileChangedError, atomic_write, file_stamp
 
     path = tmp_path / "m.json"
     path.write_text("first")
@@ -96,8 +96,8 @@ def test_a_special_file_or_folder_is_never_replaced_by_a_write(tmp_path):
 
     import pandas as pd
 
-    from darkmodel.arguments import check_output
-    from darkmodel.storage import write_table
+    from darkmodel.io.outputs import check_output
+    from darkmodel.io.storage import write_table
 
     fifo = tmp_path / "pipe.csv"
     os.mkfifo(fifo)

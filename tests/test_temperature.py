@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from darkmodel.temperature import (
+from darkmodel.instrument import (
     case_celsius_to_dn,
     case_dn_to_celsius,
     det_celsius_to_dn,

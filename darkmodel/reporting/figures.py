@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..families import REFERENCE_TEMPERATURE
-from ..identification import IDENTIFIED, estimate_status
-from ..model import ExtrapolationWarning, UnfittedIntTimeWarning
+from ..model.estimator import ExtrapolationWarning, UnfittedIntTimeWarning
+from ..stats.identification import IDENTIFIED, estimate_status
+from ..stats.mixture import REFERENCE_TEMPERATURE
 
 
 def _quiet_model_warnings() -> None:

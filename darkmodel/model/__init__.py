@@ -1,0 +1,21 @@
+"""The fitted dark-rate model: the estimator, its per-group fits, the verdicts it carries, its file.
+
+- ``estimator``: :class:`~darkmodel.model.estimator.DarkRateModel` (scikit-learn's conventions).
+- ``group``: one (channel, INT_TIME) group's fitted state and its predictive laws.
+- ``verdicts``: :class:`~darkmodel.model.verdicts.FlipFlopResult`, the flip-flop verdicts a
+  model is saved with.
+- ``fingerprint``: which data and which model a verdict was computed on.
+- ``persistence``: the model file (versioned JSON, never a pickle).
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submodules=["estimator", "fingerprint", "group", "persistence", "verdicts"],
+    submod_attrs={
+        "estimator": ["DarkRateModel", "fit"],
+        "verdicts": ["FlipFlopResult"],
+        "persistence": ["save_model", "load_model"],
+    },
+)
