@@ -69,14 +69,20 @@ class WorkerPool(ProcessPoolExecutor):
         return super().__exit__(exc_type, exc, tb)
 
     def terminate(self) -> None:
-        """Cancel the waiting tasks and end the workers now (SIGTERM, then a join)."""
+        """Cancel the waiting tasks, end the workers now (SIGTERM, then a join) and let the pool close."""
         processes = list((getattr(self, "_processes", None) or {}).values())
+        manager = getattr(self, "_executor_manager_thread", None)  # shutdown forgets it
         self.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             if process.is_alive():
                 process.terminate()
         for process in processes:
             process.join(timeout=5)
+        # and wait for the pool's manager thread to close its pipes: left running, it races the
+        # interpreter's exit hook, which then writes to a pipe the thread just closed (EBADF, a
+        # traceback after the command's last line)
+        if manager is not None and manager.is_alive():
+            manager.join(timeout=5)
 
 
 def process_pool(workers: int) -> WorkerPool:

@@ -104,3 +104,16 @@ def test_fit_and_flipflop_test_do_not_depend_on_n_jobs():
     b = dm.flipflop_test(table, one, n_boot=39, alpha=0.1, seed=2, n_jobs=2).table
     pd.testing.assert_frame_equal(a, b)
     assert (a["verdict"] == "flip-flop").any()
+
+
+def test_an_ended_pool_leaves_no_process_and_no_thread_racing_the_exit():
+    import time
+
+    with pytest.raises(RuntimeError):
+        with process_pool(2) as workers:
+            workers.submit(time.sleep, 30)
+            processes, manager = list(workers._processes.values()), workers._executor_manager_thread
+            raise RuntimeError("the block ends by an exception: an interrupt, an error")
+    assert processes and not any(p.is_alive() for p in processes)
+    # the manager thread has closed its pipes, so the exit hook has nothing left to write to
+    assert manager is not None and not manager.is_alive()
