@@ -18,7 +18,7 @@ import os
 from collections import deque
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Generator, Iterator, Sequence
 
 __all__ = ["n_workers", "available_cores", "WorkerPool", "run_tasks", "ordered_map", "ReplicatePool",
            "die_with_parent", "process_pool"]
@@ -152,7 +152,7 @@ def _call_chunk(func: Callable, items: Sequence) -> list:
 
 
 def ordered_map(func: Callable, items: Sequence, executor=None, *, workers: int = 1,
-                chunk: int = REPLICATE_CHUNK) -> Iterator:
+                chunk: int = REPLICATE_CHUNK) -> Generator:
     """``func(item)`` for every item, yielded in order, computed by ``executor`` if given.
 
     Lazy: chunks of ``chunk`` items are submitted a few per worker ahead of the consumer,
@@ -200,7 +200,7 @@ def ordered_map(func: Callable, items: Sequence, executor=None, *, workers: int 
             future.cancel()
 
 
-def _counted(results: Iterator, tick: Callable[[int], object]) -> Iterator:
+def _counted(results: Generator, tick: Callable[[int], object]) -> Iterator:
     """``results``, calling ``tick(1)`` as each one is handed on (closing it closes ``results``)."""
     try:
         for item in results:

@@ -11,7 +11,14 @@ import contextlib
 import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:  # the chain's steps are imported when it runs, so the CLI starts fast
+    import pandas as pd
+
+    from .io.scanning import ScanResult
+    from .model.estimator import DarkRateModel
+    from .model.verdicts import FlipFlopResult
 
 __all__ = ["ChainSettings", "ChainResult", "run_chain", "file_provenance"]
 
@@ -61,10 +68,10 @@ class ChainResult:
         Output name -> path, when a folder was given.
     """
 
-    scan: object
-    calibrated: object
-    model: object
-    flipflop: object
+    scan: ScanResult
+    calibrated: pd.DataFrame
+    model: DarkRateModel
+    flipflop: FlipFlopResult
     outputs: dict = field(default_factory=dict)
 
 

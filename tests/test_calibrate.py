@@ -128,6 +128,7 @@ def test_single_images_option_and_missing_columns(seed_table):
         calibrate(seed_table.drop(columns=["MCP_VOLT"]))
 
 
+@pytest.mark.slow
 def test_bad_tables_give_warnings_and_reasons_not_tracebacks(scanned):
     table = scanned.copy()
     table["DET_TEMP_C"] = table["DET_TEMP_C"].astype(object)

@@ -127,6 +127,7 @@ def test_scheduler_comes_from_the_environment(simulated, tmp_path, monkeypatch):
     assert seen["scheduler"] == "tcp://127.0.0.1:8786"
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end_and_writes_only_into_its_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").mkdir()
@@ -222,6 +223,7 @@ def test_flipflop_command_writes_verdicts_and_stores_them_in_the_model(simulated
     assert json.loads(model_path.read_text())["flipflop"] is not None
 
 
+@pytest.mark.slow
 def test_report_command_writes_html_and_pdf(simulated, tmp_path):
     runner = CliRunner()
     summary = tmp_path / "summary.parquet"
@@ -234,6 +236,7 @@ def test_report_command_writes_html_and_pdf(simulated, tmp_path):
         assert (tmp_path / name).stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_report_needs_a_model_and_warns_when_it_belongs_to_other_data(simulated, tmp_path):
     runner = CliRunner()
     summary = tmp_path / "summary.parquet"
@@ -273,6 +276,7 @@ def test_a_table_without_usable_rows_is_one_clear_line(simulated, tmp_path, comm
     assert result.output.count("\n") == 1 and "no usable rows" in result.output
 
 
+@pytest.mark.slow
 def test_a_stale_dask_scheduler_is_one_clear_line(tmp_path):
     pytest.importorskip("distributed")
     result = CliRunner().invoke(main, ["scan", "tests/data/real", "-o", str(tmp_path / "s.parquet")],

@@ -32,6 +32,7 @@ def test_the_scan_result_has_a_short_repr(archive):
     assert text.startswith("<ScanResult: ") and "files read" in text and len(text) < 300 and "\n" not in text
 
 
+@pytest.mark.slow
 def test_submodules_are_reachable_without_importing_them_first():
     code = "import darkmodel as dm; print(dm.pipeline.run_chain.__name__, dm.reporting.report.__name__)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -89,6 +90,7 @@ def test_simulated_files_say_so_in_their_headers_and_the_scan_table(archive, rea
     assert not dm.scan(real_files, workers=1).table["SIMULATED"].any()  # MAVEN's own files
 
 
+@pytest.mark.slow
 def test_the_report_opens_with_the_answer_per_channel(archive, tmp_path):
     import re
     import warnings
@@ -112,6 +114,7 @@ def test_the_report_opens_with_the_answer_per_channel(archive, tmp_path):
     assert verdict_table.count("<th") <= 11 and "effect (95 % CI)" in verdict_table
 
 
+@pytest.mark.slow
 def test_a_report_without_verdicts_says_the_answer_is_not_known(archive, tmp_path):
     import warnings
 
@@ -153,6 +156,7 @@ def test_predict_prints_the_digits_the_interval_carries(archive, tmp_path):
     assert (shown["lower"] < shown["DN_per_s"]).all() and (shown["DN_per_s"] < shown["upper"]).all()
 
 
+@pytest.mark.slow
 def test_the_report_lists_the_files_the_scan_could_not_read(archive, tmp_path):
     import shutil
 
@@ -174,6 +178,7 @@ def test_the_report_lists_the_files_the_scan_could_not_read(archive, tmp_path):
         assert "files that failed to read" not in html
 
 
+@pytest.mark.slow
 def test_every_darkmodel_name_the_readme_uses_resolves_as_written():
     """Issue 22: 'dm.pipeline.run_chain, as the README lists it, needs import darkmodel.pipeline first'."""
     import re

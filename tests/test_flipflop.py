@@ -31,6 +31,7 @@ def flipflop(tmp_path_factory):
     return _run(tmp_path_factory, "ff", n_files=320, scenario="flipflop", seed=2, flip_groups=(("FUV", 14400),))
 
 
+@pytest.mark.slow
 def test_flipflop_archive_gets_flipflop_where_it_switches(flipflop):
     _, truth, _, result = flipflop
     verdicts = _verdicts(result)
@@ -80,6 +81,7 @@ def test_result_object_summary_and_intervals(flipflop):
     assert result.to_frame().attrs["n_boot"] == N_BOOT and "flip-flop: 1" in repr(result)
 
 
+@pytest.mark.slow
 def test_stable_archive_gets_no_flipflop(tmp_path_factory):
     _, _, _, result = _run(tmp_path_factory, "stable", n_files=260, scenario="stable", seed=3)
     # one state in the truth: every group with enough files is single-state
@@ -88,6 +90,7 @@ def test_stable_archive_gets_no_flipflop(tmp_path_factory):
     assert (table.loc[table["n_files"] < 12, "verdict"] == "insufficient-data").all()
 
 
+@pytest.mark.slow
 def test_changepoint_archive_gets_changepoint(tmp_path_factory):
     _, _, _, result = _run(tmp_path_factory, "cp", n_files=500, scenario="changepoint", seed=4,
                            changepoint_groups=(("FUV", 14400), ("MUV", 14400)))
@@ -98,6 +101,7 @@ def test_changepoint_archive_gets_changepoint(tmp_path_factory):
     assert row["cv_score_changepoint"] > row["cv_score_switching"] and row["changepoints"]
 
 
+@pytest.mark.slow
 def test_families_explained_by_binning_get_confounded(tmp_path_factory):
     _, _, _, result = _run(tmp_path_factory, "conf", n_files=300, scenario="confounded", seed=5)
     row = result.table.set_index(["XUV", "INT_TIME"]).loc[("MUV", 14400)]
@@ -183,6 +187,7 @@ def test_confounder_table_by_hand():
     assert ff._confounders(files, labels, 0.01)[1] == ""
 
 
+@pytest.mark.slow
 def test_the_test_takes_the_models_families_where_the_model_was_fitted_on_these_data():
     import warnings
 
@@ -213,6 +218,7 @@ def test_the_test_takes_the_models_families_where_the_model_was_fitted_on_these_
     assert elsewhere.settings["families"] == "fitted by the test"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("noise,seed", [("particles", 3), ("mixed", 5)])
 def test_issue_20_stable_archives_get_no_step_and_the_fits_families(tmp_path, noise, seed):
     """'simulate --scenario stable --noise particles --seed 3' (and mixed, seed 5), then the chain, as the CLI runs it."""
@@ -234,6 +240,7 @@ def test_issue_20_stable_archives_get_no_step_and_the_fits_families(tmp_path, no
         assert not ("found none" not in reason and "p=1 >=" in reason and "is a step" in reason)
 
 
+@pytest.mark.slow
 def test_without_a_model_the_test_fits_once_at_its_own_level_and_keeps_those_families():
     """Issue 21: the test without a model cost eight fits; now one, at the test's alpha and n_boot."""
     table, _ = dm.simulate_table(n_files=500, scenario="flipflop", seed=6)

@@ -22,6 +22,7 @@ def archive(tmp_path_factory):
     return out, model, dm.superdark(out, model)
 
 
+@pytest.mark.slow
 def test_predicted_frames_match_the_per_bin_truth(archive):
     out, model, sd = archive
     bins = np.load(out / "truth_bins.npz")
@@ -70,6 +71,7 @@ def test_superdark_file_and_reference_files_round_trip(archive, tmp_path):
     assert pat.channel == h["DETECTOR"]
 
 
+@pytest.mark.slow
 def test_cli_superdark_and_export(archive, tmp_path):
     out, model, _ = archive
     model_path = model.save(tmp_path / "m.json")

@@ -145,6 +145,7 @@ def test_a_hostile_corpus_loses_no_good_row_and_names_every_bad_file(hostile, mo
     assert calibrated["exclusion"].str.startswith("implausible").sum() > 0
 
 
+@pytest.mark.slow
 def test_absurd_values_leave_fit_flipflop_and_report_working(hostile, tmp_path, monkeypatch):
     root, *_ = hostile
     monkeypatch.setenv("DARKMODEL_MAX_FILE_SIZE", str(16 * 2**20))
@@ -200,6 +201,7 @@ def _alive(pid: int) -> bool:
     return bool(stat.strip()) and not stat.strip().startswith("Z")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
 def test_workers_end_with_a_killed_scan(hostile):
     root, good_dir, *_ = hostile
@@ -219,6 +221,7 @@ def test_workers_end_with_a_killed_scan(hostile):
     assert workers and not any(_alive(w) for w in workers)
 
 
+@pytest.mark.slow
 def test_a_killed_scan_then_update_equals_a_clean_scan(hostile, tmp_path):
     root, good_dir, *_ = hostile
     out = tmp_path / "summary.parquet"

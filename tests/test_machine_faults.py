@@ -102,6 +102,7 @@ BAD_ARGUMENTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, needle", BAD_ARGUMENTS, ids=[" ".join(a[:1] + a[-2:]) for a, _ in BAD_ARGUMENTS])
 def test_a_bad_argument_is_one_line_before_any_work(chain, tmp_path, args, needle):
     afile = tmp_path / "afile"
@@ -180,6 +181,7 @@ def test_the_walker_sees_links_loops_and_special_files_under_their_own_names(cha
     assert result.counts["products"] == 2 and len(result.errors) >= 4
 
 
+@pytest.mark.slow
 def test_names_that_are_not_utf8_are_read_and_reported_under_any_locale(chain, tmp_path):
     good = sorted(chain["archive"].rglob("*.fits.gz"))
     root = tmp_path / "odd"
@@ -202,6 +204,7 @@ def test_names_that_are_not_utf8_are_read_and_reported_under_any_locale(chain, t
         assert "broken_\\xe9.fits" in (out.parent / "s.errors.csv").read_text()
 
 
+@pytest.mark.slow
 def test_compare_l1b_on_a_fifo_says_so_and_does_not_block(tmp_path):
     fifo = tmp_path / "mvn_iuv_l1b_fake.fits.gz"
     os.mkfifo(fifo)
@@ -210,6 +213,7 @@ def test_compare_l1b_on_a_fifo_says_so_and_does_not_block(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_compare_l1b_names_the_file_not_its_private_copy(tmp_path):
     bad = tmp_path / "mvn_iuv_l1b_apoapse-orbit00001-fuv_20150101T000000_v13_r01.fits"
     bad.write_bytes(b"SIMPLE  =                    T" + b" " * 2850)
@@ -286,6 +290,7 @@ mount -t tmpfs -o size=1m,ro tmpfs "$RO"
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _namespace_available(), reason="no private mount namespace on this machine")
 def test_full_and_read_only_disks_give_one_line_and_keep_earlier_outputs(chain, tmp_path):
     full, ro, tight = tmp_path / "full", tmp_path / "ro", tmp_path / "tight"
@@ -358,6 +363,7 @@ INTERRUPTED = [("fit", signal.SIGINT, 130), ("fit", signal.SIGTERM, 143), ("flip
                ("report", signal.SIGINT, 130)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command, sig, status", INTERRUPTED, ids=[f"{c}-{s.name}" for c, s, _ in INTERRUPTED])
 def test_an_interrupt_ends_with_one_line_no_file_and_no_orphan(large_table, large_model, tmp_path, command, sig,
                                                                status):
@@ -394,6 +400,7 @@ def test_an_interrupt_ends_with_one_line_no_file_and_no_orphan(large_table, larg
 
 
 # ----------------------------------------------------------------------------- environment
+@pytest.mark.slow
 def test_compiled_code_builds_where_numba_has_no_cache_locator(tmp_path):
     """A read-only install with HOME pointing nowhere: the cache moves to a private folder."""
     code = (
@@ -412,6 +419,7 @@ def test_compiled_code_builds_where_numba_has_no_cache_locator(tmp_path):
     assert cache.is_dir() and any(cache.rglob("*.nbi")) and oct(cache.stat().st_mode & 0o777) == "0o700"
 
 
+@pytest.mark.slow
 def test_a_port_that_never_speaks_dask_fails_within_the_deadline(chain, monkeypatch):
     pytest.importorskip("distributed")
     import darkmodel.io.scanning as scanning
@@ -500,6 +508,7 @@ def pd_concat_twice(table):
     return pd.concat([table, table], ignore_index=True)
 
 
+@pytest.mark.slow
 def test_a_report_of_many_groups_draws_the_largest_and_says_so():
     from darkmodel.reporting import figures
 

@@ -42,6 +42,7 @@ def _with_truth(calibrated, truth, labels=None):
     return frame.merge(truth[["FILENAME", "INTEGRATION", "state"]], on=["FILENAME", "INTEGRATION"])
 
 
+@pytest.mark.slow
 def test_number_of_families_and_labels_match_the_truth(flipflop):
     calibrated, truth, model = flipflop
     merged = _with_truth(calibrated, truth, model.assign(calibrated))
@@ -117,6 +118,7 @@ def test_mixture_prediction_is_the_weighted_family_mean(flipflop):
 
 
 # a few held-out files lie just outside the fitted temperatures: the warning is expected there
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::darkmodel.model.estimator.ExtrapolationWarning")
 def test_prediction_intervals_cover_held_out_data(flipflop, tmp_path_factory):
     _, _, model = flipflop
@@ -209,6 +211,7 @@ def test_load_refuses_bad_files(flipflop, tmp_path):
         DarkRateModel.load(tmp_path / "missing.json")
 
 
+@pytest.mark.slow
 def test_gmm_baseline_runs_side_by_side(flipflop):
     calibrated, truth, _ = flipflop
     gmm = DarkRateModel(method="gmm").fit(calibrated)

@@ -92,6 +92,7 @@ def test_bootstrap_p_is_the_same_wherever_the_replicates_run(pool, contrast):
         assert here[0] == pytest.approx(1 / 60) and here[2] == 59
 
 
+@pytest.mark.slow
 def test_fit_and_flipflop_test_do_not_depend_on_n_jobs():
     table, _ = simulate_table(n_files=700, scenario="flipflop", seed=9)
     one = dm.DarkRateModel(n_boot=39, alpha=0.1, n_jobs=1).fit(table)

@@ -41,6 +41,7 @@ class _Collector(HTMLParser):
                     self.images.append(value)
 
 
+@pytest.mark.slow
 def test_html_is_self_contained_and_every_image_is_a_real_picture(fitted, tmp_path):
     calibrated, model, errors = fitted
     path = report(calibrated, model, tmp_path / "report.html", scan_errors=errors)
@@ -62,6 +63,7 @@ def test_html_is_self_contained_and_every_image_is_a_real_picture(fitted, tmp_pa
         assert text in html
 
 
+@pytest.mark.slow
 def test_html_escapes_what_it_shows(fitted, tmp_path):
     calibrated, model, _ = fitted
     path = report(calibrated, model, tmp_path / "r.html", inputs={"input": "<script>alert(1)</script>"})
@@ -69,6 +71,7 @@ def test_html_escapes_what_it_shows(fitted, tmp_path):
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
+@pytest.mark.slow
 def test_pdf_carries_the_verdicts_parameters_provenance_and_every_figure(fitted, tmp_path):
     from pypdf import PdfReader
 
@@ -95,6 +98,7 @@ def _chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed (Debian package 'chromium')")
 def test_page_renders_in_headless_chromium(fitted, tmp_path):
     calibrated, model, _ = fitted
@@ -127,6 +131,7 @@ def test_a_model_that_fitted_nothing_says_so_instead_of_empty_panels(fitted, tmp
     assert path.stat().st_size > 5_000 and "darkmodel flipflop DATA --model MODEL" in path.read_text()
 
 
+@pytest.mark.slow
 def test_figures_rendered_in_worker_processes_are_the_same_pngs(fitted):
     from darkmodel.reporting.report import render_pngs
 
@@ -140,6 +145,7 @@ def test_figures_rendered_in_worker_processes_are_the_same_pngs(fitted):
         assert image.shape[0] > 100 and image.shape[1] > 100
 
 
+@pytest.mark.slow
 def test_figures_built_in_worker_processes_are_the_figures_of_report_figures(fitted):
     from darkmodel.reporting.report import render_pngs, render_report_figures
 

@@ -51,6 +51,7 @@ def test_the_fit_keeps_one_family_and_says_why_in_the_rounding_regime(rounded):
     assert (model.groups["n_families"] == 1).all(), model.groups[["XUV", "INT_TIME", "reason"]]
 
 
+@pytest.mark.slow
 def test_real_states_are_still_found_under_the_rounding():
     table, _ = dm.simulate_table(n_files=1500, scenario="flipflop", noise="rounding", seed=2)
     with warnings.catch_warnings():
@@ -73,6 +74,7 @@ def test_particle_hits_are_noise_not_a_family(scenario, key, k_true):
     assert "excess" in sel.reason or "particle" in sel.reason
 
 
+@pytest.mark.slow
 def test_two_levels_that_a_step_explains_better_are_epochs_not_recurring_families():
     """With hits, a mixture plus a smooth trend once took a step for two families that recur (flip-flop)."""
     table, truth = dm.simulate_table(n_files=3000, scenario="changepoint", noise="hits", seed=3,

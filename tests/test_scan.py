@@ -57,6 +57,7 @@ def test_progress_reports_every_file(archive):
     assert sum(done) == 30 and max(done) <= 7
 
 
+@pytest.mark.slow
 def test_dask_localcluster_runs_the_same_scan(archive):
     distributed = pytest.importorskip("distributed")
     out, _ = archive

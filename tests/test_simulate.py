@@ -125,6 +125,7 @@ def test_bad_arguments_are_refused(tmp_path):
         dm.simulate_archive(tmp_path, layout="v99")
 
 
+@pytest.mark.slow
 def test_every_file_gets_its_own_name_even_when_crowded(tmp_path):
     truth = dm.simulate_archive(tmp_path, n_files=300, seed=8, days=0.5)
     files = list(tmp_path.rglob("*.fits.gz"))

@@ -286,6 +286,7 @@ def test_a_one_sided_particle_excess_is_neither_a_family_nor_a_shift_of_the_leve
         assert float(model.predictive_cdf(r, 0.01)) == pytest.approx(np.mean(draws <= r), abs=0.004)
 
 
+@pytest.mark.slow
 def test_per_integration_intervals_cover_under_particle_hits():
     # hits add a one-sided excess to single integrations that the file medians hide: without
     # the PIT recalibration the 14.4 s groups covered 0.89-0.90

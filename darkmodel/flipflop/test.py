@@ -235,7 +235,7 @@ def _runs(files: pd.DataFrame, labels: np.ndarray) -> dict:
     run_labels = labels[starts]
     ends = np.r_[starts[1:], len(labels)]
     dwell = np.r_[hours[ends[:-1]] - hours[starts[:-1]], np.nan]  # the last run is censored
-    out = {"n_switches": int(len(starts) - 1), "n_runs": int(len(starts)),
+    out: dict[str, float] = {"n_switches": int(len(starts) - 1), "n_runs": int(len(starts)),
            "returns": int(len(starts) - len(np.unique(labels))),
            "min_runs_per_state": int(min(np.sum(run_labels == k) for k in np.unique(labels))),
            # runs of two or more files: one misassigned file near a step is not a return

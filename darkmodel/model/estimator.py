@@ -60,6 +60,7 @@ from ..stats.states import fit_dwell, smooth_posterior
 from .fingerprint import rows_fingerprint
 from .group import GroupFit
 from .persistence import SCHEMA_VERSION, check_model, load_model, save_model, validate_schema
+from .verdicts import FlipFlopResult
 
 __all__ = ["DarkRateModel", "fit", "ModelFileError", "UnfittedIntTimeWarning", "ExtrapolationWarning",
            "UnidentifiedModelError", "SCHEMA_VERSION", "MIN_TEMPERATURE_SPAN", "EXTRAPOLATION_MARGIN"]
@@ -183,7 +184,7 @@ class DarkRateModel(BaseEstimator):
         if not hasattr(self, "groups_"):
             return base
         fitted = sum(g.fitted for g in self.groups_.values())
-        families = sum(g.mixture.k for g in self.groups_.values() if g.fitted)
+        families = sum(g.law.k for g in self.groups_.values() if g.fitted)
         return f"{base}  # fitted: {fitted} of {len(self.groups_)} groups, {families} families"
 
     # ---------------------------------------------------------------- fitting
@@ -272,7 +273,7 @@ class DarkRateModel(BaseEstimator):
         }
         if "Time" in data.columns and data["Time"].notna().any():
             self.provenance_["data_start"] = pd.Timestamp(data["Time"].min()).strftime("%Y-%m-%dT%H:%M:%S")
-        self.flipflop_ = None
+        self.flipflop_: FlipFlopResult | None = None
         return self
 
     def _nominal_rows(self, rows: pd.DataFrame, offset: float, rng) -> pd.DataFrame:
@@ -339,7 +340,7 @@ class DarkRateModel(BaseEstimator):
 
     def _pit_maps(self, group: GroupFit, rows: pd.DataFrame, files: pd.DataFrame) -> dict:
         """PIT recalibration maps from every fitted integration (see :mod:`darkmodel.stats.intervals`)."""
-        m = group.mixture
+        m = group.law
         temps = rows["DET_TEMP"].to_numpy(float)
         y = log_dark_current(rows["DN_per_s"].to_numpy(float), rows["INT_TIME"].to_numpy(float), m.offset)
         parts = [group.log_predictive(temps, k, rows["Time"] if "Time" in rows else None)
@@ -362,11 +363,11 @@ class DarkRateModel(BaseEstimator):
         rows = []
         for (xuv, it), g in sorted(self.groups_.items()):
             row = {"XUV": xuv, "INT_TIME": it, "n_rows": g.n_rows, "n_files": g.n_files,
-                   "n_families": g.mixture.k if g.fitted else pd.NA, "status": g.status, "method": self.method,
+                   "n_families": g.law.k if g.fitted else pd.NA, "status": g.status, "method": self.method,
                    "reason": g.reason if g.fitted else g.status, "temp_min": g.temp_range[0],
                    "temp_max": g.temp_range[1]}
             if g.fitted:
-                m = g.mixture
+                m = g.law
                 row["weights"] = tuple(round(float(w), 4) for w in m.weights)
                 rates = tuple(float(v) for v in self._family_rates(g, np.array([REFERENCE_TEMPERATURE]), None)[0])
                 row["rate_at_ref"] = rates
@@ -508,7 +509,7 @@ class DarkRateModel(BaseEstimator):
         for (xuv, it), g in sorted(self.groups_.items()):
             if not g.fitted:
                 continue
-            m = g.mixture
+            m = g.law
             for k in range(m.k):
                 se = float(m.mean_se([REFERENCE_TEMPERATURE], k)[0]) if m.cov is not None else np.nan
                 rows.append({"XUV": xuv, "INT_TIME": it, "family": k, "weight": float(m.weights[k]),
@@ -565,7 +566,7 @@ class DarkRateModel(BaseEstimator):
             g = self.groups_.get((str(xuv), int(it)))
             if g is None or not g.fitted:
                 continue
-            m = g.mixture
+            m = g.law
             if m.method == "gmm":
                 y = np.log(rows["DN_per_s"].to_numpy(float))
                 labels[rows["_row"].to_numpy()] = m.posterior(rows["DET_TEMP"], y).argmax(axis=1)
@@ -675,7 +676,7 @@ class DarkRateModel(BaseEstimator):
             return "no change in time fitted"
         if time is not None:
             return "at the given time"
-        what = "a step between two epochs" if g.mixture.is_epochs else "a trend in time"
+        what = "a step between two epochs" if g.law.is_epochs else "a trend in time"
         return (f"period-wide: the group shows {what} and no time was given, so the mean is the period's average "
                 "and the interval covers an integration anywhere in the fitted period; give a time for the level "
                 "then")
@@ -706,7 +707,7 @@ class DarkRateModel(BaseEstimator):
         g = self._group(channel, int_time)
         lo, hi = self._fitted_range(channel, int_time)
         outside = self.extrapolation(temps, channel=channel, int_time=int_time)
-        words = [[] for _ in range(temps.size)]
+        words: list[list[str]] = [[] for _ in range(temps.size)]
         for i in np.flatnonzero(outside):
             words[i].append(f"temperature outside the fitted {lo:.2f} to {hi:.2f} degC")
         if g is None:
@@ -788,7 +789,7 @@ class DarkRateModel(BaseEstimator):
         if g is None:
             return self._joint_fallback(temps, channel, int_time, family)[0]
         self._warn_range(temps, channel, int_time)
-        m = g.mixture
+        m = g.law
         rates = self._family_rates(g, temps, time)
         if family is not None:
             return rates[:, self._family_index(g, family)]
@@ -826,7 +827,7 @@ class DarkRateModel(BaseEstimator):
                                        family=family)
 
     def _family_rates(self, g: GroupFit, temps, time) -> np.ndarray:
-        m = g.mixture
+        m = g.law
         if m.method == "gmm":
             shape = m.coef[0] * (temps - REFERENCE_TEMPERATURE) + m.coef[1] * (temps - REFERENCE_TEMPERATURE) ** 2
             return np.exp(m.intercepts[None, :] + shape[:, None])
@@ -835,8 +836,8 @@ class DarkRateModel(BaseEstimator):
 
     @staticmethod
     def _family_index(g: GroupFit, family) -> int:
-        if not 0 <= int(family) < g.mixture.k:
-            raise ValueError(f"{g.xuv} INT_TIME {g.int_time} has {g.mixture.k} families; no family {family}")
+        if not 0 <= int(family) < g.law.k:
+            raise ValueError(f"{g.xuv} INT_TIME {g.int_time} has {g.law.k} families; no family {family}")
         return int(family)
 
     def predict_interval(self, temperature, *, channel: str, int_time, level: float = 0.95,
@@ -896,7 +897,7 @@ class DarkRateModel(BaseEstimator):
             z_lo, z_hi = joint.standard_quantile([(1 - level) / 2.0, (1 + level) / 2.0], float(int_time))
             return np.maximum(centre + z_lo * sd, 0.0), centre + z_hi * sd
         self._warn_range(temps, channel, int_time)
-        m = g.mixture
+        m = g.law
         if m.method == "gmm":
             rates = self._family_rates(g, temps, time)
             z = special.ndtri(0.5 + level / 2.0) * m.noise.relative
@@ -975,8 +976,6 @@ class DarkRateModel(BaseEstimator):
     @classmethod
     def from_dict(cls, doc: dict) -> "DarkRateModel":
         """Rebuild a model from :meth:`to_dict` data (validated against the schema first)."""
-        from .verdicts import FlipFlopResult
-
         validate_schema(doc)
         s = dict(doc["settings"])
         s.setdefault("random_state", s.get("seed", 0))

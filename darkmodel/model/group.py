@@ -101,6 +101,19 @@ class GroupFit:
                                                     np.linspace(0.0, 1.0, 17))] for b in range(n_bins)]}
 
     @property
+    def law(self) -> MixtureFit:
+        """The fitted mixture; a group that was not fitted has none, and says why.
+
+        Raises
+        ------
+        ValueError
+            If the group was not fitted (its ``status`` and ``reason`` say why).
+        """
+        if self.mixture is None:
+            raise ValueError(f"{self.xuv} {self.int_time} ms was not fitted ({self.status}): {self.reason}")
+        return self.mixture
+
+    @property
     def time_range(self) -> tuple | None:
         """First and last fitted time (days since 1970), or ``None`` where unknown."""
         if self.period_days:
@@ -150,8 +163,10 @@ class GroupFit:
             return grids, weights
         if self.period_days:
             return [np.asarray(self.period_days, float)], np.ones((1, temps.size))
-        lo, hi = self.time_range
-        return [np.linspace(lo, hi, 33)], np.ones((1, temps.size))
+        span = self.time_range
+        if span is None:
+            raise ValueError(f"{self.xuv} {self.int_time} ms: no fitted period to spread a time-free prediction over")
+        return [np.linspace(span[0], span[1], 33)], np.ones((1, temps.size))
 
     @property
     def fitted(self) -> bool:
@@ -173,7 +188,7 @@ class GroupFit:
         numpy.ndarray or None
             ``None`` where no time is given or the families have no time trend.
         """
-        if time is None or self.mixture.covariates.time_degree == 0:
+        if time is None or self.law.covariates.time_degree == 0:
             return None
         days = days_since_epoch(pd.to_datetime(np.atleast_1d(time)))
         return np.broadcast_to(days, (n,)) if days.size == 1 else days
@@ -198,7 +213,7 @@ class GroupFit:
             The family's mean log dark current, and the noise model's scale at that mean
             widened by the standard error of the mean (the parameter uncertainty).
         """
-        m = self.mixture
+        m = self.law
         if days is None:
             days = self.days(time, temps.size)
         elif m.covariates.time_degree == 0:
@@ -232,7 +247,7 @@ class GroupFit:
             The bounds: in closed form for one family without a particle excess, else both
             by one bracketed root finding on the predictive CDF (1e-11 in log rate).
         """
-        m = self.mixture
+        m = self.law
         targets = _targets(level, temps, mapping)
         if len(families) == 1 and m.noise.excess <= 0:
             mu, sd = self.log_predictive(temps, families[0], time)
@@ -266,7 +281,7 @@ class GroupFit:
         lo, hi : numpy.ndarray
             The bounds (DN/s/pixel).
         """
-        m = self.mixture
+        m = self.law
         grids, at_temp = self.period_grid(temps)
         w = np.asarray(m.weights, float)[list(families)]
         items: dict = {}  # (family, time or None) -> weight at each temperature
@@ -286,13 +301,13 @@ class GroupFit:
         return self._solve_mixture(temps, _targets(level, temps, mapping), parts, list(items.values()))
 
     def _mixture_interval(self, temps, targets, time, families):
-        m = self.mixture
+        m = self.law
         parts = [self.log_predictive(temps, k, time) for k in families]
         weights = np.asarray(m.weights)[list(families)]
         return self._solve_mixture(temps, targets, parts, weights / weights.sum())
 
     def _solve_mixture(self, temps, targets, parts, weights):
-        m = self.mixture
+        m = self.law
         base = m.offset / (self.int_time / 1000.0)
         targets = np.asarray(targets, float).reshape(2, -1)
         if m.noise.excess > 0:  # a bracket beyond every target
@@ -331,8 +346,9 @@ class GroupFit:
                  "period_days": [float(v) for v in self.period_days],
                  "period_by_temperature": self.period_by_temperature}
         if self.fitted:
-            entry["mixture"] = self.mixture.to_dict()
-            entry["selection"] = json.loads(self.selection.to_json(orient="records"))
+            entry["mixture"] = self.law.to_dict()
+            selection = self.selection if self.selection is not None else pd.DataFrame()
+            entry["selection"] = json.loads(selection.to_json(orient="records"))
         return entry
 
     @classmethod

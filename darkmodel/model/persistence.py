@@ -281,7 +281,7 @@ def check_model(model) -> None:
                 if g.status.startswith(("too small", "not identifiable")):
                     continue
                 raise ValueError(f"status {g.status[:60]!r} is neither 'fitted' nor a reason not to fit")
-            m = g.mixture
+            m = g.law
             k = len(m.intercepts)
             _finite("intercepts", m.intercepts)
             _finite("coef", m.coef)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.transforms import Bbox
 
 from ..io.storage import atomic_write
 from ..model.fingerprint import data_fingerprint
@@ -136,7 +137,7 @@ def _figure_plan(calibrated: pd.DataFrame, model, verdicts) -> list:
         raise ValueError("no usable rows to report (every row is excluded, non-finite or implausible)")
     labels = model.assign(data)
     verdicts = _verdict_table(model, verdicts)
-    plan = [("seed", "Scatter matrix of DN_per_s, CASE_TEMP, DET_TEMP and INT_TIME (the seed's view).",
+    plan: list[tuple] = [("seed", "Scatter matrix of DN_per_s, CASE_TEMP, DET_TEMP and INT_TIME (the seed's view).",
              figures.scatter_matrix, (data,)),
             ("seed", "DET_TEMP and DN_per_s over time; CASE_TEMP below.", figures.temperature_and_rate_over_time, (data,))]
     for ch in sorted(data["XUV"].unique()):
@@ -219,7 +220,7 @@ def _answer_page(title: str, simulated: str, notes: list, table: pd.DataFrame | 
     widths = {"XUV": 0.7, "INT_TIME": 1.0, "files": 0.7, "verdict": 1.6, "p memory": 1.0, "switches": 0.9,
               "effect (95 % CI)": 2.1}
     cells = ax.table(cellText=shown.astype(str).to_numpy(), colLabels=list(shown.columns), loc="upper center",
-                     cellLoc="center", bbox=(0, 0, 1, 1), colWidths=[widths[c] for c in shown.columns])
+                     cellLoc="center", bbox=Bbox.from_bounds(0, 0, 1, 1), colWidths=[widths[c] for c in shown.columns])
     cells.auto_set_font_size(False)
     cells.set_fontsize(8)
     colours = {"flip-flop": "#fde0c5", "change-point": "#d6eaf8", "confounded": "#e8daef", "drift": "#e9f7ef"}

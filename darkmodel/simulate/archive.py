@@ -397,7 +397,7 @@ def simulate_archive(
     lay_names = list(layouts)
     lay_p = np.array([layouts[k] for k in lay_names], dtype=float)
     file_layout = np.array(lay_names)[rng.choice(len(lay_names), n_files, p=lay_p / lay_p.sum())]
-    hot = {}
+    hot: dict = {}
     truth = []
     for i in range(n_files):
         seg_name = seg_names[seg_idx[i]]
@@ -628,7 +628,7 @@ def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, binnin
     spe_w, spe_t = _bin_table(spe_ofs, spe_size, n_spe)
     spa_lo = spa_ofs + spa_size * np.arange(n_spa)
     spe_lo = spe_ofs + spe_size * np.arange(n_spe)
-    binning = [("SPABINWIDTH", (I2, spa_w.size), spa_w), ("SPABINTRANSMIT", (I2, spa_t.size), spa_t),
+    binning_columns = [("SPABINWIDTH", (I2, spa_w.size), spa_w), ("SPABINTRANSMIT", (I2, spa_t.size), spa_t),
                ("SPEBINWIDTH", (I2, spe_w.size), spe_w), ("SPEBINTRANSMIT", (I2, spe_t.size), spe_t),
                ("SPAPIXLO", (I2, n_spa), spa_lo), ("SPAPIXHI", (I2, n_spa), spa_lo + spa_size - 1),
                ("SPEPIXLO", (I2, n_spe), spe_lo), ("SPEPIXHI", (I2, n_spe), spe_lo + spe_size - 1),
@@ -654,7 +654,7 @@ def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, binnin
     _write_fits(fname, image, header, bzero, [
         ("Integration", _records(n_int, [f[:3] for f in integ]), [f[3] for f in integ]),
         ("Engineering", _records(1, eng), None),
-        ("Binning", _records(1, binning), None),
+        ("Binning", _records(1, binning_columns), None),
         ("Observation", _records(1, obs), None),
     ])
 

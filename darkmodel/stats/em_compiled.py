@@ -25,7 +25,7 @@ from ..compiled import jit
 try:  # numba is a dependency; the reference path keeps working without it
     from numba import njit
 except ImportError:  # pragma: no cover
-    njit = None
+    njit = None  # type: ignore[assignment]
 
 
 def _scipy_log_ndtr():
@@ -58,7 +58,7 @@ def _scipy_log_ndtr():
 if njit is not None:
     log_ndtr, EXCESS_COMPILED = _scipy_log_ndtr()
 else:  # pragma: no cover
-    from scipy.special import log_ndtr
+    from scipy.special import log_ndtr  # type: ignore[no-redef]
     EXCESS_COMPILED = False
 
 __all__ = ["em_kernel", "AVAILABLE", "EXCESS_COMPILED", "warm_up"]

@@ -1,5 +1,8 @@
-"""The documentation (user guide, CLI reference from click, API reference with numpydoc)
-builds with every Sphinx warning treated as an error."""
+"""The documentation (user guide, CLI reference from click, API reference with numpydoc, the
+executed notebook) builds with every Sphinx warning treated as an error.
+
+A step of its own in CI (``.ci/run``): ``pytest tests/checks/test_docs.py``.
+"""
 
 import subprocess
 import sys
@@ -7,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def test_sphinx_builds_without_warnings(tmp_path):
