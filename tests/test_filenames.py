@@ -58,7 +58,13 @@ def test_the_arrow_parse_equals_the_python_regex_parse():
     import numpy as np
     import pandas as pd
 
-    from darkmodel.io.filenames import _stamp_times, _stamp_times_pandas
+    from darkmodel.io.filenames import _NAME, _stamp_times
+
+    def _stamp_times_pandas(names):  # the reference: pandas with Python's regex engine
+        base = pd.Series(names, dtype="string").str.rsplit("/", n=1).str[-1]
+        parts = base.str.extract(_NAME)
+        stamp = parts["date"] + "T" + parts["time"]
+        return pd.to_datetime(stamp, format="%Y%m%dT%H%M%S", errors="coerce").to_numpy()
 
     names = np.array(["mvn_iuv_l1a_apoapse-orbit18001-muvdark_20230114T071415_v13_r01.fits.gz",
                       "/deep/path/mvn_iuv_l1a_IPH2-cycle00103-mode040-muvdark_20140527T154453_v00_r00.fits.gz",

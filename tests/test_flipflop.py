@@ -46,6 +46,10 @@ def test_flipflop_archive_gets_flipflop_where_it_switches(flipflop):
     assert abs(row["n_switches"] - true_switches) <= 2
     assert row["p_memory"] < ALPHA and row["returns"] >= 2 and row["dwell_hours_median"] > 0
     assert 0 < row["p_families_mc_se"] < 0.05
+    # the second view (statsmodels' Markov-switching regression) is filled in: it was NaN here
+    # while BFGS ran from random starts to a NaN likelihood
+    assert 0 < row["ms_p00"] < 1 and 0 < row["ms_p11"] < 1
+    assert 0 < row["ms_duration_hours_0"] < 1e4 and 0 < row["ms_duration_hours_1"] < 1e4
 
 
 def test_the_test_leaves_the_model_alone_and_is_saved_with_it_explicitly(flipflop, tmp_path):

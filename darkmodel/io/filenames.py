@@ -199,13 +199,6 @@ def _stamp_times(names: np.ndarray) -> np.ndarray:
     return parsed.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
 
 
-def _stamp_times_pandas(names: np.ndarray) -> np.ndarray:
-    """The same in pandas (Python regex): the reference the tests hold the Arrow path to."""
-    base = pd.Series(names, dtype="string").str.rsplit("/", n=1).str[-1]
-    parts = base.str.extract(_NAME)
-    stamp = parts["date"] + "T" + parts["time"]
-    return pd.to_datetime(stamp, format="%Y%m%dT%H%M%S", errors="coerce").to_numpy()
-
 
 def filename_times(names) -> pd.DatetimeIndex:
     """Observation start times of many IUVS file names at once (vectorised).

@@ -99,12 +99,6 @@ class FamilySelection:
         """The chosen number of families."""
         return self.fit.k
 
-    @property
-    def p_value(self) -> float:
-        """Bootstrap p-value of two families against one (NaN if not tested)."""
-        row = self.table[self.table["K"] == 2]
-        return float(row["p_value"].iloc[0]) if len(row) else float("nan")
-
 
 def rounding_sd(slope: float, step: float) -> float:
     """Scatter of the log dark current from recording the temperature on a grid.

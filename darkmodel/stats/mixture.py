@@ -193,23 +193,6 @@ class MixtureFit:
         """Bayesian information criterion, ``-2 loglik + n_params log(n_obs)``."""
         return -2.0 * self.loglik + self.n_params * np.log(self.n_obs)
 
-    def transform(self, dn_per_s, int_time_ms) -> np.ndarray:
-        """The fitted variable ``log(DN_per_s - offset / t)``.
-
-        Parameters
-        ----------
-        dn_per_s : array_like
-            Dark rate (DN/s/pixel).
-        int_time_ms : array_like or float
-            Integration time (ms).
-
-        Returns
-        -------
-        numpy.ndarray
-            Log dark current.
-        """
-        return log_dark_current(dn_per_s, int_time_ms, self.offset)
-
     def mean_log_rate(self, temperature, days=None) -> np.ndarray:
         """Family means of the log dark current, shape ``(n, K)``.
 
