@@ -42,3 +42,28 @@ def test_summary_repr_and_whole_table_predictions():
     assert got.loc[0, "lower"] < expected < got.loc[0, "upper"]
     assert got["extrapolated"].tolist() == [False, True, False]
     assert np.isnan(got.loc[2, "DN_per_s"]) and "finite" in got.loc[2, "source"]
+
+
+@pytest.mark.slow
+def test_the_shipped_model_is_what_todays_code_fits(tmp_path):
+    # refreshed by models/refresh_shipped_model.py; when the simulator or the fit changes, this
+    # fails until the shipped file is refreshed by the code that ships with it
+    from darkmodel.pipeline import ChainSettings, run_chain
+
+    shipped = dm.DarkRateModel.load(SHIPPED)
+    dm.simulate_archive(tmp_path / "archive", n_files=600, scenario="flipflop", seed=0)
+    chain = run_chain([tmp_path / "archive"], tmp_path / "out", settings=ChainSettings(random_state=0))
+    fresh = chain.model
+    # the same data (by content), the same groups, families and predictions
+    assert fresh.provenance_["data_fingerprint"] == shipped.provenance_["data_fingerprint"]
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(fresh.groups, shipped.groups, check_exact=False, rtol=1e-8)  # JSON keeps 10 digits
+    for (xuv, it), group in shipped.groups_.items():
+        temps = np.linspace(*group.temp_range, 9)
+        if group.fitted:
+            np.testing.assert_allclose(fresh.predict(temps, channel=xuv, int_time=it),
+                                       shipped.predict(temps, channel=xuv, int_time=it), rtol=1e-9)
+            np.testing.assert_allclose(fresh.predict_interval(temps, channel=xuv, int_time=it),
+                                       shipped.predict_interval(temps, channel=xuv, int_time=it), rtol=1e-9)
+    assert chain.flipflop.table["verdict"].tolist() == shipped.flipflop_.table["verdict"].tolist()
