@@ -51,7 +51,7 @@ def main():
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        truth = dm.simulate_archive(tmp, n_files=args.n_files, scenario="flipflop", seed=args.seed,
+        truth = dm.simulate_archive(tmp, n_files=args.n_files, scenario="flipflop", random_state=args.seed,
                                     state_contrast=args.contrast)
         calibrated = dm.calibrate(dm.scan(tmp).table)
     print(f"{args.n_files} files, {len(calibrated)} calibrated integrations, state contrast {args.contrast}")

@@ -40,7 +40,7 @@ def main():
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    table, _ = dm.simulate_table(n_files=6000, scenario="flipflop", seed=2)
+    table, _ = dm.simulate_table(n_files=6000, scenario="flipflop", random_state=2)
     cal = table.reset_index()  # already calibrated: DN_per_s per integration
     grp = cal[(cal["XUV"] == "MUV") & (cal["INT_TIME"] == 4200)]
     per_file = grp.groupby("FILENAME").agg(T=("DET_TEMP", "mean"), rate=("DN_per_s", "median"), n=("DN_per_s", "size"))

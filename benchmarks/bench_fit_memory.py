@@ -24,7 +24,7 @@ import darkmodel as dm
 from darkmodel.simulate.archive import simulate_table
 
 rows, n_boot, copies = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-base, _ = simulate_table(n_files=2500, scenario="flipflop", seed=3)
+base, _ = simulate_table(n_files=2500, scenario="flipflop", random_state=3)
 base = base.reset_index()
 rng = np.random.default_rng(0)
 parts, total, r = [], 0, 0

@@ -21,7 +21,7 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         n_files = int(args.integrations / 4.0)  # about four integrations per file in the default mix
-        truth = dm.simulate_archive(tmp, n_files=n_files, scenario="flipflop", seed=7, days=240)
+        truth = dm.simulate_archive(tmp, n_files=n_files, scenario="flipflop", random_state=7, days=240)
         calibrated = dm.calibrate(dm.scan(tmp).table)
     t0 = time.perf_counter()
     model = dm.fit(calibrated, n_jobs=-1)

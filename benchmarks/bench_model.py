@@ -59,7 +59,7 @@ def main():
     parser.add_argument("--fit-rows", type=int, default=100_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        dm.simulate_archive(Path(tmp), n_files=1500, scenario="flipflop", seed=3)
+        dm.simulate_archive(Path(tmp), n_files=1500, scenario="flipflop", random_state=3)
         scanned = dm.scan(tmp).table
     per_file = dm.per_file_summary(scanned)[SEED_COLUMNS]
     rng = np.random.default_rng(0)

@@ -65,7 +65,7 @@ def main():
     before = baseline(args.baseline, args.n_files, args.repeat) if args.baseline else None
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        dm.simulate_archive(tmp / "archive", n_files=args.n_files, scenario="flipflop", seed=0)
+        dm.simulate_archive(tmp / "archive", n_files=args.n_files, scenario="flipflop", random_state=0)
         calibrated = dm.calibrate(dm.scan(tmp / "archive").table, keep_excluded=True)
         model = dm.DarkRateModel(random_state=0).fit(calibrated)
         verdicts = dm.flipflop_test(calibrated, model, n_jobs=1)

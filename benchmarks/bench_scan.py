@@ -60,8 +60,8 @@ def measure(label, folder):
     on_disk = sum(f.stat().st_size for f in files) / 1e6
     raw = sum(len(zlib.decompress(f.read_bytes(), 31)) for f in files) / 1e6
     t_gz = best_of(lambda: gunzip_all(files))
-    t_scan1 = best_of(lambda: dm.scan(folder, workers=1))
-    t_scan2 = best_of(lambda: dm.scan(folder, workers=2))
+    t_scan1 = best_of(lambda: dm.scan(folder, n_jobs=1))
+    t_scan2 = best_of(lambda: dm.scan(folder, n_jobs=2))
     t_astropy = best_of(lambda: astropy_naive(files), repeat=1)
     n = len(files)
     print(f"\n## {label}: {n} files, {on_disk:.1f} MB on disk, {raw:.1f} MB uncompressed")
@@ -80,13 +80,13 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         mix = Path(tmp) / "mix"
-        dm.simulate_archive(mix, n_files=args.n_files, seed=1)
+        dm.simulate_archive(mix, n_files=args.n_files, random_state=1)
         measure("default simulated archive", mix)
         apo = SEGMENTS["apoapse"]
         cubes = {"apoapse": Segment(apo.int_time, 1.0, (21,), (1.0,), apo.binning, apo.bin_rows, apo.cadence,
                                     apo.orbit_phase)}
         big = Path(tmp) / "apoapse"
-        dm.simulate_archive(big, n_files=max(args.n_files // 4, 50), seed=2, segments=cubes)
+        dm.simulate_archive(big, n_files=max(args.n_files // 4, 50), random_state=2, segments=cubes)
         measure("apoapse 21-frame cubes", big)
 
 

@@ -29,7 +29,7 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "archive"
-        dm.simulate_archive(archive, n_files=args.n_files, scenario="flipflop", seed=11, days=365)
+        dm.simulate_archive(archive, n_files=args.n_files, scenario="flipflop", random_state=11, days=365)
         calibrated = dm.calibrate(dm.scan(archive).table)
         model = dm.DarkRateModel(n_jobs=-1).fit(calibrated)
         model_path = model.save(Path(tmp) / "m.json")

@@ -33,11 +33,11 @@ def one_archive(args: tuple) -> pd.DataFrame:
     scenario, n_files, contrast, seed, n_boot = args
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dm.simulate_archive(tmp, n_files=n_files, scenario=scenario, seed=seed, state_contrast=contrast,
+        dm.simulate_archive(tmp, n_files=n_files, scenario=scenario, random_state=seed, state_contrast=contrast,
                             flip_groups=(GROUP,), days=max(30.0, n_files / 10))
-        calibrated = dm.calibrate(dm.scan(tmp, workers=1).table)
+        calibrated = dm.calibrate(dm.scan(tmp, n_jobs=1).table)
         model = dm.fit(calibrated)
-        result = dm.flipflop_test(calibrated, model, n_boot=n_boot, alpha=ALPHA, seed=seed, n_jobs=1).table
+        result = dm.flipflop_test(calibrated, model, n_boot=n_boot, alpha=ALPHA, random_state=seed, n_jobs=1).table
     return result.assign(scenario=scenario, n_files_archive=n_files, contrast=contrast, seed=seed)
 
 

@@ -121,10 +121,10 @@ def evaluate(table, truth, model, verdicts, scenario, noise):
 
 
 def run(noise, scenario, seed, n_files, n_boot, jobs, contrast=0.15):
-    table, truth = simulate_table(n_files=n_files, scenario=scenario, noise=noise, seed=seed,
+    table, truth = simulate_table(n_files=n_files, scenario=scenario, noise=noise, random_state=seed,
                                   state_contrast=contrast, flip_groups=FLIP, confound_groups=CONFOUND)
     model = dm.DarkRateModel(n_jobs=jobs, random_state=seed).fit(table)
-    verdicts = dm.flipflop_test(table, model, n_boot=n_boot, alpha=0.05, seed=seed, n_jobs=jobs).table
+    verdicts = dm.flipflop_test(table, model, n_boot=n_boot, alpha=0.05, random_state=seed, n_jobs=jobs).table
     return evaluate(table, truth, model, verdicts, scenario, noise)
 
 

@@ -235,8 +235,8 @@ def _workers_option(ctx, param, value):
     """``--workers``/``--jobs``: -1 or nothing for all cores, else a positive count (capped at the cores)."""
     from .parallel import n_workers
 
-    if value is None:
-        return None
+    if value is None:  # the command line's default: every core (the Python API's None is one process)
+        return -1
     try:
         n_workers(value)
     except ValueError:
@@ -283,7 +283,8 @@ def _finite(low=None, high=None, inclusive="both"):
 @click.option("--noise", type=click.Choice(list(NOISE_STRUCTURES)), default="additive", show_default=True,
               help="Scatter structure: additive read-offset jitter, proportional (per-file gain), mixed, heavy "
                    "(Student-t jitter), temperature (detector vs recorded temperature), particles (one-sided).")
-@click.option("--seed", default=0, show_default=True, help="Random seed.")
+@click.option("--random-state", "--seed", "seed", default=0, show_default=True,
+              help="Random seed (random_state in the Python API).")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier simulated archive in OUTDIR (swapped in whole).")
 @_verbosity
 def simulate(outdir: Path, n_files: int, scenario: str, days: float, state_contrast: float, layout: str,
@@ -301,7 +302,7 @@ def simulate(outdir: Path, n_files: int, scenario: str, days: float, state_contr
     _refuse_to_overwrite(outdir, overwrite, "truth.parquet", "simulated archive")
     with staged_folder(outdir) as stage:  # a failed run leaves an earlier archive as it was
         truth = simulate_archive(stage, n_files=n_files, scenario=scenario, days=days,
-                                 state_contrast=state_contrast, layout=layout, noise=noise, seed=seed)
+                                 state_contrast=state_contrast, layout=layout, noise=noise, random_state=seed)
     _say(f"wrote {n_files} dark files ({len(truth)} integrations) to {outdir}; "
                f"ground truth in {outdir / 'truth.parquet'}")
 
@@ -313,7 +314,7 @@ def _run_scan(paths, *, per="integration", workers=None, scheduler=None, batch_s
     if n_files == 0:
         raise _fail(f"no FITS file (.fits, .fits.gz) found in {', '.join(map(str, paths))}: nothing scanned or written")
     with _bar(n_files, "scan", "file") as bar:
-        return scan(paths, per=per, workers=workers, scheduler=scheduler, batch_size=batch_size,
+        return scan(paths, per=per, n_jobs=workers, scheduler=scheduler, batch_size=batch_size,
                     previous=previous, progress=bar.update)
 
 
@@ -323,7 +324,7 @@ def _run_scan(paths, *, per="integration", workers=None, scheduler=None, batch_s
               help="Summary file: .parquet (default format), .h5 (HDF5, key 'df') or .csv.")
 @click.option("--per", type=click.Choice(["integration", "file"]), default="integration", show_default=True,
               help="One row per dark integration, or per file in the seed notebook's format.")
-@click.option("--workers", type=int, default=None, callback=_workers_option,
+@click.option("--n-jobs", "--workers", "workers", type=int, default=None, callback=_workers_option,
               help="Worker processes (default or -1: all cores, more are capped at the cores; 1 = in-process).")
 @click.option("--scheduler", envvar="DASK_SCHEDULER_ADDRESS", default=None,
               help="Run on an existing Dask cluster at this address (env DASK_SCHEDULER_ADDRESS).")
@@ -483,8 +484,9 @@ def calibrate_command(input_path: Path, output: Path, keep_excluded: bool, singl
               help="Most bootstrap replicates per test.")
 @click.option("--min-separation", default=2.5, show_default=True, callback=_finite(0, 100, "right"),
               help="Smallest gap between families, in within-family standard deviations.")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--jobs", type=int, default=-1, show_default=True, callback=_workers_option,
+@click.option("--random-state", "--seed", "seed", default=0, show_default=True,
+              help="Random seed (random_state in the Python API).")
+@click.option("--n-jobs", "--jobs", "jobs", type=int, default=-1, show_default=True, callback=_workers_option,
               help="Worker processes (-1: all cores; more are capped at the cores).")
 @_verbosity
 def fit_command(input_path: Path, output: Path, method: str, k_max: int, alpha: float, n_boot: int,
@@ -699,8 +701,9 @@ def _run_flipflop(table, model, **settings):
 @click.option("--n-boot", type=click.IntRange(min=1), default=199, show_default=True,
               help="Bootstrap replicates per test.")
 @click.option("--alpha", default=0.05, show_default=True, callback=_finite(0, 1, "neither"), help="Significance level.")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--jobs", type=int, default=None, callback=_workers_option,
+@click.option("--random-state", "--seed", "seed", default=0, show_default=True,
+              help="Random seed (random_state in the Python API).")
+@click.option("--n-jobs", "--jobs", "jobs", type=int, default=None, callback=_workers_option,
               help="Worker processes (default or -1: all cores; more are capped at the cores).")
 @_verbosity
 def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, alpha: float, seed: int, jobs) -> None:
@@ -736,7 +739,7 @@ def flipflop_command(input_path: Path, output: Path, model_path, n_boot: int, al
             raise _fail(f"{model_path}: {problem} ({input_path}); its verdicts must come from its own data: test "
                         f"those, or fit a model to {input_path} first (darkmodel fit {input_path} -o MODEL)")
     try:
-        result = _run_flipflop(table, model, n_boot=n_boot, alpha=alpha, seed=seed, n_jobs=jobs)
+        result = _run_flipflop(table, model, n_boot=n_boot, alpha=alpha, random_state=seed, n_jobs=jobs)
     except (ValueError, KeyError) as exc:
         raise _fail(f"{input_path}: {exc}") from None
     write_table(result.to_frame(), output)
@@ -782,7 +785,7 @@ def report_command(input_path: Path, model_path: Path, output: Path, errors_file
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
-            path = write_report(table, model, output, scan_errors=errors,
+            path = write_report(table, model, output, scan_errors=errors, n_jobs=-1,
                                 inputs={**_input_provenance(input_path), **_input_provenance(model_path, "model")})
     except ValueError as exc:
         raise _fail(exc) from None
@@ -906,8 +909,9 @@ def compare_l1b_command(paths, model_path) -> None:
               show_default=True, help="Where the archive and every result (the model included) go.")
 @click.option("--n-files", type=click.IntRange(min=20), default=600, show_default=True, help="Dark files to simulate.")
 @click.option("--scenario", type=click.Choice(SCENARIOS), default="flipflop", show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--workers", type=int, default=None, callback=_workers_option,
+@click.option("--random-state", "--seed", "seed", default=0, show_default=True,
+              help="Random seed (random_state in the Python API).")
+@click.option("--n-jobs", "--workers", "workers", type=int, default=None, callback=_workers_option,
               help="Worker processes for the scan (default or -1: all cores).")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier demo in OUTDIR.")
 @_verbosity
@@ -932,12 +936,12 @@ def demo(outdir: Path, n_files: int, scenario: str, seed: int, workers, overwrit
         shutil.rmtree(outdir)
     archive = outdir / "archive"
     t0 = time.perf_counter()
-    truth = simulate_archive(archive, n_files=n_files, scenario=scenario, seed=seed)
+    truth = simulate_archive(archive, n_files=n_files, scenario=scenario, random_state=seed)
     t1 = time.perf_counter()
     _say(f"simulated {n_files} dark files ({len(truth)} integrations, scenario '{scenario}') "
                f"in {t1 - t0:.1f} s -> {archive}")
     note = f"fitted by 'darkmodel demo' on a simulated archive (scenario '{scenario}', seed {seed}, {n_files} files)"
-    chain = run_chain([archive], outdir, settings=ChainSettings(workers=workers, random_state=seed), note=note,
+    chain = run_chain([archive], outdir, settings=ChainSettings(n_jobs=workers, random_state=seed), note=note,
                       bar=_chain_bar)
     _say(f"scanned: {chain.scan.message()}")
     for reason, count in chain.calibrated["exclusion"].value_counts().items():

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["DarkFileError", "FileChangedError", "OutputLockedError", "ModelFileError", "UnfittedIntTimeWarning",
+__all__ = ["InvalidParameterError", "DarkFileError", "FileChangedError", "OutputLockedError", "ModelFileError",
+           "UnfittedIntTimeWarning",
            "ExtrapolationWarning", "UnidentifiedModelError", "VerdictMismatchError"]
 
 
 def _text(path) -> str:
     r"""A path as text any table can store (undecodable bytes shown as ``\\xNN``)."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """An argument or estimator parameter outside what it may be (named, with what is allowed).
+
+    A ``ValueError`` and a ``TypeError``, as scikit-learn's, so either ``except`` catches it.
+    """
 
 
 class DarkFileError(ValueError):

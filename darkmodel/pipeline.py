@@ -29,8 +29,6 @@ class ChainSettings:
 
     Attributes
     ----------
-    workers : int or None
-        Scan worker processes (None: all cores).
     fit_alpha, fit_n_boot : float, int
         Family test of the fit (:class:`~darkmodel.DarkRateModel` ``alpha`` and ``n_boot``).
     flipflop_alpha, flipflop_n_boot : float, int
@@ -38,10 +36,9 @@ class ChainSettings:
     random_state : int
         Seed of the fit and the test.
     n_jobs : int
-        Worker processes of the fit and the test (-1: all cores).
+        Worker processes of the scan, the fit, the test and the report (-1: all cores).
     """
 
-    workers: int | None = None
     fit_alpha: float = 0.02
     fit_n_boot: int = 99
     flipflop_alpha: float = 0.05
@@ -132,7 +129,7 @@ def run_chain(paths, outdir=None, *, settings: ChainSettings = ChainSettings(), 
 
     bar = bar or _no_bar
     with bar("scan", len(find_files(paths if isinstance(paths, (list, tuple)) else [paths]))) as update:
-        scanned = scan(paths, workers=settings.workers, progress=update)
+        scanned = scan(paths, n_jobs=settings.n_jobs, progress=update)
     outputs, source = {}, {}
     if outdir is not None:
         outdir = Path(outdir)
@@ -149,7 +146,7 @@ def run_chain(paths, outdir=None, *, settings: ChainSettings = ChainSettings(), 
                                                   "chain": asdict(settings)})
     with bar("flip-flop test", groups) as update:
         verdicts = flipflop_test(kept, model, n_boot=settings.flipflop_n_boot, alpha=settings.flipflop_alpha,
-                                 seed=settings.random_state, n_jobs=settings.n_jobs, progress=update)
+                                 random_state=settings.random_state, n_jobs=settings.n_jobs, progress=update)
     if outdir is not None:
         from .reporting.report import report
 
@@ -157,5 +154,5 @@ def run_chain(paths, outdir=None, *, settings: ChainSettings = ChainSettings(), 
         outputs["verdicts"] = write_table(verdicts.to_frame(), outdir / "flipflop.csv")
         outputs["model"] = model.save(outdir / "darkrate.json", flipflop=verdicts)
         outputs["report"] = report(calibrated, model, outdir / "report.html", verdicts=verdicts,
-                                   scan_errors=scanned.errors, inputs=source)
+                                   scan_errors=scanned.errors, inputs=source, n_jobs=settings.n_jobs)
     return ChainResult(scanned, calibrated, model, verdicts, outputs)

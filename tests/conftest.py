@@ -26,7 +26,7 @@ def mixed_archive(tmp_path_factory):
     """A small archive in all three L1A layouts with every file oddity switched on often."""
     out = tmp_path_factory.mktemp("mixed")
     truth = dm.simulate_archive(
-        out, n_files=48, scenario="flipflop", layout={"v01": 1, "v02": 1, "v13": 1}, seed=7,
+        out, n_files=48, scenario="flipflop", layout={"v01": 1, "v02": 1, "v13": 1}, random_state=7,
         missing_frame_fraction=0.3, missing_binning_keys_fraction=0.2, bscale_fraction=0.2,
         mcp_on_fraction=0.1, days=20)
     return out, truth

@@ -16,7 +16,7 @@ def corpus(tmp_path_factory):
     """Twelve good v02 files plus one broken file of every kind, with the expected reason."""
     root = tmp_path_factory.mktemp("corpus")
     good_dir = root / "archive"
-    truth = dm.simulate_archive(good_dir, n_files=12, seed=4, layout="v02", days=5, missing_frame_fraction=0)
+    truth = dm.simulate_archive(good_dir, n_files=12, random_state=4, layout="v02", days=5, missing_frame_fraction=0)
     good = sorted(good_dir.rglob("*.fits.gz"))
     bad_dir = good_dir / "broken"
     bad_dir.mkdir()
@@ -89,7 +89,7 @@ def test_missing_file_is_an_error():
 def test_scan_keeps_every_good_row_and_lists_every_broken_file(corpus):
     good_dir, truth, broken = corpus
     for workers in (1, 2):
-        table, errors = dm.scan(good_dir, workers=workers, batch_size=3)
+        table, errors = dm.scan(good_dir, n_jobs=workers, batch_size=3)
         assert len(table) == len(truth)
         assert set(table["FILENAME"]) == set(truth["FILENAME"])
         assert sorted(errors["file"]) == sorted(str(p) for p in broken)
@@ -101,7 +101,7 @@ def test_scan_keeps_every_good_row_and_lists_every_broken_file(corpus):
 def test_scan_logs_each_skipped_file(corpus, caplog):
     good_dir, _, broken = corpus
     with caplog.at_level("WARNING", logger="darkmodel"):
-        dm.scan(good_dir, workers=1)
+        dm.scan(good_dir, n_jobs=1)
     logged = " ".join(r.getMessage() for r in caplog.records)
     for path in broken:
         assert str(path) in logged
@@ -115,5 +115,5 @@ def test_broken_l1b_copy_is_an_error(real_files, tmp_path):
     with pytest.raises(DarkFileError, match="no Dark_Engineering extension"):
         dm.read_dark(target)
     shutil.copy(real_files[0], tmp_path)
-    table, errors = dm.scan(tmp_path, workers=1)
+    table, errors = dm.scan(tmp_path, n_jobs=1)
     assert len(table) == 10 and errors["file"].tolist() == [str(target)]

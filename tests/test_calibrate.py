@@ -25,8 +25,8 @@ SEED_COLUMNS = ["FILENAME", "XUV", "INT_TIME", "MCP_VOLT", "DET_TEMP", "CASE_TEM
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory):
     out = tmp_path_factory.mktemp("calib")
-    dm.simulate_archive(out, n_files=40, seed=13, mcp_on_fraction=0.2, days=10)
-    return dm.scan(out, workers=1).table
+    dm.simulate_archive(out, n_files=40, random_state=13, mcp_on_fraction=0.2, days=10)
+    return dm.scan(out, n_jobs=1).table
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_per_integration_scan_table_uses_its_own_times_and_degC(scanned):
 
 
 def test_degC_inputs_pass_through(real_files):
-    table = dm.scan(real_files, workers=1).table  # v13 copies: degC only
+    table = dm.scan(real_files, n_jobs=1).table  # v13 copies: degC only
     got = calibrate(table)
     both = got.reset_index().merge(table, on=["PRODUCT_ID", "INTEGRATION"], suffixes=("", "_scan"))
     assert len(both) == 20

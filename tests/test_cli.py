@@ -118,7 +118,7 @@ def test_scheduler_comes_from_the_environment(simulated, tmp_path, monkeypatch):
 
     def spy(paths, **kwargs):
         seen.update(kwargs)
-        return real_scan(paths, **{**kwargs, "scheduler": None, "workers": 1})
+        return real_scan(paths, **{**kwargs, "scheduler": None, "n_jobs": 1})
 
     monkeypatch.setattr(scanning, "scan", spy)
     result = CliRunner(env={"DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:8786"}).invoke(

@@ -58,7 +58,7 @@ def test_best_cut_is_the_brute_force_maximum_of_the_step_score():
 
 def test_a_step_smaller_than_the_scatter_is_two_epochs_with_the_true_labels():
     t, y, days, truth = _step_files(seed=1)
-    sel = F.select_families(t, y, days=days, n_boot=99, alpha=0.02, seed=2)
+    sel = F.select_families(t, y, days=days, n_boot=99, alpha=0.02, random_state=2)
     assert sel.k == 2 and sel.fit.is_epochs, sel.reason
     assert "epochs in time" in sel.reason and "p=0.01" in sel.reason
     labels = sel.fit.posterior(t, y, 1.0, days).argmax(axis=1)
@@ -72,20 +72,20 @@ def test_a_step_smaller_than_the_scatter_is_two_epochs_with_the_true_labels():
 @pytest.mark.parametrize("drift", [0.0, 0.12])
 def test_one_state_with_or_without_a_smooth_drift_is_not_epochs(drift):
     t, y, days, _ = _step_files(step=0.0, drift=drift, seed=4)
-    sel = F.select_families(t, y, days=days, n_boot=99, alpha=0.02, seed=5)
+    sel = F.select_families(t, y, days=days, n_boot=99, alpha=0.02, random_state=5)
     assert sel.k == 1, sel.reason
     assert "two epochs" in sel.reason and ">= alpha" in sel.reason
 
 
 def test_the_epoch_test_can_be_switched_off():
     t, y, days, _ = _step_files(seed=1)
-    sel = F.select_families(t, y, days=days, n_boot=99, alpha=0.02, seed=2, epochs=False)
+    sel = F.select_families(t, y, days=days, n_boot=99, alpha=0.02, random_state=2, epochs=False)
     assert sel.k == 1 and "epochs" not in set(sel.table["model"]) and sel.settings["epochs"] is False
 
 
 @pytest.fixture(scope="module")
 def changepoint():
-    table, truth = simulate_table(n_files=1500, scenario="changepoint", noise="temperature", seed=7,
+    table, truth = simulate_table(n_files=1500, scenario="changepoint", noise="temperature", random_state=7,
                                   changepoint_groups=(("MUV", 4200), ("MUV", 10200)))
     model = dm.DarkRateModel(n_boot=99, random_state=3).fit(table.loc[table["XUV"] == "MUV"])
     return table.loc[table["XUV"] == "MUV"], truth.loc[(table["XUV"] == "MUV").to_numpy()], model
@@ -139,8 +139,8 @@ def test_epochs_survive_save_and_load_and_tampering_is_refused(changepoint, tmp_
 
 def test_a_step_under_the_minimum_size_is_not_two_epochs():
     t, y, days, _ = _step_files(step=0.012, sd=0.003, seed=6)  # 1.2 %: significant, but under 2 %
-    sel = F.select_families(t, y, days=days, n_boot=99, alpha=0.02, seed=7, min_separation=1e9)
+    sel = F.select_families(t, y, days=days, n_boot=99, alpha=0.02, random_state=7, min_separation=1e9)
     assert sel.k == 1 and "a step under 2 %" in sel.reason, sel.reason
-    smaller = F.select_families(t, y, days=days, n_boot=99, alpha=0.02, seed=7, min_separation=1e9,
+    smaller = F.select_families(t, y, days=days, n_boot=99, alpha=0.02, random_state=7, min_separation=1e9,
                                 min_epoch_step=0.005)
     assert smaller.fit.is_epochs and smaller.settings["min_epoch_step"] == 0.005

@@ -37,7 +37,7 @@ def test_the_gmm_baseline_bic_is_scikit_learns():
     t, y, _ = _line(n=300, seed=2, contrast=0.15)
     rate = np.exp(y)
     for k in (1, 2):
-        fit = gmm.fit_gmm(t, rate, k, seed=0)
+        fit = gmm.fit_gmm(t, rate, k, random_state=0)
         data = np.column_stack([t, y])
         centre, scale = data.mean(axis=0), data.std(axis=0)
         sk = GaussianMixture(k, covariance_type="full", random_state=0, n_init=3).fit((data - centre) / scale)
@@ -49,7 +49,7 @@ def test_the_gmm_baseline_bic_is_scikit_learns():
 @pytest.mark.parametrize("contrast,expected_k", [(0.0, 1), (0.15, 2)])
 def test_the_bootstrap_test_says_no_on_one_state_and_yes_on_two(contrast, expected_k):
     t, y, state = _line(n=300, seed=3, contrast=contrast)
-    sel = F.select_families(t, y, n_boot=59, alpha=0.05, seed=4)
+    sel = F.select_families(t, y, n_boot=59, alpha=0.05, random_state=4)
     assert sel.k == expected_k, sel.reason
     row = sel.table[sel.table["K"] == 2].iloc[0]
     assert (row["p_value"] < 0.05) == (expected_k == 2)
@@ -58,8 +58,8 @@ def test_the_bootstrap_test_says_no_on_one_state_and_yes_on_two(contrast, expect
 def test_separation_rule_both_sides():
     # two states 3 % apart with 1 % scatter: significant but only 3 sd apart
     t, y, _ = _line(n=600, seed=5, contrast=0.03, relative=0.01)
-    strict = F.select_families(t, y, n_boot=59, alpha=0.05, min_separation=4.0, seed=6)
-    loose = F.select_families(t, y, n_boot=59, alpha=0.05, min_separation=1.5, seed=6)
+    strict = F.select_families(t, y, n_boot=59, alpha=0.05, min_separation=4.0, random_state=6)
+    loose = F.select_families(t, y, n_boot=59, alpha=0.05, min_separation=1.5, random_state=6)
     assert strict.k == 1 and "apart" in strict.reason
     assert loose.k == 2, loose.reason
 
@@ -67,9 +67,9 @@ def test_separation_rule_both_sides():
 def test_smallest_family_rules_both_sides():
     # a second state in 4 % of 300 files (12 files): kept with a 10-file floor, refused with 20 or a 5 % weight
     t, y, state = _line(n=300, seed=7, contrast=0.2, share=0.04)
-    kept = F.select_families(t, y, n_boot=59, alpha=0.05, min_files=10, min_weight=0.02, seed=8)
-    few = F.select_families(t, y, n_boot=59, alpha=0.05, min_files=20, min_weight=0.02, seed=8)
-    light = F.select_families(t, y, n_boot=59, alpha=0.05, min_files=10, min_weight=0.05, seed=8)
+    kept = F.select_families(t, y, n_boot=59, alpha=0.05, min_files=10, min_weight=0.02, random_state=8)
+    few = F.select_families(t, y, n_boot=59, alpha=0.05, min_files=20, min_weight=0.02, random_state=8)
+    light = F.select_families(t, y, n_boot=59, alpha=0.05, min_files=10, min_weight=0.05, random_state=8)
     assert kept.k == 2, kept.reason
     assert few.k == 1 and light.k == 1
     assert few.reason != kept.reason

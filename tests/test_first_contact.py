@@ -15,19 +15,19 @@ from darkmodel.cli import main
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     out = tmp_path_factory.mktemp("first") / "archive"
-    dm.simulate_archive(out, n_files=60, seed=8, days=20)
+    dm.simulate_archive(out, n_files=60, random_state=8, days=20)
     return out
 
 
 def test_calibrate_takes_the_scan_result_itself(archive):
-    result = dm.scan(archive, workers=1)
+    result = dm.scan(archive, n_jobs=1)
     from_result = dm.calibrate(result)
     from_table = dm.calibrate(result.table)
     assert from_result.equals(from_table) and len(from_result)
 
 
 def test_the_scan_result_has_a_short_repr(archive):
-    result = dm.scan(archive, workers=1)
+    result = dm.scan(archive, n_jobs=1)
     text = repr(result)
     assert text.startswith("<ScanResult: ") and "files read" in text and len(text) < 300 and "\n" not in text
 
@@ -86,8 +86,8 @@ def test_simulated_files_say_so_in_their_headers_and_the_scan_table(archive, rea
 
     first = sorted(archive.rglob("*.fits.gz"))[0]
     assert fits.getheader(first)["SIMULATE"] is True
-    assert dm.scan(archive, workers=1).table["SIMULATED"].all()
-    assert not dm.scan(real_files, workers=1).table["SIMULATED"].any()  # MAVEN's own files
+    assert dm.scan(archive, n_jobs=1).table["SIMULATED"].all()
+    assert not dm.scan(real_files, n_jobs=1).table["SIMULATED"].any()  # MAVEN's own files
 
 
 @pytest.mark.slow
@@ -95,12 +95,12 @@ def test_the_report_opens_with_the_answer_per_channel(archive, tmp_path):
     import re
     import warnings
 
-    calibrated = dm.calibrate(dm.scan(archive, workers=1), keep_excluded=True)
+    calibrated = dm.calibrate(dm.scan(archive, n_jobs=1), keep_excluded=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = dm.DarkRateModel(n_boot=19, alpha=0.1, n_jobs=1).fit(calibrated)
         result = dm.flipflop_test(calibrated, model, n_boot=19, alpha=0.1, n_jobs=1)
-        html = dm.report(calibrated, model, tmp_path / "r.html", verdicts=result, workers=1).read_text()
+        html = dm.report(calibrated, model, tmp_path / "r.html", verdicts=result, n_jobs=1).read_text()
     html = unescape(html)
     headings = re.findall(r'<h2 id="([a-z]+)">', html)
     assert headings[:3] == ["answer", "verdicts", "overview"]
@@ -118,11 +118,11 @@ def test_the_report_opens_with_the_answer_per_channel(archive, tmp_path):
 def test_a_report_without_verdicts_says_the_answer_is_not_known(archive, tmp_path):
     import warnings
 
-    calibrated = dm.calibrate(dm.scan(archive, workers=1))
+    calibrated = dm.calibrate(dm.scan(archive, n_jobs=1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = dm.DarkRateModel(n_boot=19, alpha=0.1, n_jobs=1).fit(calibrated)
-        html = dm.report(calibrated, model, tmp_path / "r.html", workers=1).read_text()
+        html = dm.report(calibrated, model, tmp_path / "r.html", n_jobs=1).read_text()
     answer = html.split('id="answer"')[1].split("<h2")[0]
     assert "Not known: this model carries no flip-flop verdicts" in answer
 

@@ -17,9 +17,9 @@ ALPHA = 0.01
 def _run(tmp_path_factory, name, **kw):
     out = tmp_path_factory.mktemp(name)
     truth = dm.simulate_archive(out, days=60, **kw)
-    calibrated = dm.calibrate(dm.scan(out, workers=1).table)
+    calibrated = dm.calibrate(dm.scan(out, n_jobs=1).table)
     model = dm.fit(calibrated)
-    return calibrated, truth, model, dm.flipflop_test(calibrated, model, n_boot=N_BOOT, alpha=ALPHA, seed=1, n_jobs=2)
+    return calibrated, truth, model, dm.flipflop_test(calibrated, model, n_boot=N_BOOT, alpha=ALPHA, random_state=1, n_jobs=2)
 
 
 def _verdicts(result):
@@ -28,7 +28,7 @@ def _verdicts(result):
 
 @pytest.fixture(scope="module")
 def flipflop(tmp_path_factory):
-    return _run(tmp_path_factory, "ff", n_files=320, scenario="flipflop", seed=2, flip_groups=(("FUV", 14400),))
+    return _run(tmp_path_factory, "ff", n_files=320, scenario="flipflop", random_state=2, flip_groups=(("FUV", 14400),))
 
 
 @pytest.mark.slow
@@ -55,15 +55,15 @@ def test_flipflop_archive_gets_flipflop_where_it_switches(flipflop):
 def test_the_test_leaves_the_model_alone_and_is_saved_with_it_explicitly(flipflop, tmp_path):
     calibrated, _, model, result = flipflop
     before = model.to_dict()
-    again = dm.flipflop_test(calibrated, model, n_boot=39, alpha=0.05, seed=3, n_jobs=1)
+    again = dm.flipflop_test(calibrated, model, n_boot=39, alpha=0.05, random_state=3, n_jobs=1)
     assert model.to_dict() == before and model.flipflop_ is None
     loaded = dm.DarkRateModel.load(model.save(tmp_path / "m.json", flipflop=result))
     assert loaded.flipflop_.table["verdict"].tolist() == result.table["verdict"].tolist()
     assert loaded.flipflop_.settings == {**result.settings}  # n_boot, alpha, seed survive the round trip
     assert loaded.flipflop_.settings["n_boot"] == N_BOOT and loaded.flipflop_.settings["alpha"] == ALPHA
     # a saved-and-loaded model keeps its verdicts when saved again without them
-    assert dm.DarkRateModel.load(loaded.save(tmp_path / "m2.json")).flipflop_.settings["seed"] == 1
-    assert again.settings["seed"] == 3
+    assert dm.DarkRateModel.load(loaded.save(tmp_path / "m2.json")).flipflop_.settings["random_state"] == 1
+    assert again.settings["random_state"] == 3
 
 
 def test_result_object_summary_and_intervals(flipflop):
@@ -87,7 +87,7 @@ def test_result_object_summary_and_intervals(flipflop):
 
 @pytest.mark.slow
 def test_stable_archive_gets_no_flipflop(tmp_path_factory):
-    _, _, _, result = _run(tmp_path_factory, "stable", n_files=260, scenario="stable", seed=3)
+    _, _, _, result = _run(tmp_path_factory, "stable", n_files=260, scenario="stable", random_state=3)
     # one state in the truth: every group with enough files is single-state
     table = result.table
     assert (table.loc[table["n_files"] >= 12, "verdict"] == "single-state").all(), table[["XUV", "INT_TIME", "reason"]]
@@ -96,7 +96,7 @@ def test_stable_archive_gets_no_flipflop(tmp_path_factory):
 
 @pytest.mark.slow
 def test_changepoint_archive_gets_changepoint(tmp_path_factory):
-    _, _, _, result = _run(tmp_path_factory, "cp", n_files=500, scenario="changepoint", seed=4,
+    _, _, _, result = _run(tmp_path_factory, "cp", n_files=500, scenario="changepoint", random_state=4,
                            changepoint_groups=(("FUV", 14400), ("MUV", 14400)))
     verdicts = _verdicts(result)
     assert verdicts[("FUV", 14400)] == "change-point" and verdicts[("MUV", 14400)] == "change-point"
@@ -107,7 +107,7 @@ def test_changepoint_archive_gets_changepoint(tmp_path_factory):
 
 @pytest.mark.slow
 def test_families_explained_by_binning_get_confounded(tmp_path_factory):
-    _, _, _, result = _run(tmp_path_factory, "conf", n_files=300, scenario="confounded", seed=5)
+    _, _, _, result = _run(tmp_path_factory, "conf", n_files=300, scenario="confounded", random_state=5)
     row = result.table.set_index(["XUV", "INT_TIME"]).loc[("MUV", 14400)]
     assert row["verdict"] == "confounded" and "binning" in row["confounded_by"]
     assert "Cramer's V" in row["confounders"]
@@ -197,7 +197,7 @@ def test_the_test_takes_the_models_families_where_the_model_was_fitted_on_these_
 
     import darkmodel as dm
 
-    table, _ = dm.simulate_table(n_files=700, scenario="flipflop", noise="particles", seed=3)
+    table, _ = dm.simulate_table(n_files=700, scenario="flipflop", noise="particles", random_state=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = dm.DarkRateModel(n_boot=59, alpha=0.02, n_jobs=1).fit(table)
@@ -215,7 +215,7 @@ def test_the_test_takes_the_models_families_where_the_model_was_fitted_on_these_
         if k_fit[key] > 2:
             assert f"the model kept {k_fit[key]} families" in reasons[key]
     # on other data the test finds the families itself
-    other, _ = dm.simulate_table(n_files=700, scenario="flipflop", noise="particles", seed=4)
+    other, _ = dm.simulate_table(n_files=700, scenario="flipflop", noise="particles", random_state=4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         elsewhere = dm.flipflop_test(other, model, n_boot=39, alpha=0.05, n_jobs=1)
@@ -228,8 +228,8 @@ def test_issue_20_stable_archives_get_no_step_and_the_fits_families(tmp_path, no
     """'simulate --scenario stable --noise particles --seed 3' (and mixed, seed 5), then the chain, as the CLI runs it."""
     import warnings
 
-    dm.simulate_archive(tmp_path / "archive", n_files=400, scenario="stable", noise=noise, seed=seed)
-    calibrated = dm.calibrate(dm.scan(tmp_path / "archive", workers=1).table)
+    dm.simulate_archive(tmp_path / "archive", n_files=400, scenario="stable", noise=noise, random_state=seed)
+    calibrated = dm.calibrate(dm.scan(tmp_path / "archive", n_jobs=1).table)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = dm.DarkRateModel(alpha=0.02, n_boot=99, n_jobs=1).fit(calibrated)
@@ -247,10 +247,10 @@ def test_issue_20_stable_archives_get_no_step_and_the_fits_families(tmp_path, no
 @pytest.mark.slow
 def test_without_a_model_the_test_fits_once_at_its_own_level_and_keeps_those_families():
     """Issue 21: the test without a model cost eight fits; now one, at the test's alpha and n_boot."""
-    table, _ = dm.simulate_table(n_files=500, scenario="flipflop", seed=6)
+    table, _ = dm.simulate_table(n_files=500, scenario="flipflop", random_state=6)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = dm.flipflop_test(table, n_boot=39, alpha=0.05, seed=2, n_jobs=1)
+        result = dm.flipflop_test(table, n_boot=39, alpha=0.05, random_state=2, n_jobs=1)
         model = dm.DarkRateModel(alpha=0.05, n_boot=39, random_state=2, n_jobs=1).fit(table)
     assert result.settings["families"] == "fitted here, at the test's alpha"
     k_fit = {key: g.mixture.k for key, g in model.groups_.items() if g.fitted}

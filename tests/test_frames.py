@@ -16,8 +16,8 @@ from darkmodel.simulate.archive import dark_current
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     out = tmp_path_factory.mktemp("frames")
-    dm.simulate_archive(out, n_files=400, scenario="flipflop", seed=3)
-    calibrated = dm.calibrate(dm.scan(out, workers=2).table)
+    dm.simulate_archive(out, n_files=400, scenario="flipflop", random_state=3)
+    calibrated = dm.calibrate(dm.scan(out, n_jobs=2).table)
     model = dm.DarkRateModel(n_jobs=2).fit(calibrated)
     return out, model, dm.superdark(out, model)
 

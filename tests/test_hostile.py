@@ -30,7 +30,7 @@ ODD_NAMES = ["archive [2015]", "dollar $HOME and ${PATH}", "with space", "ünïc
 def hostile(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     good_dir = root / "good"
-    truth = dm.simulate_archive(good_dir, n_files=10, seed=5, layout="v02", days=4, missing_frame_fraction=0)
+    truth = dm.simulate_archive(good_dir, n_files=10, random_state=5, layout="v02", days=4, missing_frame_fraction=0)
     good = sorted(good_dir.rglob("*.fits.gz"))
     bad = root / "bad"
     bad.mkdir()
@@ -119,7 +119,7 @@ def test_a_hostile_corpus_loses_no_good_row_and_names_every_bad_file(hostile, mo
     root, good_dir, truth, kinds = hostile
     assert len(kinds) >= 50
     monkeypatch.setenv("DARKMODEL_MAX_FILE_SIZE", str(16 * 2**20))
-    result = dm.scan([root], workers=2)
+    result = dm.scan([root], n_jobs=2)
     errors = result.errors.set_index("file")["reason"]
     wrong = []
     for path, expect in kinds.items():
@@ -149,7 +149,7 @@ def test_a_hostile_corpus_loses_no_good_row_and_names_every_bad_file(hostile, mo
 def test_absurd_values_leave_fit_flipflop_and_report_working(hostile, tmp_path, monkeypatch):
     root, *_ = hostile
     monkeypatch.setenv("DARKMODEL_MAX_FILE_SIZE", str(16 * 2**20))
-    table = dm.scan([root], workers=1).table
+    table = dm.scan([root], n_jobs=1).table
     calibrated = dm.calibrate(table, keep_excluded=True)
     model = dm.DarkRateModel(n_boot=19, alpha=0.1, min_files=3, n_jobs=1).fit(calibrated)
     verdicts = dm.flipflop_test(calibrated, model, n_boot=39, alpha=0.1, n_jobs=1)
@@ -183,7 +183,7 @@ def test_an_unreadable_folder_is_an_error_row(tmp_path, monkeypatch):
 
 _SCAN_FOREVER = """
 import sys, darkmodel as dm
-dm.scan([sys.argv[1]], workers=2, batch_size=1)
+dm.scan([sys.argv[1]], n_jobs=2, batch_size=1)
 """
 
 
@@ -233,7 +233,7 @@ def test_a_killed_scan_then_update_equals_a_clean_scan(hostile, tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     subprocess.run([*cmd, "--update"], check=True)
-    clean = dm.scan([good_dir], workers=1).table
+    clean = dm.scan([good_dir], n_jobs=1).table
     got = pd.read_parquet(out)
     cols = ["SOURCE_FILE", "INTEGRATION", "dark_mean", "DET_TEMP_C"]
     pd.testing.assert_frame_equal(got[cols].sort_values(cols[:2]).reset_index(drop=True),

@@ -66,7 +66,7 @@ def test_the_joint_offset_panel_draws_no_unidentified_fit(real_files):
     from darkmodel.calibration.chain import calibrate
     from darkmodel.reporting.figures import joint_offset
 
-    cal = calibrate(dm.scan(real_files, workers=1).table)
+    cal = calibrate(dm.scan(real_files, n_jobs=1).table)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = dm.DarkRateModel(n_jobs=1, min_files=2).fit(cal)

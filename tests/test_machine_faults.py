@@ -47,7 +47,7 @@ def chain(tmp_path_factory):
     """A small archive with its summary, model and superdark (each command's inputs)."""
     root = tmp_path_factory.mktemp("faults")
     archive = root / "archive"
-    dm.simulate_archive(archive, n_files=120, seed=4, missing_frame_fraction=0)
+    dm.simulate_archive(archive, n_files=120, random_state=4, missing_frame_fraction=0)
     runner = CliRunner()
     summary, model, sd = root / "s.parquet", root / "m.json", root / "sd.fits"
     for args in (["scan", str(archive), "-o", str(summary), "--workers", "1"],
@@ -121,9 +121,9 @@ def test_a_bad_argument_is_one_line_before_any_work(chain, tmp_path, args, needl
 
 def test_the_python_api_keeps_the_same_rules(chain):
     with pytest.raises(ValueError, match="batch_size"):
-        dm.scan(chain["archive"], batch_size=-1, workers=1)
+        dm.scan(chain["archive"], batch_size=-1, n_jobs=1)
     with pytest.raises(ValueError, match="n_jobs"):
-        dm.scan(chain["archive"], workers=0)
+        dm.scan(chain["archive"], n_jobs=0)
     with pytest.raises(ValueError, match="scheduler"):
         dm.scan(chain["archive"], scheduler="inproc://x")
     model = dm.DarkRateModel.load(chain["model"])
@@ -177,7 +177,7 @@ def test_the_walker_sees_links_loops_and_special_files_under_their_own_names(cha
     assert "loops back" in reasons["loop"]
     if sock_path is not None:
         assert "socket" in reasons["s.fits"]
-    result = dm.scan(root, workers=1)
+    result = dm.scan(root, n_jobs=1)
     assert result.counts["products"] == 2 and len(result.errors) >= 4
 
 
@@ -344,7 +344,7 @@ def _children(pid: int) -> list[int]:
 @pytest.fixture(scope="module")
 def large_table(tmp_path_factory):
     """A calibrated table whose fit takes long enough to be interrupted (tens of seconds)."""
-    table, _ = dm.simulate_table(n_files=1500, scenario="flipflop", seed=2)
+    table, _ = dm.simulate_table(n_files=1500, scenario="flipflop", random_state=2)
     path = tmp_path_factory.mktemp("large") / "large.parquet"
     dm.write_table(table.reset_index(), path)
     return path
@@ -512,7 +512,7 @@ def pd_concat_twice(table):
 def test_a_report_of_many_groups_draws_the_largest_and_says_so():
     from darkmodel.reporting import figures
 
-    table, _ = dm.simulate_table(n_files=900, scenario="stable", seed=3)
+    table, _ = dm.simulate_table(n_files=900, scenario="stable", random_state=3)
     rng = np.random.default_rng(1)
     files = table["FILENAME"].unique()
     spread = dict(zip(files, rng.integers(0, 3 * figures.MAX_GROUP_PANELS, len(files)) * 300 + 1400))

@@ -19,7 +19,7 @@ OFFSET = 1.29  # the simulator's read offset, DN/pixel per read
 def _calibrated(tmp_path_factory, name, **kw):
     out = tmp_path_factory.mktemp(name)
     truth = dm.simulate_archive(out, **kw)
-    table = dm.scan(out, workers=1).table
+    table = dm.scan(out, n_jobs=1).table
     return dm.calibrate(table), truth
 
 
@@ -30,7 +30,7 @@ CONTRAST = 0.25
 
 @pytest.fixture(scope="module")
 def flipflop(tmp_path_factory):
-    calibrated, truth = _calibrated(tmp_path_factory, "ff", n_files=500, scenario="flipflop", seed=5,
+    calibrated, truth = _calibrated(tmp_path_factory, "ff", n_files=500, scenario="flipflop", random_state=5,
                                     flip_groups=FLIP, state_contrast=CONTRAST)
     return calibrated, truth, dm.fit(calibrated)
 
@@ -122,7 +122,7 @@ def test_mixture_prediction_is_the_weighted_family_mean(flipflop):
 @pytest.mark.filterwarnings("ignore::darkmodel.model.estimator.ExtrapolationWarning")
 def test_prediction_intervals_cover_held_out_data(flipflop, tmp_path_factory):
     _, _, model = flipflop
-    held, truth = _calibrated(tmp_path_factory, "held", n_files=300, scenario="flipflop", seed=99, flip_groups=FLIP,
+    held, truth = _calibrated(tmp_path_factory, "held", n_files=300, scenario="flipflop", random_state=99, flip_groups=FLIP,
                               state_contrast=CONTRAST)
     merged = _with_truth(held, truth)
     inside = []

@@ -17,7 +17,7 @@ from darkmodel.simulate.archive import simulate_table
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    table, _ = simulate_table(n_files=400, scenario="flipflop", seed=4)
+    table, _ = simulate_table(n_files=400, scenario="flipflop", random_state=4)
     model = dm.DarkRateModel(n_boot=19, alpha=0.1, n_jobs=1).fit(table)
     path = model.save(tmp_path_factory.mktemp("model") / "m.json")
     return path, json.loads(path.read_text())
@@ -162,8 +162,8 @@ def test_predict_refuses_absurd_inputs(saved, temperature, int_time, match):
 def test_verdicts_are_stored_only_in_the_model_of_their_data(tmp_path):
     from darkmodel.model.fingerprint import VerdictMismatchError, data_fingerprint
 
-    table, _ = simulate_table(n_files=60, scenario="stable", seed=11)
-    other, _ = simulate_table(n_files=60, scenario="stable", seed=12)
+    table, _ = simulate_table(n_files=60, scenario="stable", random_state=11)
+    other, _ = simulate_table(n_files=60, scenario="stable", random_state=12)
     model = dm.DarkRateModel(n_boot=19, alpha=0.1, n_jobs=1).fit(table)
     assert model.provenance_["data_fingerprint"] == data_fingerprint(table)
     mine = dm.flipflop_test(table, model, n_boot=19, alpha=0.1, n_jobs=1)

@@ -94,15 +94,15 @@ def test_bootstrap_p_is_the_same_wherever_the_replicates_run(pool, contrast):
 
 @pytest.mark.slow
 def test_fit_and_flipflop_test_do_not_depend_on_n_jobs():
-    table, _ = simulate_table(n_files=700, scenario="flipflop", seed=9)
+    table, _ = simulate_table(n_files=700, scenario="flipflop", random_state=9)
     one = dm.DarkRateModel(n_boot=39, alpha=0.1, n_jobs=1).fit(table)
     two = dm.DarkRateModel(n_boot=39, alpha=0.1, n_jobs=2).fit(table)
     a, b = one.to_dict(), two.to_dict()
     assert a["settings"].pop("n_jobs") == 1 and b["settings"].pop("n_jobs") == 2
     assert {k: v for k, v in a.items() if k != "provenance"} == {k: v for k, v in b.items() if k != "provenance"}
     assert sum(g.fitted and g.mixture.k == 2 for g in one.groups_.values()) >= 1
-    a = dm.flipflop_test(table, one, n_boot=39, alpha=0.1, seed=2, n_jobs=1).table
-    b = dm.flipflop_test(table, one, n_boot=39, alpha=0.1, seed=2, n_jobs=2).table
+    a = dm.flipflop_test(table, one, n_boot=39, alpha=0.1, random_state=2, n_jobs=1).table
+    b = dm.flipflop_test(table, one, n_boot=39, alpha=0.1, random_state=2, n_jobs=2).table
     pd.testing.assert_frame_equal(a, b)
     assert (a["verdict"] == "flip-flop").any()
 

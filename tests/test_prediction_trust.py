@@ -16,7 +16,7 @@ from darkmodel.cli import main
 @pytest.fixture(scope="module")
 def drifting(tmp_path_factory):
     """A detector that ages by 8 % over the period; a quarter of its files held out."""
-    table, _ = dm.simulate_table(n_files=1200, scenario="drift", seed=1)
+    table, _ = dm.simulate_table(n_files=1200, scenario="drift", random_state=1)
     files = table["FILENAME"].unique()
     held = set(np.random.default_rng(1).choice(files, size=len(files) // 4, replace=False))
     mask = table["FILENAME"].isin(held).to_numpy()
@@ -89,7 +89,7 @@ def held_out_int_times():
     segments["short"] = dataclasses.replace(SEGMENTS["outbound"], int_time=1000, weight=0.1)
     segments["mid"] = dataclasses.replace(SEGMENTS["outbound"], int_time=1900, weight=0.1)
     segments["six"] = dataclasses.replace(SEGMENTS["periapse"], int_time=6000, weight=0.1)
-    table, _ = dm.simulate_table(n_files=1500, scenario="stable", seed=5, segments=segments)
+    table, _ = dm.simulate_table(n_files=1500, scenario="stable", random_state=5, segments=segments)
     left_out = table["INT_TIME"].isin([1000, 1900, 6000]).to_numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

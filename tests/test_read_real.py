@@ -74,7 +74,7 @@ def test_real_frame_means_match_the_reference_numbers(real_files):
 
 
 def test_scan_of_real_files_keeps_each_dark_product_once(real_files):
-    table, errors = dm.scan(real_files, workers=1)
+    table, errors = dm.scan(real_files, n_jobs=1)
     assert errors.empty
     assert table["PRODUCT_ID"].nunique() == 4
     assert len(table) == 20

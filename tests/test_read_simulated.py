@@ -21,7 +21,7 @@ def _astropy_cube(path):
 
 def test_every_layout_reads_like_the_truth(mixed_archive):
     out, truth = mixed_archive
-    table, errors = dm.scan(out, workers=1)
+    table, errors = dm.scan(out, n_jobs=1)
     assert errors.empty
     assert set(table["LAYOUT"]) == {"v01", "v02", "v13"}
     merged = table.merge(truth, on=["FILENAME", "INTEGRATION"], suffixes=("", "_truth"), validate="1:1")
@@ -60,7 +60,7 @@ def test_statistics_match_an_astropy_read_including_blank_and_bzero(mixed_archiv
 
 def test_missing_binning_keys_fall_back_to_the_binning_table(mixed_archive):
     out, truth = mixed_archive
-    table = dm.scan(out, workers=1).table
+    table = dm.scan(out, n_jobs=1).table
     checked = 0
     for path in sorted(out.rglob("*.fits.gz")):
         header = fits.getheader(path)
@@ -79,7 +79,7 @@ def test_missing_binning_keys_fall_back_to_the_binning_table(mixed_archive):
 
 def test_a_lost_frame_keeps_the_other_integrations(mixed_archive):
     out, truth = mixed_archive
-    table = dm.scan(out, workers=1).table
+    table = dm.scan(out, n_jobs=1).table
     lost = truth[truth["missing"]]
     assert len(lost) >= 3
     rows = table.merge(lost[["FILENAME", "INTEGRATION"]], on=["FILENAME", "INTEGRATION"])
@@ -105,7 +105,7 @@ def test_integration_statistics_by_hand():
 
 def test_duplicate_keywords_and_slash_comments_are_read(tmp_path):
     """MWRFITS quirks: a second MIR_DEG card, '//' comments, 8-character truncated names."""
-    src = sorted(dm.simulate_archive(tmp_path / "a", n_files=3, seed=2, layout="v13")["FILENAME"])[0]
+    src = sorted(dm.simulate_archive(tmp_path / "a", n_files=3, random_state=2, layout="v13")["FILENAME"])[0]
     path = next((tmp_path / "a").rglob(src + ".gz"))
     with fits.open(path) as hdul:
         hdul[0].header.append(("MIR_DEG", 36.019, "Mirror position in deg"), bottom=True)
@@ -120,8 +120,8 @@ def test_duplicate_keywords_and_slash_comments_are_read(tmp_path):
 
 
 def test_uncompressed_fits_reads_the_same(tmp_path):
-    truth = dm.simulate_archive(tmp_path, n_files=4, seed=9, gzip=False)
+    truth = dm.simulate_archive(tmp_path, n_files=4, random_state=9, gzip=False)
     files = sorted(tmp_path.rglob("*.fits"))
     assert len(files) == 4
-    table = dm.scan(files, workers=1).table
+    table = dm.scan(files, n_jobs=1).table
     assert len(table) == len(truth)

@@ -18,8 +18,8 @@ from darkmodel.reporting.report import report, report_figures
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
     out = tmp_path_factory.mktemp("rep")
-    dm.simulate_archive(out, n_files=200, scenario="flipflop", seed=6, flip_groups=(("FUV", 14400),))
-    scanned = dm.scan(out, workers=1)
+    dm.simulate_archive(out, n_files=200, scenario="flipflop", random_state=6, flip_groups=(("FUV", 14400),))
+    scanned = dm.scan(out, n_jobs=1)
     calibrated = dm.calibrate(scanned.table, keep_excluded=True)
     model = dm.fit(calibrated)
     path = model.save(tmp_path_factory.mktemp("rep_model") / "m.json",

@@ -24,7 +24,7 @@ def test_the_recording_grid_by_hand():
 @pytest.fixture(scope="module")
 def rounded():
     """Long INT_TIMEs with little read noise, the rate following the true temperature."""
-    table, _ = dm.simulate_table(n_files=2000, scenario="stable", noise="rounding", seed=5)
+    table, _ = dm.simulate_table(n_files=2000, scenario="stable", noise="rounding", random_state=5)
     return table, group_files(table, {"FUV": 1.29, "MUV": 1.29})
 
 
@@ -53,7 +53,7 @@ def test_the_fit_keeps_one_family_and_says_why_in_the_rounding_regime(rounded):
 
 @pytest.mark.slow
 def test_real_states_are_still_found_under_the_rounding():
-    table, _ = dm.simulate_table(n_files=1500, scenario="flipflop", noise="rounding", seed=2)
+    table, _ = dm.simulate_table(n_files=1500, scenario="flipflop", noise="rounding", random_state=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = dm.DarkRateModel(n_jobs=1, n_boot=39, alpha=0.05).fit(table)
@@ -65,7 +65,7 @@ def test_real_states_are_still_found_under_the_rounding():
 @pytest.mark.parametrize("scenario,key,k_true", [("flipflop", ("FUV", 14400), 2), ("confounded", ("FUV", 10200), 1)])
 def test_particle_hits_are_noise_not_a_family(scenario, key, k_true):
     """Where hits dominate (long INT_TIME, little read noise), their one-sided excess is part of the noise model."""
-    table, _ = dm.simulate_table(n_files=3000, scenario=scenario, noise="hits", seed=1,
+    table, _ = dm.simulate_table(n_files=3000, scenario=scenario, noise="hits", random_state=1,
                                  flip_groups=(("MUV", 4200), ("FUV", 14400)), confound_groups=(("MUV", 14400),))
     files = group_files(table, {"FUV": 1.29, "MUV": 1.29})[key]
     sel = select_families(files["T"], files["y"], counts=files["n"], days=files["days"], n_boot=99, alpha=0.02,
@@ -77,7 +77,7 @@ def test_particle_hits_are_noise_not_a_family(scenario, key, k_true):
 @pytest.mark.slow
 def test_two_levels_that_a_step_explains_better_are_epochs_not_recurring_families():
     """With hits, a mixture plus a smooth trend once took a step for two families that recur (flip-flop)."""
-    table, truth = dm.simulate_table(n_files=3000, scenario="changepoint", noise="hits", seed=3,
+    table, truth = dm.simulate_table(n_files=3000, scenario="changepoint", noise="hits", random_state=3,
                                      flip_groups=(("MUV", 4200), ("FUV", 14400)), confound_groups=(("MUV", 14400),))
     files = group_files(table, {"FUV": 1.29, "MUV": 1.29})[("MUV", 14400)]
     sel = select_families(files["T"], files["y"], counts=files["n"], days=files["days"], n_boot=99, alpha=0.02,

@@ -19,7 +19,7 @@ from darkmodel.io.scanning import deduplicate, find_files
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     out = tmp_path_factory.mktemp("scan")
-    truth = dm.simulate_archive(out, n_files=30, seed=21, days=8, missing_frame_fraction=0)
+    truth = dm.simulate_archive(out, n_files=30, random_state=21, days=8, missing_frame_fraction=0)
     return out, truth
 
 
@@ -43,8 +43,8 @@ def test_find_files_takes_folders_globs_and_files(archive, tmp_path):
 
 def test_one_and_two_workers_give_the_same_table(archive):
     out, truth = archive
-    serial = dm.scan(out, workers=1)
-    parallel = dm.scan(out, workers=2, batch_size=4)
+    serial = dm.scan(out, n_jobs=1)
+    parallel = dm.scan(out, n_jobs=2, batch_size=4)
     assert len(serial.table) == len(truth)
     pd.testing.assert_frame_equal(serial.table, parallel.table)
     assert serial.table["Time"].is_monotonic_increasing
@@ -53,7 +53,7 @@ def test_one_and_two_workers_give_the_same_table(archive):
 def test_progress_reports_every_file(archive):
     out, _ = archive
     done = []
-    dm.scan(out, workers=2, batch_size=7, progress=done.append)
+    dm.scan(out, n_jobs=2, batch_size=7, progress=done.append)
     assert sum(done) == 30 and max(done) <= 7
 
 
@@ -61,7 +61,7 @@ def test_progress_reports_every_file(archive):
 def test_dask_localcluster_runs_the_same_scan(archive):
     distributed = pytest.importorskip("distributed")
     out, _ = archive
-    expected = dm.scan(out, workers=1).table
+    expected = dm.scan(out, n_jobs=1).table
     taken = socket.socket()  # Dask's default dashboard port, held (if free) as another program may hold it
     with contextlib.suppress(OSError):
         taken.bind(("0.0.0.0", 8787))
@@ -85,7 +85,7 @@ def test_update_reads_only_new_and_changed_files(archive, tmp_path, monkeypatch)
     stash.mkdir()
     for f in held_back:
         shutil.move(f, stash / os.path.basename(f))
-    first = dm.scan(work, workers=1).table
+    first = dm.scan(work, n_jobs=1).table
     for f in held_back:  # new files arrive
         shutil.move(stash / os.path.basename(f), f)
     changed = files[0]  # and one file is reprocessed in place
@@ -99,16 +99,16 @@ def test_update_reads_only_new_and_changed_files(archive, tmp_path, monkeypatch)
     scan_module = importlib.import_module("darkmodel.io.scanning")  # the module, not the function
     original = scan_module.load_products
     monkeypatch.setattr(scan_module, "load_products", lambda p: read.append(p) or original(p))
-    updated = dm.scan(work, workers=1, previous=first).table
+    updated = dm.scan(work, n_jobs=1, previous=first).table
     assert sorted(read) == sorted(held_back + [changed])
-    fresh = dm.scan(work, workers=1).table
+    fresh = dm.scan(work, n_jobs=1).table
     pd.testing.assert_frame_equal(_sorted(updated), _sorted(fresh))
 
 
 def test_update_refuses_a_table_without_sources(archive):
     out, _ = archive
     with pytest.raises(ValueError, match="per-integration summary"):
-        dm.scan(out, workers=1, previous=pd.DataFrame({"FILENAME": ["x"]}))
+        dm.scan(out, n_jobs=1, previous=pd.DataFrame({"FILENAME": ["x"]}))
 
 
 def test_older_versions_and_stage_revisions_are_kept_once(archive, tmp_path):
@@ -121,13 +121,13 @@ def test_older_versions_and_stage_revisions_are_kept_once(archive, tmp_path):
     stage = target.replace("_v02_r01", "_v02_s07")
     shutil.copy(target, older)
     shutil.copy(target, stage)
-    table, errors = dm.scan(work, workers=1)
+    table, errors = dm.scan(work, n_jobs=1)
     assert errors.empty and len(table) == len(truth)
     kept = table[table["PRODUCT_ID"].str.contains(os.path.basename(target)[:-17])]
     assert set(kept["PRODUCT_ID"]) == {os.path.basename(target).removesuffix(".fits.gz")}
     # remove the production file: the stage revision now beats the older version
     os.unlink(target)
-    table = dm.scan(work, workers=1).table
+    table = dm.scan(work, n_jobs=1).table
     assert table["PRODUCT_ID"].str.endswith("_v02_s07").sum() > 0
     assert not table["PRODUCT_ID"].str.endswith("_v01_r01").any()
 
@@ -147,7 +147,7 @@ def test_deduplicate_prefers_l1a_originals_over_l1b_copies():
 
 def test_per_file_table_matches_the_seed_definition(archive):
     out, truth = archive
-    table = dm.scan(out, workers=1, per="file").table
+    table = dm.scan(out, n_jobs=1, per="file").table
     assert len(table) == 30 and table["FILENAME"].is_unique
     for col in ("FILENAME", "XUV", "INT_TIME", "MCP_VOLT", "DET_TEMP", "CASE_TEMP", "NAXIS3", "SPE_SIZE",
                 "SPA_SIZE", "dark_mean"):
@@ -167,6 +167,6 @@ def test_per_file_table_matches_the_seed_definition(archive):
 
 def test_scan_accepts_a_single_path_and_checks_per(archive):
     out, truth = archive
-    assert len(dm.scan(str(out), workers=1).table) == len(truth)
+    assert len(dm.scan(str(out), n_jobs=1).table) == len(truth)
     with pytest.raises(ValueError, match="per must be"):
         dm.scan(out, per="orbit")

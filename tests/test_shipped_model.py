@@ -51,7 +51,7 @@ def test_the_shipped_model_is_what_todays_code_fits(tmp_path):
     from darkmodel.pipeline import ChainSettings, run_chain
 
     shipped = dm.DarkRateModel.load(SHIPPED)
-    dm.simulate_archive(tmp_path / "archive", n_files=600, scenario="flipflop", seed=0)
+    dm.simulate_archive(tmp_path / "archive", n_files=600, scenario="flipflop", random_state=0)
     chain = run_chain([tmp_path / "archive"], tmp_path / "out", settings=ChainSettings(random_state=0))
     fresh = chain.model
     # the same data (by content), the same groups, families and predictions

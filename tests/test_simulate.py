@@ -69,9 +69,9 @@ def test_truth_is_consistent_with_the_written_temperatures(mixed_archive):
 
 
 def test_rates_recovered_from_the_files_match_truth(tmp_path):
-    truth = dm.simulate_archive(tmp_path, n_files=60, seed=3, mcp_on_fraction=0, anomaly_fraction=0,
+    truth = dm.simulate_archive(tmp_path, n_files=60, random_state=3, mcp_on_fraction=0, anomaly_fraction=0,
                                 cosmic_ray_rate=0, hot_bin_fraction=0, days=10)
-    table, errors = dm.scan(tmp_path, workers=1)
+    table, errors = dm.scan(tmp_path, n_jobs=1)
     merged = table.merge(truth, on=["FILENAME", "INTEGRATION"])
     assert len(merged) == len(truth) and errors.empty
     ok = ~merged["missing"]
@@ -87,7 +87,7 @@ def test_rates_recovered_from_the_files_match_truth(tmp_path):
 
 @pytest.mark.parametrize("scenario", ["stable", "flipflop", "changepoint"])
 def test_scenarios_set_the_states(tmp_path, scenario):
-    truth = dm.simulate_archive(tmp_path, n_files=120, scenario=scenario, seed=11, days=30,
+    truth = dm.simulate_archive(tmp_path, n_files=120, scenario=scenario, random_state=11, days=30,
                                 flip_groups=(("MUV", 14400),), mean_dwell_hours=24)
     groups = truth.groupby(["XUV", "INT_TIME"])["state"]
     if scenario == "stable":
@@ -110,8 +110,8 @@ def test_scenarios_set_the_states(tmp_path, scenario):
 
 
 def test_same_seed_same_archive(tmp_path):
-    a = dm.simulate_archive(tmp_path / "a", n_files=10, seed=5)
-    b = dm.simulate_archive(tmp_path / "b", n_files=10, seed=5)
+    a = dm.simulate_archive(tmp_path / "a", n_files=10, random_state=5)
+    b = dm.simulate_archive(tmp_path / "b", n_files=10, random_state=5)
     pd.testing.assert_frame_equal(a, b)
     first = sorted((tmp_path / "a").rglob("*.fits.gz"))[0]
     twin = tmp_path / "b" / first.relative_to(tmp_path / "a")
@@ -127,6 +127,6 @@ def test_bad_arguments_are_refused(tmp_path):
 
 @pytest.mark.slow
 def test_every_file_gets_its_own_name_even_when_crowded(tmp_path):
-    truth = dm.simulate_archive(tmp_path, n_files=300, seed=8, days=0.5)
+    truth = dm.simulate_archive(tmp_path, n_files=300, random_state=8, days=0.5)
     files = list(tmp_path.rglob("*.fits.gz"))
     assert len(files) == 300 == truth["FILENAME"].nunique()

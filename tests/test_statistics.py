@@ -55,7 +55,7 @@ def test_heavy_tails_are_recognised():
 @pytest.mark.parametrize("relative,df", [(0.03, None), (0.02, 3.0)])
 def test_one_state_with_wide_or_heavy_scatter_is_one_family(relative, df):
     t, y, counts = _files(n=400, additive=0.005, relative=relative, df=df, seed=5)
-    sel = F.select_families(t, y, counts=counts, n_boot=59, alpha=0.02, seed=1)
+    sel = F.select_families(t, y, counts=counts, n_boot=59, alpha=0.02, random_state=1)
     assert sel.k == 1, sel.reason
     assert sel.reason.startswith("1 family")
 
@@ -64,7 +64,7 @@ def test_two_states_ten_percent_apart_are_two_families():
     rng = np.random.default_rng(1234)  # not the stream of the temperatures
     states = (rng.random(300) < 0.4).astype(float)
     t, y, counts = _files(n=300, additive=0.005, relative=0.015, seed=8, contrast=0.10, states=states)
-    sel = F.select_families(t, y, counts=counts, n_boot=59, alpha=0.02, seed=1)
+    sel = F.select_families(t, y, counts=counts, n_boot=59, alpha=0.02, random_state=1)
     assert sel.k == 2, sel.reason
     assert sel.fit.intercepts[1] - sel.fit.intercepts[0] == pytest.approx(math.log(1.10), abs=0.01)
     labels = sel.fit.posterior(t, y, counts).argmax(axis=1)
@@ -94,7 +94,7 @@ def test_noise_model_round_trip_and_robust_scale():
 # ---------------------------------------------------------------- archives
 @pytest.fixture(scope="module")
 def proportional():
-    table, truth = simulate_table(n_files=1400, scenario="stable", noise="proportional", seed=11)
+    table, truth = simulate_table(n_files=1400, scenario="stable", noise="proportional", random_state=11)
     return table, truth, dm.DarkRateModel(n_boot=59, n_jobs=2).fit(table)
 
 
@@ -148,10 +148,10 @@ def test_predictions_match_the_truth_and_warn_outside_the_range(proportional):
 
 
 def test_drift_is_a_drift_not_families_or_flipflop():
-    table, truth = simulate_table(n_files=1000, scenario="drift", noise="additive", seed=12,
+    table, truth = simulate_table(n_files=1000, scenario="drift", noise="additive", random_state=12,
                                   channels=("MUV",), drift_amplitude=0.08)
     model = dm.DarkRateModel(n_boot=59, n_jobs=2).fit(table)
-    result = dm.flipflop_test(table, model, n_boot=59, alpha=0.05, seed=1, n_jobs=2).table
+    result = dm.flipflop_test(table, model, n_boot=59, alpha=0.05, random_state=1, n_jobs=2).table
     big = result[result["n_files"] >= 100]
     assert "flip-flop" not in set(result["verdict"])
     assert (big["verdict"] == "drift").mean() >= 0.5, big[["INT_TIME", "verdict", "reason"]]
@@ -165,7 +165,7 @@ def test_simulator_noise_structures_are_named():
     assert noise_knobs("proportional", frame_jitter=0.02)["frame_jitter"] == 0.02
     with pytest.raises(ValueError, match="noise must be one of"):
         noise_knobs("pink")
-    table, truth = simulate_table(n_files=50, scenario="stable", noise="temperature", seed=1)
+    table, truth = simulate_table(n_files=50, scenario="stable", noise="temperature", random_state=1)
     # the true dark current differs from the law at the recorded temperature by ~2 % (0.25 degC)
     law = truth["DN_per_s_true"] - 1.29 / (table["INT_TIME"] / 1000.0)
     ratio = truth["rate_true"] / law
@@ -252,7 +252,7 @@ def test_a_step_in_time_is_told_from_a_smooth_drift():
 
 
 def test_the_nine_real_files_give_no_confident_prediction(real_files):
-    calibrated = dm.calibrate(dm.scan(real_files, workers=1).table)
+    calibrated = dm.calibrate(dm.scan(real_files, n_jobs=1).table)
     model = dm.fit(calibrated, n_boot=59)
     assert not model.joint["identified"].any()
     assert model.joint["reason"].str.contains("INT_TIME 400 ms only").all()
@@ -270,7 +270,7 @@ def test_a_one_sided_particle_excess_is_neither_a_family_nor_a_shift_of_the_leve
     truth = math.log(0.33) + math.log(2) / 7.5 * (t + 18)
     hit = rng.random(n) < 0.2
     y = truth + 0.01 * rng.standard_normal(n) + np.where(hit, rng.exponential(0.05, n), 0.0)
-    sel = F.select_families(t, y, n_boot=59, alpha=0.02, seed=2)
+    sel = F.select_families(t, y, n_boot=59, alpha=0.02, random_state=2)
     assert sel.k == 1, sel.reason
     noise = sel.fit.noise
     assert noise.excess == pytest.approx(0.2, abs=0.06)
@@ -290,7 +290,7 @@ def test_a_one_sided_particle_excess_is_neither_a_family_nor_a_shift_of_the_leve
 def test_per_integration_intervals_cover_under_particle_hits():
     # hits add a one-sided excess to single integrations that the file medians hide: without
     # the PIT recalibration the 14.4 s groups covered 0.89-0.90
-    table, truth = simulate_table(n_files=1400, scenario="stable", noise="particles", seed=13)
+    table, truth = simulate_table(n_files=1400, scenario="stable", noise="particles", random_state=13)
     model = dm.DarkRateModel(n_boot=59, n_jobs=2).fit(table)
     frame = table.reset_index()
     checked = 0

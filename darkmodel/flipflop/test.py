@@ -66,6 +66,7 @@ from ..stats.mixture import REFERENCE_TEMPERATURE, Covariates, MixtureFit, fit_m
 from ..stats.noise import robust_scale
 from ..stats.perfile import group_files
 from ..stats.states import log_transitions
+from ..validation import N_JOBS, RANDOM_STATE, Interval, validate_arguments
 
 __all__ = ["flipflop_test", "group_files", "verdict", "VERDICTS", "MIN_DRIFT", "MIN_RUNS_PER_STATE"]
 
@@ -680,7 +681,12 @@ def _model_families(model, key) -> dict:
     return {"fitted": g if usable else None, "model_k": int(g.mixture.k)}
 
 
-def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha: float = 0.05, seed: int = 0,
+@validate_arguments({
+    "n_boot": [Interval("int", 1, None)], "alpha": [Interval("real", 0, 1, closed="neither")],
+    "random_state": RANDOM_STATE, "n_jobs": N_JOBS, "min_files": [Interval("int", 2, None)],
+    "min_separation": [None, Interval("real", 0, None)],
+})
+def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha: float = 0.05, random_state: int = 0,
                   n_jobs: int | None = None, min_files: int = 12, min_separation: float | None = None,
                   progress=None) -> pd.DataFrame:
     """Answer the flip-flop question per channel and INT_TIME with calibrated tests.
@@ -702,10 +708,11 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
         of the Monte-Carlo p-value, ``1/(n_boot+1)``, must be below ``alpha``.
     alpha : float, optional
         Significance level of the family, memory and drift tests.
-    seed : int, optional
+    random_state : int, optional
         Seed; every group gets its own stream, so the result does not depend on ``n_jobs``.
     n_jobs : int, optional
-        Worker processes (default: all cores; 1 runs in this process).
+        Worker processes (scikit-learn's convention: ``None`` or 1 runs in this process,
+        ``-1`` all cores).
     min_files : int, optional
         Groups with fewer dark files get ``insufficient-data``.
     min_separation : float, optional
@@ -743,7 +750,7 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
     check_monte_carlo(n_boot, alpha)
     fitted_here = model is None
     if fitted_here:  # at the test's level and replicates, so that the test can take the families from it
-        model = fit_model(calibrated, alpha=alpha, n_boot=n_boot, random_state=seed, n_jobs=n_jobs)
+        model = fit_model(calibrated, alpha=alpha, n_boot=n_boot, random_state=random_state, n_jobs=n_jobs)
     if min_separation is None:
         min_separation = getattr(model, "min_separation", MIN_SEPARATION)
     offsets = {ch: (j.offset if j.identified else 0.0) for ch, j in model.joint_.items()}
@@ -752,12 +759,12 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
         raise ValueError("no usable rows to test (every row is excluded, non-finite or non-positive)")
     fingerprint = data_fingerprint(calibrated)
     own_data = fitted_here or (model_fingerprint(model) is not None and other_data(model, fingerprint) is None)
-    children = np.random.SeedSequence(seed).spawn(len(groups))
+    children = np.random.SeedSequence(random_state).spawn(len(groups))
     tasks = [{"key": key, "files": files, "n_boot": n_boot, "alpha": alpha, "min_files": min_files,
               "min_separation": min_separation, "seed_seq": child,
               **(_model_families(model, key) if own_data else {"fitted": None, "model_k": None})}
              for (key, files), child in zip(groups.items(), children)]
-    workers = n_workers(n_jobs)
+    workers = n_workers(n_jobs, default_all=False)
     if workers > 1:
         from ..stats.em_compiled import warm_up
 
@@ -765,7 +772,7 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
     rows = run_tasks(_test_group, tasks, workers=workers, size=lambda t: len(t["files"]), progress=progress,
                      share_largest=True)
     return FlipFlopResult(pd.DataFrame(rows), {
-        "n_boot": n_boot, "alpha": alpha, "seed": seed, "min_files": min_files, "min_separation": min_separation,
+        "n_boot": n_boot, "alpha": alpha, "random_state": random_state, "min_files": min_files, "min_separation": min_separation,
         "min_drift": MIN_DRIFT, "min_runs_per_state": MIN_RUNS_PER_STATE,
         "data_fingerprint": fingerprint, "model_fingerprint": None if fitted_here else model_fingerprint(model),
         "families": ("fitted here, at the test's alpha" if fitted_here else

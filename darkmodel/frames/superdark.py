@@ -21,13 +21,14 @@ A predicted frame (:meth:`Superdark.predict_frame`) is then::
 with ``sigma_rate`` from the model's prediction interval, and a data-quality mask ``DQ``
 (bit flags :data:`DQ_FLAGS`; thresholds named in :data:`HOT_SIGMA`, :data:`NOISY_FACTOR`).
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ..validation import RANDOM_STATE, Interval, validate_arguments
 
 __all__ = ["Superdark", "BinningPattern", "superdark", "combine", "shrink", "DQ_FLAGS", "HOT_SIGMA", "HOT_MIN_FRACTION",
            "NOISY_FACTOR", "MAX_FRAMES"]
@@ -315,6 +316,7 @@ def _key(row) -> str:
                        row["n_spa"], row["n_spe"])
 
 
+@validate_arguments({"max_frames": [Interval("int", 1, None)], "random_state": RANDOM_STATE})
 def superdark(paths, model, *, max_frames: int = MAX_FRAMES, random_state: int = 0, progress=None) -> Superdark:
     """Stream an archive's nominal dark frames into a per-bin pattern per channel x binning set.
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..parallel import n_workers, process_pool
-from ..validation import check_count, check_scheduler
+from ..validation import N_JOBS, Interval, Options, check_count, check_scheduler, validate_arguments
 from .read import DarkFileError, load_products, tabulate
 from .storage import special_kind
 
@@ -342,10 +342,12 @@ def _executor_for(workers: int | None, scheduler: str | None):
     return pool, True, lambda: None
 
 
+@validate_arguments({"n_jobs": N_JOBS, "batch_size": [None, Interval("int", 1, None)],
+                     "per": [Options(("integration", "file"))]})
 def scan(
     paths,
     *,
-    workers: int | None = None,
+    n_jobs: int | None = None,
     executor: Executor | None = None,
     scheduler: str | None = None,
     batch_size: int | None = None,
@@ -359,9 +361,10 @@ def scan(
     ----------
     paths : str, path-like or iterable of them
         Folders, glob patterns or files (see :func:`find_files`).
-    workers : int, optional
-        Worker processes for the local pool; default or ``-1``: all cores (more are
-        capped at the cores).  ``1`` reads in this process (deterministic, easy to debug).
+    n_jobs : int, optional
+        Worker processes for the local pool (scikit-learn's convention): ``None`` or ``1``
+        reads in this process (deterministic, easy to debug), ``-1`` uses all cores (more
+        are capped at the cores).
     executor : concurrent.futures.Executor, optional
         Run the batches on this executor instead (e.g. ``Client.get_executor()``).
     scheduler : str, optional
@@ -391,7 +394,7 @@ def scan(
     Raises
     ------
     ValueError
-        A bad argument (``workers`` 0 or below -1, ``batch_size`` below 1, a scheduler
+        A bad argument (``n_jobs`` 0 or below -1, ``batch_size`` below 1, a scheduler
         address that names no scheduler), before any file is read.
     FileNotFoundError
         If a path is neither a file, nor a folder, nor a pattern that matches.
@@ -402,13 +405,13 @@ def scan(
     --------
     >>> from pathlib import Path
     >>> real = Path(__file__).parents[2] / "tests" / "data" / "real"  # in a source checkout
-    >>> result = scan(real, workers=1)
+    >>> result = scan(real, n_jobs=1)
     >>> result.message()
     '9 files read: 4 dark products (20 integrations), 14 duplicate copies skipped, 0 errors'
     """
     if per not in ("integration", "file"):
         raise ValueError(f"per must be 'integration' or 'file', not {per!r}")
-    n_workers_ = n_workers(workers)  # checked before any file is read
+    n_workers_ = n_workers(n_jobs, default_all=False)  # checked before any file is read
     if batch_size is not None:
         check_count(batch_size, "batch_size")
     check_scheduler(scheduler)
@@ -444,7 +447,7 @@ def scan(
     else:
         own, cleanup = None, None
         if executor is None:
-            executor, _, cleanup = _executor_for(workers, scheduler)
+            executor, _, cleanup = _executor_for(n_jobs, scheduler)
             own = executor
         try:
             futures = {executor.submit(scan_batch, batch): batch for batch in batches}

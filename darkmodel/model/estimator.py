@@ -57,6 +57,7 @@ from ..stats.mixture import REFERENCE_TEMPERATURE, MixtureFit, fit_mixreg, log_d
 from ..stats.noise import SCALE_FLOOR
 from ..stats.perfile import days_since_epoch, file_summaries, usable_mask, usable_rows
 from ..stats.states import fit_dwell, smooth_posterior
+from ..validation import N_JOBS, RANDOM_STATE, Interval, Options, check_parameters
 from .fingerprint import rows_fingerprint
 from .group import GroupFit
 from .persistence import SCHEMA_VERSION, check_model, load_model, save_model, validate_schema
@@ -154,6 +155,28 @@ class DarkRateModel(BaseEstimator):
     0.01
     """
 
+    #: What every parameter may be (scikit-learn's ``_parameter_constraints``), checked by
+    #: :meth:`fit` before any work.
+    _parameter_constraints: dict = {
+        "method": [Options(("mixreg", "gmm"))],
+        "k_max": [Interval("int", 1, 10)],
+        "min_files": [Interval("int", 2, None)],
+        "min_temperature_span": [Interval("real", 0, None)],
+        "alpha": [Interval("real", 0, 1, closed="neither")],
+        "n_boot": [Interval("int", 1, None)],
+        "min_separation": [Interval("real", 0, None)],
+        "min_family_files": [Interval("int", 1, None)],
+        "min_weight": [Interval("real", 0, 0.5, closed="left")],
+        "n_init": [Interval("int", 1, None)],
+        "epochs": [bool],
+        "min_epoch_step": [Interval("real", 0, 1, closed="left")],
+        "nominal_bic_margin": [Interval("real", 0, None)],
+        "min_nominal_rows": [Interval("int", 1, None)],
+        "dwell_min_gain": [Interval("real", 0, None)],
+        "random_state": RANDOM_STATE,
+        "n_jobs": N_JOBS,
+    }
+
     def __init__(self, method: str = "mixreg", k_max: int = 3, min_files: int = 8,
                  min_temperature_span: float = MIN_TEMPERATURE_SPAN, alpha: float = FAMILY_ALPHA, n_boot: int = 99,
                  min_separation: float = MIN_SEPARATION, min_family_files: int = MIN_FAMILY_FILES,
@@ -223,8 +246,7 @@ class DarkRateModel(BaseEstimator):
         ValueError
             If the table has no usable row or the settings are invalid.
         """
-        if self.method not in ("mixreg", "gmm"):
-            raise ValueError(f"method must be 'mixreg' or 'gmm', not {self.method!r}")
+        check_parameters(self._parameter_constraints, self.get_params(), type(self).__name__)
         from ..stats.bootstrap import check_monte_carlo
 
         check_monte_carlo(self.n_boot, self.alpha)
@@ -312,7 +334,7 @@ class DarkRateModel(BaseEstimator):
                             "degC, too short for the slope")
             return group
         if self.method == "gmm":
-            mixture, table = select_gmm(g["DET_TEMP"], g["DN_per_s"], k_max=self.k_max, seed=self.random_state)
+            mixture, table = select_gmm(g["DET_TEMP"], g["DN_per_s"], k_max=self.k_max, random_state=self.random_state)
             mixture.offset = 0.0
             group.mixture, group.selection = mixture, table
             group.reason = f"{mixture.k} components by BIC (baseline)"
@@ -777,7 +799,7 @@ class DarkRateModel(BaseEstimator):
         Examples
         --------
         >>> from darkmodel.simulate.archive import dark_current, simulate_table
-        >>> table, truth = simulate_table(n_files=300, scenario="stable", seed=1)
+        >>> table, truth = simulate_table(n_files=300, scenario="stable", random_state=1)
         >>> model = DarkRateModel(n_boot=19, alpha=0.1).fit(table)
         >>> rate = model.predict([-18.0], channel="MUV", int_time=14400)[0]
         >>> expected = 1.29 / 14.4 + float(dark_current(-18.0))  # read offset / t + dark current

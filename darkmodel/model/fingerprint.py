@@ -75,7 +75,7 @@ def data_fingerprint(table: pd.DataFrame) -> str:
     Examples
     --------
     >>> from darkmodel.simulate.archive import simulate_table
-    >>> table, _ = simulate_table(n_files=40, seed=2)
+    >>> table, _ = simulate_table(n_files=40, random_state=2)
     >>> data_fingerprint(table) == data_fingerprint(table.sample(frac=1.0, random_state=0))
     True
     >>> data_fingerprint(table) == data_fingerprint(table.iloc[1:])

@@ -21,6 +21,7 @@ from matplotlib.transforms import Bbox
 from ..io.storage import atomic_write
 from ..model.fingerprint import data_fingerprint
 from ..model.verdicts import answer_sentences
+from ..validation import N_JOBS, validate_arguments
 from . import figures
 from .figures import _quiet_model_warnings
 
@@ -46,7 +47,8 @@ def render_pngs(figures_, workers: int | None = None) -> list:
     figures_ : sequence of matplotlib.figure.Figure
         The figures.
     workers : int, optional
-        Worker processes (default: all cores, at most one per figure); 1 renders here.
+        Worker processes (scikit-learn's convention: ``None`` or 1 renders here, ``-1`` all
+        cores, at most one per figure).
 
     Returns
     -------
@@ -56,7 +58,7 @@ def render_pngs(figures_, workers: int | None = None) -> list:
     from ..parallel import n_workers, run_tasks
 
     # the costliest (most panels) first, so the pool's makespan is not set by one late start
-    return run_tasks(_png, list(figures_), workers=n_workers(workers), size=lambda fig: len(fig.axes))
+    return run_tasks(_png, list(figures_), workers=n_workers(workers, default_all=False), size=lambda fig: len(fig.axes))
 
 
 def _built_png(task) -> str:
@@ -85,7 +87,7 @@ def render_report_figures(calibrated: pd.DataFrame, model, verdicts: pd.DataFram
     verdicts : pandas.DataFrame, optional
         Flip-flop verdicts (a FlipFlopResult or its table; default: those saved with the model).
     workers : int, optional
-        Worker processes (default: all cores, at most one per figure); 1 works in this process.
+        Worker processes (``None`` or 1: this process, ``-1``: all cores, at most one per figure).
 
     Returns
     -------
@@ -97,7 +99,7 @@ def render_report_figures(calibrated: pd.DataFrame, model, verdicts: pd.DataFram
     with warnings.catch_warnings():
         _quiet_model_warnings()
         plan = _figure_plan(calibrated, model, verdicts)
-    pngs = run_tasks(_built_png, [(builder, args) for _, _, builder, args in plan], workers=n_workers(workers),
+    pngs = run_tasks(_built_png, [(builder, args) for _, _, builder, args in plan], workers=n_workers(workers, default_all=False),
                      size=lambda task: _FIGURE_COST.get(task[0].__name__, 1))  # the costliest first
     return [(sid, caption, png) for (sid, caption, _, _), png in zip(plan, pngs)]
 
@@ -430,9 +432,10 @@ def verdict_notes(calibrated: pd.DataFrame, model, verdicts=None, *, fingerprint
     return [f"{problem[0].upper()}{problem[1:]}: they do not describe this report's data."] if problem else []
 
 
+@validate_arguments({"n_jobs": N_JOBS, "title": [str]})
 def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | None = None,
            scan_errors: pd.DataFrame | None = None, inputs: dict | None = None,
-           title: str = "darkmodel: IUVS dark-rate report", workers: int | None = None) -> Path:
+           title: str = "darkmodel: IUVS dark-rate report", n_jobs: int | None = None) -> Path:
     """Write the diagnostic report as HTML (one self-contained file) or PDF (one figure per page).
 
     Parameters
@@ -452,9 +455,9 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
         Input files and their hashes, for the provenance section.
     title : str, optional
         Page title.
-    workers : int, optional
-        Processes building and rendering the HTML's figures (default: all cores; see
-        :func:`render_report_figures`).
+    n_jobs : int, optional
+        Processes building and rendering the HTML's figures (scikit-learn's convention:
+        ``None`` one, ``-1`` all cores; see :func:`render_report_figures`).
 
     Returns
     -------
@@ -518,7 +521,7 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
                             "text": " ".join(mismatch + (about_verdicts if verdicts is not None else [])),
                             "tables": [], "figures": []})
     by_section: dict = {}
-    for sid, caption, png in render_report_figures(calibrated, model, verdicts, workers):
+    for sid, caption, png in render_report_figures(calibrated, model, verdicts, n_jobs):
         by_section.setdefault(sid, []).append({"caption": caption, "png": png})
     names = {"seed": "The seed notebook's views", "families": "Dark rate against temperature, by family",
              "residuals": "Residuals", "timeline": "Family timeline", "joint": "Joint offset model",

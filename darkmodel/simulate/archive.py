@@ -41,6 +41,7 @@ import pandas as pd
 
 from ..instrument import binning_key, case_celsius_to_dn, case_dn_to_celsius, det_celsius_to_dn, det_dn_to_celsius, mcp_gain_to_volt
 from ..io.storage import atomic_write, write_table
+from ..validation import RANDOM_STATE, Interval, validate_arguments
 from .scenarios import _NOISE_DEFAULTS, NOISE_STRUCTURES, SCENARIOS, noise_knobs  # noqa: F401 (re-exported)
 
 __all__ = ["simulate_archive", "quantise", "dark_current", "SEGMENTS", "SCENARIOS"]
@@ -241,6 +242,8 @@ def _drift_factor(frac, scenario: str, amplitude: float) -> np.ndarray:
     return 1.0 + amplitude * (1.0 - np.exp(-2.0 * frac)) / (1.0 - np.exp(-2.0))
 
 
+@validate_arguments({"n_files": [Interval("int", 1, None)], "days": [Interval("real", 0, None, closed="neither")],
+                     "random_state": RANDOM_STATE, "noise": [str, dict], "layout": [str, dict]})
 def simulate_archive(
     outdir,
     *,
@@ -278,7 +281,7 @@ def simulate_archive(
     missing_binning_keys_fraction: float = 0.02,
     bscale_fraction: float = 0.01,
     gzip: bool = True,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> pd.DataFrame:
     """Write a simulated archive of IUVS L1A dark files and its ground truth.
 
@@ -352,7 +355,7 @@ def simulate_archive(
         Fraction of files whose primary uses BZERO/BSCALE scaling.
     gzip : bool, optional
         Write ``.fits.gz`` (True) or ``.fits``.
-    seed : int, optional
+    random_state : int, optional
         Random seed; the same seed gives the same archive.
 
     Returns
@@ -368,7 +371,7 @@ def simulate_archive(
         raise ValueError(f"scenario must be one of {SCENARIOS}, not {scenario!r}")
     if n_files < 1:
         raise ValueError("n_files must be at least 1")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     segments = SEGMENTS if segments is None else segments
@@ -409,7 +412,7 @@ def simulate_archive(
         spe_ofs, spe_size, spa_ofs, spa_size, n_spe, n_spa = binning
         key = (ch, binning)
         if key not in hot:
-            hot[key] = _hot_pattern(np.random.default_rng([seed, len(hot)]), ch, (n_spa, n_spe), hot_bin_fraction)
+            hot[key] = _hot_pattern(np.random.default_rng([random_state, len(hot)]), ch, (n_spa, n_spe), hot_bin_fraction)
         n_int = int(rng.choice(seg.n_int, p=seg.n_int_p))
         truth.append(_write_file(
             outdir, rng, time=times[i], orbit=first_orbit + int(orbit_idx[i]), segment=seg_name, seg=seg,
@@ -669,6 +672,8 @@ def _write_file(outdir: Path, rng, *, time, orbit, segment, seg: Segment, binnin
     })
 
 
+@validate_arguments({"n_files": [Interval("int", 1, None)], "days": [Interval("real", 0, None, closed="neither")],
+                     "random_state": RANDOM_STATE, "noise": [str, dict]})
 def simulate_table(
     *,
     n_files: int = 2000,
@@ -694,7 +699,7 @@ def simulate_table(
     fuv_warmer_by: float = 2.7,
     read_noise: dict | None = None,
     anomaly_fraction: float = 0.002,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A calibrated table (one row per dark integration) drawn from the simulator's physics.
 
@@ -728,7 +733,7 @@ def simulate_table(
         Read noise per pixel (DN) by channel.
     anomaly_fraction : float, optional
         Share of light-like frames (3-8 times brighter).
-    seed : int, optional
+    random_state : int, optional
         Random seed.
 
     Returns
@@ -747,7 +752,7 @@ def simulate_table(
         raise ValueError(f"scenario must be one of {SCENARIOS}, not {scenario!r}")
     if n_files < 1:
         raise ValueError("n_files must be at least 1")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     segments = SEGMENTS if segments is None else segments
     knobs = noise_knobs(noise)
     read_noise = {"FUV": 5.5, "MUV": 2.5} if read_noise is None else read_noise

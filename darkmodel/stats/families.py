@@ -131,7 +131,7 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
                     n_boot: int = 199, min_separation: float = MIN_SEPARATION, min_files: int = MIN_FAMILY_FILES,
                     min_weight: float = MIN_FAMILY_WEIGHT, covariates: Covariates | None = None, n_init: int = 6,
                     epochs: bool = True, min_epoch_step: float = MIN_EPOCH_STEP, temperature_step: float = 0.0,
-                    seed: int = 0, rng=None, replicate_pool=None) -> FamilySelection:
+                    random_state: int = 0, rng=None, replicate_pool=None) -> FamilySelection:
     """Choose the number of families by bootstrap likelihood-ratio tests and separation.
 
     Starting from one family, one more is accepted while (1) its likelihood ratio against
@@ -176,7 +176,7 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
     temperature_step : float, optional
         Grid on which the temperatures were recorded (degC;
         :func:`darkmodel.instrument.recording_step`; 0: none).
-    seed : int, optional
+    random_state : int, optional
         Random seed (unless ``rng`` is given).
     rng : numpy.random.Generator, optional
         Random generator for starts and the replicates' seeds (each replicate draws from a
@@ -190,7 +190,7 @@ def select_families(temperature, log_current, *, counts=None, days=None, k_max: 
         The chosen fit, every fit tried, the evidence table and the reason.
     """
     check_monte_carlo(n_boot, alpha)
-    rng = np.random.default_rng(seed) if rng is None else rng
+    rng = np.random.default_rng(random_state) if rng is None else rng
     t, y, cnt, _, covariates = prepare_design(temperature, log_current, counts, days, covariates)
     d = None if covariates.time_degree == 0 else np.asarray(days, float)
     settings = {"alpha": alpha, "n_boot": n_boot, "min_separation": min_separation, "min_files": min_files,

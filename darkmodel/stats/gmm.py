@@ -16,7 +16,7 @@ from .noise import NoiseModel
 __all__ = ["fit_gmm", "select_gmm"]
 
 
-def fit_gmm(temperature, dn_per_s, k: int, *, seed: int = 0, n_init: int = 3) -> MixtureFit:
+def fit_gmm(temperature, dn_per_s, k: int, *, random_state: int = 0, n_init: int = 3) -> MixtureFit:
     """Baseline: a 2-D Gaussian mixture on standardised ``(T, log DN/s)``.
 
     Parameters
@@ -25,7 +25,7 @@ def fit_gmm(temperature, dn_per_s, k: int, *, seed: int = 0, n_init: int = 3) ->
         Detector temperature (degC) and dark rate (DN/s/pixel, positive).
     k : int
         Number of components.
-    seed : int, optional
+    random_state : int, optional
         ``random_state`` of scikit-learn's ``GaussianMixture``.
     n_init : int, optional
         Initialisations.
@@ -43,7 +43,7 @@ def fit_gmm(temperature, dn_per_s, k: int, *, seed: int = 0, n_init: int = 3) ->
     data = np.column_stack([t, y])
     centre, scale = data.mean(axis=0), data.std(axis=0)
     scale[scale == 0] = 1.0
-    gmm = GaussianMixture(k, covariance_type="full", random_state=seed, n_init=n_init).fit((data - centre) / scale)
+    gmm = GaussianMixture(k, covariance_type="full", random_state=random_state, n_init=n_init).fit((data - centre) / scale)
     order = np.argsort(gmm.means_[:, 1])
     means = gmm.means_[order] * scale + centre
     covs = gmm.covariances_[order] * np.outer(scale, scale)
@@ -62,7 +62,7 @@ def fit_gmm(temperature, dn_per_s, k: int, *, seed: int = 0, n_init: int = 3) ->
 
 
 
-def select_gmm(temperature, dn_per_s, *, k_max: int = 3, bic_margin: float = 6.0, seed: int = 0) -> tuple:
+def select_gmm(temperature, dn_per_s, *, k_max: int = 3, bic_margin: float = 6.0, random_state: int = 0) -> tuple:
     """The baseline's choice of K: the lowest BIC, one more component only if BIC drops by ``bic_margin``.
 
     Parameters
@@ -73,7 +73,7 @@ def select_gmm(temperature, dn_per_s, *, k_max: int = 3, bic_margin: float = 6.0
         Largest number of components.
     bic_margin : float, optional
         BIC drop needed per added component.
-    seed : int, optional
+    random_state : int, optional
         Random seed.
 
     Returns
@@ -83,7 +83,7 @@ def select_gmm(temperature, dn_per_s, *, k_max: int = 3, bic_margin: float = 6.0
     table : pandas.DataFrame
         ``K``, ``bic``, ``loglik`` per number of components.
     """
-    fits = [fit_gmm(temperature, dn_per_s, k, seed=seed) for k in range(1, k_max + 1)]
+    fits = [fit_gmm(temperature, dn_per_s, k, random_state=random_state) for k in range(1, k_max + 1)]
     best = 0
     for i in range(1, len(fits)):
         if fits[i].bic < fits[best].bic - bic_margin:

@@ -530,7 +530,7 @@ def prepare_design(temperature, log_current, counts, days, covariates):
 
 
 def fit_mixreg(temperature, log_current, k: int, *, counts=None, days=None, covariates: Covariates | None = None,
-               df: float | None = None, excess: bool | None = None, n_init: int = 6, seed: int = 0, rng=None,
+               df: float | None = None, excess: bool | None = None, n_init: int = 6, random_state: int = 0, rng=None,
                max_iter: int = 300) -> MixtureFit:
     """Fit a mixture of ``k`` parallel regressions of the log dark current.
 
@@ -556,7 +556,7 @@ def fit_mixreg(temperature, log_current, k: int, *, counts=None, days=None, cova
     n_init : int, optional
         EM starts for ``k > 1`` (even quantiles, k-means, three spacings, then random
         residual draws); each runs 20 iterations and the best continues to convergence.
-    seed : int, optional
+    random_state : int, optional
         Seed of the random starts (unless ``rng`` is given).
     rng : numpy.random.Generator, optional
         Random generator for the starts.
@@ -569,7 +569,7 @@ def fit_mixreg(temperature, log_current, k: int, *, counts=None, days=None, cova
         The best fit, families sorted so that label 0 is the lowest.
     """
     t, y, cnt, x, covariates = prepare_design(temperature, log_current, counts, days, covariates)
-    rng = np.random.default_rng(seed) if rng is None else rng
+    rng = np.random.default_rng(random_state) if rng is None else rng
     return fit_design(t, y, cnt, x, covariates, k, df=df, excess=excess, n_init=n_init, rng=rng, max_iter=max_iter)
 
 
