@@ -179,3 +179,16 @@ def test_verdicts_are_stored_only_in_the_model_of_their_data(tmp_path):
     refit = dm.DarkRateModel(n_boot=19, alpha=0.2, n_jobs=1).fit(table)
     with pytest.raises(VerdictMismatchError, match="another model"):
         refit.save(tmp_path / "refit.json", flipflop=mine)
+
+
+def test_a_model_of_another_schema_version_is_refused_naming_both_versions(saved, tmp_path):
+    path, doc = saved
+    for version, age in ((1, "an older"), (3, "a newer")):
+        other = copy.deepcopy(doc)
+        other["schema_version"] = version
+        bad = tmp_path / f"v{version}.json"
+        bad.write_text(_reseal(other))  # sealed as that version would have sealed it
+        with pytest.raises(ModelFileError) as info:
+            dm.DarkRateModel.load(bad)
+        assert f"written by {age} darkmodel (model schema version {version})" in str(info.value)
+        assert "this darkmodel reads version 2" in str(info.value) and str(bad) in str(info.value)

@@ -214,6 +214,11 @@ def validate_schema(doc: dict) -> None:
     """
     import jsonschema
 
+    version = doc.get("schema_version") if isinstance(doc, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version != SCHEMA_VERSION:
+        age = "an older" if version < SCHEMA_VERSION else "a newer"
+        raise ModelFileError(f"written by {age} darkmodel (model schema version {version}); this darkmodel reads "
+                             f"version {SCHEMA_VERSION}: fit the model again with this version")
     try:
         jsonschema.validate(doc, _SCHEMA)
     except jsonschema.ValidationError as exc:
