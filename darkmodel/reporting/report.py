@@ -469,9 +469,6 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
     ValueError
         If the suffix is not ``.html``/``.pdf`` or the table lacks a column the report needs.
     """
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    from .. import __version__
     from ..io.tables import calibrated_table
 
     path = Path(path)
@@ -479,90 +476,122 @@ def report(calibrated: pd.DataFrame, model, path, *, verdicts: pd.DataFrame | No
     if suffix not in (".html", ".htm", ".pdf"):
         raise ValueError(f"{path}: a report is .html or .pdf")
     calibrated = calibrated_table(calibrated, "report")
-    if suffix == ".pdf":
-        with warnings.catch_warnings():
-            _quiet_model_warnings()
-            figs = report_figures(calibrated, model, verdicts)
-        fingerprint = data_fingerprint(calibrated)
-        notes = (model_mismatch(calibrated, model, inputs, fingerprint=fingerprint)
-                 + verdict_notes(calibrated, model, verdicts, fingerprint=fingerprint))
-        for text in notes:
-            warnings.warn(f"report: {text}", UserWarning, stacklevel=2)
-        table = _verdict_table(model, verdicts)
-        lines = []
-        if table is not None:
-            lines += ["Why, group by group:", ""]
-            lines += [f"{r.XUV} {int(r.INT_TIME):>6} ms  {r.verdict}: {r.reason}" for r in table.itertuples()]
-        lines += ["", *model.summary().as_text().splitlines(), "", "Provenance:"]
-        lines += [f"  {k}: {v}" for k, v in {**model.provenance_, **(inputs or {})}.items()]
-        first = _answer_page(title, simulated_note(calibrated), notes, table)
-        with atomic_write(path) as tmp, PdfPages(tmp) as pdf:
-            for page in [first, *(_on_page(fig) for _, _, fig in figs), *_text_pages(title, lines)]:
-                FigureCanvasAgg(page)
-                pdf.savefig(page)
-        return path
-
     fingerprint = data_fingerprint(calibrated)
-    about_verdicts = verdict_notes(calibrated, model, verdicts, fingerprint=fingerprint)
-    verdicts = _verdict_table(model, verdicts)
     mismatch = model_mismatch(calibrated, model, inputs, fingerprint=fingerprint)
+    about_verdicts = verdict_notes(calibrated, model, verdicts, fingerprint=fingerprint)
     for text in mismatch + about_verdicts:
         warnings.warn(f"report: {text}", UserWarning, stacklevel=2)
-    provenance = {"generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  "package_version": __version__}
-    prov_rows = {**{f"model: {k}": v for k, v in model.provenance_.items()}, **(inputs or {})}
-    sections = [
-        {"id": "overview", "title": "Data overview", "text": "", "tables": _overview(calibrated, scan_errors),
-         "figures": []},
-    ]
-    if mismatch or (verdicts is not None and about_verdicts):
-        sections.insert(0, {"id": "mismatch", "title": "Warning: this model or its verdicts may not belong to "
-                                                       "these data",
-                            "text": " ".join(mismatch + (about_verdicts if verdicts is not None else [])),
-                            "tables": [], "figures": []})
-    by_section: dict = {}
-    for sid, caption, png in render_report_figures(calibrated, model, verdicts, n_jobs):
-        by_section.setdefault(sid, []).append({"caption": caption, "png": png})
-    names = {"seed": "The seed notebook's views", "families": "Dark rate against temperature, by family",
-             "residuals": "Residuals", "timeline": "Family timeline", "joint": "Joint offset model",
-             "model": "The model alone"}
-    for sid in ("seed", "families", "residuals", "timeline", "joint", "model"):
-        sections.append({"id": sid, "title": names[sid], "text": "", "tables": [], "figures": by_section.get(sid, [])})
-    answer = ({"id": "answer", "title": "Do we have some flip-flopping state the instrument is in?", "text": "", "tables": [],
-               "figures": [], "bullets": list(answer_sentences(verdicts).values())} if verdicts is not None else
-              {"id": "answer", "title": "Do we have some flip-flopping state the instrument is in?", "tables": [], "figures": [],
-               "text": "Not known: this model carries no flip-flop verdicts. " + " ".join(about_verdicts)})
-    sections.insert(1 if sections[0]["id"] == "mismatch" else 0, answer)
-    if verdicts is not None:
-        table = _table(_verdict_display(verdicts),
-                       "One verdict per channel and INT_TIME; p-values from parametric bootstraps; effect = ratio of "
-                       "the two families' dark currents with its 95 % interval; dwell = median run between switches.",
-                       css=lambda r: f"verdict-{r['verdict']}")
-        findings = verdicts.loc[verdicts["confounders"].astype(str) != "", ["XUV", "INT_TIME", "confounders"]]
-        tables = [table] + ([_table(findings, "Association of the families with recorded variables.")]
-                            if len(findings) else [])
-        sections.insert(sections.index(answer) + 1,
-                        {"id": "verdicts", "title": "The verdicts, group by group, and why",
-                         "text": "", "tables": tables, "figures": []})
-    groups = model.groups.drop(columns=["method"], errors="ignore")
-    settings = model.get_params()
-    sections.append({"id": "parameters", "title": "Model parameters",
-                     "text": (f"Families per group: one more family only if its bootstrap likelihood ratio is "
-                              f"significant at alpha {settings['alpha']:g} ({settings['n_boot']} replicates at most), "
-                              f"the families are at least {settings['min_separation']:g} within-family standard "
-                              f"deviations apart and each holds at least {settings['min_family_files']} files; the "
-                              "scatter is the noise model (additive, relative, Student-t tails) fitted with them."),
-                     "tables": [_table(model.joint, "Joint offset model per channel."),
-                                _table(groups, "Groups: number of families with the reason, the noise model and the fitted levels."),
-                                _table(model.families, "Families: levels at the reference temperature with standard errors.")],
-                     "figures": []})
-    sections.append({"id": "provenance", "title": "Provenance", "text": "",
-                     "tables": [_table(pd.DataFrame({"item": list(prov_rows), "value": [str(v) for v in
-                                                                                         prov_rows.values()]}))],
-                     "figures": []})
+    table = _verdict_table(model, verdicts)
+    if suffix == ".pdf":
+        return _write_pdf(path, calibrated, model, verdicts, table, mismatch + about_verdicts, inputs, title)
+    sections = [*_warning_sections(mismatch, about_verdicts, table), _answer_section(table, about_verdicts),
+                *_verdict_sections(table),
+                {"id": "overview", "title": "Data overview", "text": "", "tables": _overview(calibrated, scan_errors),
+                 "figures": []},
+                *_figure_sections(render_report_figures(calibrated, model, table, n_jobs)),
+                _parameter_section(model), _provenance_section(model, inputs)]
+    return _write_html(path, title, sections, simulated_note(calibrated))
+
+
+def _write_pdf(path: Path, calibrated, model, verdicts, table, notes, inputs, title) -> Path:
+    """The PDF: a typeset first page with the answer, one figure per page, then the reasons as text."""
+    with warnings.catch_warnings():
+        _quiet_model_warnings()
+        figs = report_figures(calibrated, model, verdicts)
+    lines = []
+    if table is not None:
+        lines += ["Why, group by group:", ""]
+        lines += [f"{r.XUV} {int(r.INT_TIME):>6} ms  {r.verdict}: {r.reason}" for r in table.itertuples()]
+    lines += ["", *model.summary().as_text().splitlines(), "", "Provenance:"]
+    lines += [f"  {k}: {v}" for k, v in {**model.provenance_, **(inputs or {})}.items()]
+    first = _answer_page(title, simulated_note(calibrated), notes, table)
+    with atomic_write(path) as tmp, PdfPages(tmp) as pdf:
+        for page in [first, *(_on_page(fig) for _, _, fig in figs), *_text_pages(title, lines)]:
+            FigureCanvasAgg(page)
+            pdf.savefig(page)
+    return path
+
+
+def _write_html(path: Path, title: str, sections: list, simulated: str) -> Path:
+    """The HTML page from its sections (jinja2, autoescaped), written atomically."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    from .. import __version__
+
+    provenance = {"generated": datetime.now(timezone.utc).isoformat(timespec="seconds"), "package_version": __version__}
     env = Environment(loader=PackageLoader("darkmodel", "reporting"), autoescape=select_autoescape(["html", "j2"]))
     html = env.get_template("template.html.j2").render(title=title, sections=sections, provenance=provenance,
-                                                       simulated=simulated_note(calibrated))
+                                                       simulated=simulated)
     with atomic_write(path) as tmp:
         tmp.write_text(html, encoding="utf-8")
     return path
+
+
+_QUESTION = "Do we have some flip-flopping state the instrument is in?"
+
+
+def _warning_sections(mismatch: list, about_verdicts: list, table) -> list:
+    """A warning first when the model or its verdicts may not belong to these data."""
+    if not (mismatch or (table is not None and about_verdicts)):
+        return []
+    return [{"id": "mismatch", "title": "Warning: this model or its verdicts may not belong to these data",
+             "text": " ".join(mismatch + (about_verdicts if table is not None else [])), "tables": [], "figures": []}]
+
+
+def _answer_section(table, about_verdicts: list) -> dict:
+    """The answer, one sentence per channel (or why it is not known)."""
+    if table is None:
+        return {"id": "answer", "title": _QUESTION, "tables": [], "figures": [],
+                "text": "Not known: this model carries no flip-flop verdicts. " + " ".join(about_verdicts)}
+    return {"id": "answer", "title": _QUESTION, "text": "", "tables": [], "figures": [],
+            "bullets": list(answer_sentences(table).values())}
+
+
+def _verdict_sections(table) -> list:
+    """The verdicts, group by group, with the families' associations with recorded variables."""
+    if table is None:
+        return []
+    shown = _table(_verdict_display(table),
+                   "One verdict per channel and INT_TIME; p-values from parametric bootstraps; effect = ratio of "
+                   "the two families' dark currents with its 95 % interval; dwell = median run between switches.",
+                   css=lambda r: f"verdict-{r['verdict']}")
+    findings = table.loc[table["confounders"].astype(str) != "", ["XUV", "INT_TIME", "confounders"]]
+    tables = [shown] + ([_table(findings, "Association of the families with recorded variables.")] if len(findings) else [])
+    return [{"id": "verdicts", "title": "The verdicts, group by group, and why", "text": "", "tables": tables,
+             "figures": []}]
+
+
+_FIGURE_SECTIONS = {"seed": "The seed notebook's views", "families": "Dark rate against temperature, by family",
+                    "residuals": "Residuals", "timeline": "Family timeline", "joint": "Joint offset model",
+                    "model": "The model alone"}
+
+
+def _figure_sections(rendered: list) -> list:
+    """One section per kind of figure, in the report's order, from ``(section, caption, png)``."""
+    by_section: dict = {}
+    for sid, caption, png in rendered:
+        by_section.setdefault(sid, []).append({"caption": caption, "png": png})
+    return [{"id": sid, "title": name, "text": "", "tables": [], "figures": by_section.get(sid, [])}
+            for sid, name in _FIGURE_SECTIONS.items()]
+
+
+def _parameter_section(model) -> dict:
+    """The model's parameters in words, and its joint, groups and families tables."""
+    groups = model.groups.drop(columns=["method"], errors="ignore")
+    settings = model.get_params()
+    text = (f"Families per group: one more family only if its bootstrap likelihood ratio is significant at alpha "
+            f"{settings['alpha']:g} ({settings['n_boot']} replicates at most), the families are at least "
+            f"{settings['min_separation']:g} within-family standard deviations apart and each holds at least "
+            f"{settings['min_family_files']} files; the scatter is the noise model (additive, relative, Student-t "
+            "tails) fitted with them.")
+    return {"id": "parameters", "title": "Model parameters", "text": text, "figures": [],
+            "tables": [_table(model.joint, "Joint offset model per channel."),
+                       _table(groups, "Groups: number of families with the reason, the noise model and the fitted levels."),
+                       _table(model.families, "Families: levels at the reference temperature with standard errors.")]}
+
+
+def _provenance_section(model, inputs: dict | None) -> dict:
+    """The model's provenance and the report's inputs."""
+    rows = {**{f"model: {k}": v for k, v in model.provenance_.items()}, **(inputs or {})}
+    return {"id": "provenance", "title": "Provenance", "text": "", "figures": [],
+            "tables": [_table(pd.DataFrame({"item": list(rows), "value": [str(v) for v in rows.values()]}))]}
