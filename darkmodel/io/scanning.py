@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..parallel import n_workers, process_pool
-from ..validation import N_JOBS, Interval, Options, check_count, check_scheduler, validate_arguments
+from ..validation import N_JOBS, Interval, Options, check_scheduler, validate_arguments
 from .read import DarkFileError, load_products, tabulate
 from .storage import special_kind
 
@@ -409,11 +409,7 @@ def scan(
     >>> result.message()
     '9 files read: 4 dark products (20 integrations), 14 duplicate copies skipped, 0 errors'
     """
-    if per not in ("integration", "file"):
-        raise ValueError(f"per must be 'integration' or 'file', not {per!r}")
-    n_workers_ = n_workers(n_jobs, default_all=False)  # checked before any file is read
-    if batch_size is not None:
-        check_count(batch_size, "batch_size")
+    n_workers_ = n_workers(n_jobs, default_all=False)  # checked before any file is read (and the table above)
     check_scheduler(scheduler)
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -434,46 +430,65 @@ def scan(
     if batch_size is None:
         batch_size = max(1, min(200, math.ceil(len(files) / (4 * n_workers_))))
     batches = _batches(files, batch_size)
-
-    tables, errors = [kept], [pd.DataFrame(folder_errors, columns=ERROR_COLUMNS)]
     in_process = executor is None and not scheduler and (n_workers_ == 1 or len(batches) <= 1)
-    if in_process:
-        for batch in batches:
-            table, err = scan_batch(batch)
-            tables.append(table)
+    tables, errors = (_read_here(batches, progress) if in_process
+                      else _read_in_pool(batches, executor, n_jobs, scheduler, progress))
+    return _assemble([kept, *tables], [pd.DataFrame(folder_errors, columns=ERROR_COLUMNS), *errors], counts,
+                     inventory, per)
+
+
+def _read_here(batches: list, progress) -> tuple[list, list]:
+    """Every batch read in this process: the tables and the error tables."""
+    tables, errors = [], []
+    for batch in batches:
+        table, err = scan_batch(batch)
+        tables.append(table)
+        errors.append(err)
+        if progress:
+            progress(len(batch))
+    return tables, errors
+
+
+def _read_in_pool(batches: list, executor, n_jobs, scheduler, progress) -> tuple[list, list]:
+    """Every batch read by workers (a local pool, a Dask scheduler or the caller's executor).
+
+    A worker that dies costs only its batch, reported file by file; an interrupt ends the
+    workers at once, not after their batches.
+    """
+    tables, errors = [], []
+    own, cleanup = None, None
+    if executor is None:
+        executor, _, cleanup = _executor_for(n_jobs, scheduler)
+        own = executor
+    try:
+        futures = {executor.submit(scan_batch, batch): batch for batch in batches}
+        for future in as_completed(futures):
+            batch = futures[future]
+            try:
+                table, err = future.result()
+            except Exception as exc:  # a worker died: report its files, keep the rest
+                log.error("a worker failed on %d files: %s", len(batch), exc)
+                table = None
+                err = pd.DataFrame({"file": batch, "reason": f"worker failed: {type(exc).__name__}: {exc}"})
+            if table is not None:
+                tables.append(table)
             errors.append(err)
             if progress:
                 progress(len(batch))
-    else:
-        own, cleanup = None, None
-        if executor is None:
-            executor, _, cleanup = _executor_for(n_jobs, scheduler)
-            own = executor
-        try:
-            futures = {executor.submit(scan_batch, batch): batch for batch in batches}
-            for future in as_completed(futures):
-                batch = futures[future]
-                try:
-                    table, err = future.result()
-                except Exception as exc:  # a worker died: report its files, keep the rest
-                    log.error("a worker failed on %d files: %s", len(batch), exc)
-                    table = None
-                    err = pd.DataFrame({"file": batch, "reason": f"worker failed: {type(exc).__name__}: {exc}"})
-                if table is not None:
-                    tables.append(table)
-                errors.append(err)
-                if progress:
-                    progress(len(batch))
-        except BaseException:  # an interrupt: end the workers now, not after their batches
-            if own is not None and hasattr(own, "terminate"):
-                own.terminate()
-            raise
-        finally:
-            if own is not None:
-                own.shutdown(wait=True)
-            if cleanup is not None:
-                cleanup()
+    except BaseException:  # an interrupt: end the workers now, not after their batches
+        if own is not None and hasattr(own, "terminate"):
+            own.terminate()
+        raise
+    finally:
+        if own is not None:
+            own.shutdown(wait=True)
+        if cleanup is not None:
+            cleanup()
+    return tables, errors
 
+
+def _assemble(tables: list, errors: list, counts: dict, inventory: pd.DataFrame, per: str) -> "ScanResult":
+    """One table from the batches' (each dark product once), the errors sorted and logged, the counts."""
     errors_df = pd.concat(errors, ignore_index=True) if errors else pd.DataFrame(columns=ERROR_COLUMNS)
     errors_df = errors_df.sort_values("file", kind="stable").reset_index(drop=True)
     for row in errors_df.itertuples(index=False):
