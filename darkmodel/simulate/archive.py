@@ -699,6 +699,7 @@ def simulate_table(
     fuv_warmer_by: float = 2.7,
     read_noise: dict | None = None,
     anomaly_fraction: float = 0.002,
+    first_frame_excess: float = 0.02,
     random_state: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A calibrated table (one row per dark integration) drawn from the simulator's physics.
@@ -733,6 +734,9 @@ def simulate_table(
         Read noise per pixel (DN) by channel.
     anomaly_fraction : float, optional
         Share of light-like frames (3-8 times brighter).
+    first_frame_excess : float, optional
+        Relative excess of the read offset in a file's first frame, as in
+        :func:`simulate_archive` (the writer and this table share it; a test holds them together).
     random_state : int, optional
         Random seed.
 
@@ -788,6 +792,7 @@ def simulate_table(
     rate = dark_current(physical[rows] + temp_error[rows], state[rows], **law) * gain[rows] * aging[rows]
     jitter = rng.standard_normal(n) if knobs["jitter_df"] is None else rng.standard_t(knobs["jitter_df"], n)
     offset = read_offset * (1.0 + knobs["frame_jitter"] * jitter)
+    offset = np.where(k == 0, offset * (1.0 + first_frame_excess), offset)  # as the writer's first frame
     level = offset / t_s + rate
     sigma_mean = np.array([read_noise[c] for c in chan])[rows] / np.sqrt(npix * n_bins) / t_s
     value = level + sigma_mean * rng.standard_normal(n)
