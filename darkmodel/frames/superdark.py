@@ -337,69 +337,89 @@ def superdark(paths, model, *, max_frames: int = MAX_FRAMES, random_state: int =
     -------
     Superdark
     """
-    from ..calibration.chain import calibrate
-    from ..io.read import DarkFileError, load_products, tabulate
     from ..io.scanning import find_files
 
-    rng = np.random.default_rng(random_state)
     files = find_files(paths if isinstance(paths, (list, tuple)) else [paths])
-    stacks: dict = {}
-    seen: dict = {}
-    meta: dict = {}
-    inputs = []
+    reservoir = _Reservoir(max_frames, np.random.default_rng(random_state))
     for start in range(0, len(files), _BATCH):
         batch = files[start:start + _BATCH]
-        products = []
-        for path in batch:
-            try:
-                products.extend(load_products(path))
-            except DarkFileError:
-                continue  # the scan reports unreadable files; a pattern does without them
+        for row, int_time, pid, frame in _nominal_frames(batch, model):
+            reservoir.add(_key(row), row, int_time, pid, frame)
         if progress:
             progress(len(batch))
-        if not products:
+    patterns = {key: _pattern(key, items, reservoir.seen[key], *reservoir.meta[key])
+                for key, items in reservoir.stacks.items()}
+    return Superdark(patterns, sorted(set(reservoir.inputs)))
+
+
+def _nominal_frames(batch: list, model):
+    """``(binning row, INT_TIME, product id, frame)`` of every nominal frame of some files.
+
+    Read (unreadable files are skipped: the scan reports them), calibrated by the standard
+    chain and assigned by the model; a frame is nominal when it is not excluded and belongs
+    to family 0.
+    """
+    from ..calibration.chain import calibrate
+    from ..io.read import DarkFileError, load_products, tabulate
+
+    products = []
+    for path in batch:
+        try:
+            products.extend(load_products(path))
+        except DarkFileError:
             continue
-        table = tabulate(products)
-        calibrated = calibrate(table, keep_excluded=True)
-        labels = model.assign(calibrated).to_numpy()
-        ok = calibrated["exclusion"].isna().to_numpy() & (labels == 0)
-        nominal = calibrated[ok]
-        wanted = set(zip(nominal["PRODUCT_ID"], nominal["INTEGRATION"].astype(int)))
-        by_id = {p.product_id: p for p in products}
-        for pid, k in sorted(wanted):
-            p = by_id.get(pid)
-            if p is None:
-                continue
-            frame = p.values[k]
-            n_spa, n_spe = frame.shape
-            c = p.columns
-            row = {"XUV": c["XUV"], "SPE_OFS": c["SPE_OFS"], "SPE_SIZE": c["SPE_SIZE"], "SPA_OFS": c["SPA_OFS"],
-                   "SPA_SIZE": c["SPA_SIZE"], "n_spa": n_spa, "n_spe": n_spe}
-            if any(v is None or (isinstance(v, float) and not np.isfinite(v)) for v in row.values()):
-                continue
-            key = _key(row)
-            residual = (frame - np.nanmedian(frame)).astype(np.float32)
-            level = float(np.nanmedian(frame))
-            n = seen.get(key, 0)
-            stack = stacks.setdefault(key, [])
-            if n < max_frames:
-                stack.append((residual, level))
-            else:  # reservoir sampling keeps a uniform sample of all frames
-                j = rng.integers(0, n + 1)
-                if j < max_frames:
-                    stack[j] = (residual, level)
-            seen[key] = n + 1
-            meta.setdefault(key, (row, set()))[1].add(int(c["INT_TIME"]))
-            inputs.append(pid)
-    patterns = {}
-    for key, items in stacks.items():
-        stack = np.stack([r for r, _ in items])
-        levels = np.array([lv for _, lv in items])
-        mean, std, _ = combine(stack)
-        row, int_times = meta[key]
-        binning = {k: int(row[k]) for k in ("SPE_OFS", "SPE_SIZE", "SPA_OFS", "SPA_SIZE", "n_spa", "n_spe")}
-        level = np.median(levels) + mean
-        dq = _flags(mean, std, level, len(stack))
-        patterns[key] = BinningPattern(key, str(row["XUV"]), binning, shrink(mean, std, len(stack)), std, dq,
-                                       int(seen[key]), sorted(int_times))
-    return Superdark(patterns, sorted(set(inputs)))
+    if not products:
+        return
+    calibrated = calibrate(tabulate(products), keep_excluded=True)
+    labels = model.assign(calibrated).to_numpy()
+    nominal = calibrated[calibrated["exclusion"].isna().to_numpy() & (labels == 0)]
+    by_id = {p.product_id: p for p in products}
+    for pid, k in sorted(set(zip(nominal["PRODUCT_ID"], nominal["INTEGRATION"].astype(int)))):
+        p = by_id.get(pid)
+        if p is None:
+            continue
+        frame = p.values[k]
+        n_spa, n_spe = frame.shape
+        c = p.columns
+        row = {"XUV": c["XUV"], "SPE_OFS": c["SPE_OFS"], "SPE_SIZE": c["SPE_SIZE"], "SPA_OFS": c["SPA_OFS"],
+               "SPA_SIZE": c["SPA_SIZE"], "n_spa": n_spa, "n_spe": n_spe}
+        if any(v is None or (isinstance(v, float) and not np.isfinite(v)) for v in row.values()):
+            continue
+        yield row, int(c["INT_TIME"]), pid, frame
+
+
+class _Reservoir:
+    """A uniform random sample of at most ``size`` frames per binning set (reservoir sampling)."""
+
+    def __init__(self, size: int, rng):
+        self.size, self.rng = size, rng
+        self.stacks: dict = {}
+        self.seen: dict = {}
+        self.meta: dict = {}
+        self.inputs: list = []
+
+    def add(self, key: str, row: dict, int_time: int, pid: str, frame: np.ndarray) -> None:
+        level = float(np.nanmedian(frame))
+        item = ((frame - level).astype(np.float32), level)
+        n = self.seen.get(key, 0)
+        stack = self.stacks.setdefault(key, [])
+        if n < self.size:
+            stack.append(item)
+        else:  # keeps a uniform sample of all frames
+            j = self.rng.integers(0, n + 1)
+            if j < self.size:
+                stack[j] = item
+        self.seen[key] = n + 1
+        self.meta.setdefault(key, (row, set()))[1].add(int_time)
+        self.inputs.append(pid)
+
+
+def _pattern(key: str, items: list, n_frames: int, row: dict, int_times: set) -> "BinningPattern":
+    """One binning set's pattern from its sampled frames: combined, flagged and shrunk."""
+    stack = np.stack([r for r, _ in items])
+    levels = np.array([lv for _, lv in items])
+    mean, std, _ = combine(stack)
+    binning = {k: int(row[k]) for k in ("SPE_OFS", "SPE_SIZE", "SPA_OFS", "SPA_SIZE", "n_spa", "n_spe")}
+    dq = _flags(mean, std, np.median(levels) + mean, len(stack))
+    return BinningPattern(key, str(row["XUV"]), binning, shrink(mean, std, len(stack)), std, dq, int(n_frames),
+                          sorted(int_times))
