@@ -753,17 +753,10 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
         model = fit_model(calibrated, alpha=alpha, n_boot=n_boot, random_state=random_state, n_jobs=n_jobs)
     if min_separation is None:
         min_separation = getattr(model, "min_separation", MIN_SEPARATION)
-    offsets = {ch: (j.offset if j.identified else 0.0) for ch, j in model.joint_.items()}
-    groups = group_files(calibrated, offsets)
-    if not groups:
-        raise ValueError("no usable rows to test (every row is excluded, non-finite or non-positive)")
     fingerprint = data_fingerprint(calibrated)
     own_data = fitted_here or (model_fingerprint(model) is not None and other_data(model, fingerprint) is None)
-    children = np.random.SeedSequence(random_state).spawn(len(groups))
-    tasks = [{"key": key, "files": files, "n_boot": n_boot, "alpha": alpha, "min_files": min_files,
-              "min_separation": min_separation, "seed_seq": child,
-              **(_model_families(model, key) if own_data else {"fitted": None, "model_k": None})}
-             for (key, files), child in zip(groups.items(), children)]
+    tasks = _group_tasks(calibrated, model, own_data, random_state, n_boot=n_boot, alpha=alpha, min_files=min_files,
+                         min_separation=min_separation)
     workers = n_workers(n_jobs, default_all=False)
     if workers > 1:
         from ..stats.em_compiled import warm_up
@@ -777,3 +770,21 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
         "data_fingerprint": fingerprint, "model_fingerprint": None if fitted_here else model_fingerprint(model),
         "families": ("fitted here, at the test's alpha" if fitted_here else
                      "the model's" if own_data else "fitted by the test")})
+
+
+def _group_tasks(calibrated: pd.DataFrame, model, own_data: bool, random_state: int, **settings) -> list:
+    """One task per (channel, INT_TIME): its files, the settings, a random stream and the model's families.
+
+    Raises
+    ------
+    ValueError
+        If the table has no usable rows.
+    """
+    offsets = {ch: (j.offset if j.identified else 0.0) for ch, j in model.joint_.items()}
+    groups = group_files(calibrated, offsets)
+    if not groups:
+        raise ValueError("no usable rows to test (every row is excluded, non-finite or non-positive)")
+    children = np.random.SeedSequence(random_state).spawn(len(groups))
+    return [{"key": key, "files": files, **settings, "seed_seq": child,
+             **(_model_families(model, key) if own_data else {"fitted": None, "model_k": None})}
+            for (key, files), child in zip(groups.items(), children)]
