@@ -5,7 +5,8 @@
 - ``verdicts``: :class:`~darkmodel.model.verdicts.FlipFlopResult`, the flip-flop verdicts a
   model is saved with.
 - ``fingerprint``: which data and which model a verdict was computed on.
-- ``persistence``: the model file (versioned JSON, never a pickle).
+- ``persistence``: the model file (versioned JSON, never a pickle): the document built from a
+  model and the model rebuilt from it, outside the estimator.
 """
 
 import lazy_loader as _lazy

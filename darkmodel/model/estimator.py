@@ -25,7 +25,6 @@ provenance -- never as pickles.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from datetime import datetime, timezone
@@ -60,7 +59,7 @@ from ..stats.states import fit_dwell, smooth_posterior
 from ..validation import N_JOBS, RANDOM_STATE, Interval, Options, check_parameters
 from .fingerprint import rows_fingerprint
 from .group import GroupFit
-from .persistence import SCHEMA_VERSION, check_model, load_model, save_model, validate_schema
+from .persistence import SCHEMA_VERSION, load_model, model_document, model_from_document, save_model
 from .verdicts import FlipFlopResult
 
 __all__ = ["DarkRateModel", "fit", "ModelFileError", "UnfittedIntTimeWarning", "ExtrapolationWarning",
@@ -968,7 +967,7 @@ class DarkRateModel(BaseEstimator):
 
     # ---------------------------------------------------------------- persistence
     def to_dict(self, flipflop=None) -> dict:
-        """The model as plain JSON-able data (see :meth:`save`).
+        """The model as plain JSON-able data (:func:`darkmodel.model.persistence.model_document`).
 
         Parameters
         ----------
@@ -980,37 +979,12 @@ class DarkRateModel(BaseEstimator):
         dict
         """
         self._check_fitted()
-        flipflop = flipflop if flipflop is not None else getattr(self, "flipflop_", None)
-        params = self.get_params()
-        return {
-            "schema": "darkmodel.DarkRateModel", "schema_version": SCHEMA_VERSION,
-            "provenance": json.loads(json.dumps(getattr(self, "provenance_", {}), default=str)),
-            "settings": {**params, "seed": params["random_state"], "reference_temperature": REFERENCE_TEMPERATURE,
-                         "extrapolation_margin": EXTRAPOLATION_MARGIN},
-            "units": {"DN_per_s": "DN/s/pixel", "temperature": "degC", "INT_TIME": "ms",
-                      "offset": "DN/pixel per read", "noise_additive": "DN/s/pixel per integration",
-                      "noise_relative": "fraction of the dark current"},
-            "joint": {ch: j.to_dict() for ch, j in sorted(self.joint_.items())},
-            "groups": [g.to_dict() for _, g in sorted(self.groups_.items())],
-            "flipflop": None if flipflop is None else flipflop.to_dict(),
-        }
+        return model_document(self, flipflop, extrapolation_margin=EXTRAPOLATION_MARGIN)
 
     @classmethod
     def from_dict(cls, doc: dict) -> "DarkRateModel":
-        """Rebuild a model from :meth:`to_dict` data (validated against the schema first)."""
-        validate_schema(doc)
-        s = dict(doc["settings"])
-        s.setdefault("random_state", s.get("seed", 0))
-        model = cls(**{k: s[k] for k in cls().get_params() if k in s})
-        model.provenance_ = doc["provenance"]
-        model.joint_ = {ch: JointModel.from_dict(j) for ch, j in doc["joint"].items()}
-        model.groups_ = {}
-        for entry in doc["groups"]:
-            g = GroupFit.from_dict(entry)
-            model.groups_[(g.xuv, g.int_time)] = g
-        model.flipflop_ = None if doc.get("flipflop") is None else FlipFlopResult.from_dict(doc["flipflop"])
-        check_model(model)
-        return model
+        """Rebuild a model from :meth:`to_dict` data (:func:`darkmodel.model.persistence.model_from_document`)."""
+        return model_from_document(cls, doc)
 
     def save(self, path, flipflop=None, *, unchanged_since: tuple | None = None) -> Path:
         """Save the model as JSON (schema version, checksum, provenance), atomically.

@@ -28,9 +28,13 @@ import numpy as np
 
 from ..exceptions import ModelFileError
 from ..io.storage import atomic_write
-from ..stats.joint import QUANTILE_LEVELS
+from ..stats.joint import QUANTILE_LEVELS, JointModel
+from ..stats.mixture import REFERENCE_TEMPERATURE
+from .group import GroupFit
+from .verdicts import FlipFlopResult
 
-__all__ = ["SCHEMA_VERSION", "save_model", "load_model", "validate_schema", "check_model", "MAX_MODEL_BYTES"]
+__all__ = ["SCHEMA_VERSION", "model_document", "model_from_document", "save_model",
+           "load_model", "validate_schema", "check_model", "MAX_MODEL_BYTES"]
 
 #: Version of the model file's schema; a file of another version is refused with a message naming both.
 SCHEMA_VERSION = 2
@@ -86,6 +90,70 @@ def save_model(model, path, flipflop=None, *, unchanged_since: tuple | None = No
     with atomic_write(path, unchanged_since=unchanged_since) as tmp:
         tmp.write_text(json.dumps(doc, indent=1, allow_nan=True) + "\n")
     return path
+
+
+#: Units of the numbers in a model file.
+UNITS = {"DN_per_s": "DN/s/pixel", "temperature": "degC", "INT_TIME": "ms", "offset": "DN/pixel per read",
+         "noise_additive": "DN/s/pixel per integration", "noise_relative": "fraction of the dark current"}
+
+
+def model_document(model, flipflop=None, *, extrapolation_margin: float) -> dict:
+    """A fitted model as plain JSON-able data: the model file's content before its checksum.
+
+    Parameters
+    ----------
+    model : DarkRateModel
+        A fitted model.
+    flipflop : FlipFlopResult, optional
+        Verdicts to store with it (default: those it was loaded with, if any).
+    extrapolation_margin : float
+        The estimator's margin (degC) beyond the fitted range, recorded with the settings.
+
+    Returns
+    -------
+    dict
+    """
+    flipflop = flipflop if flipflop is not None else getattr(model, "flipflop_", None)
+    params = model.get_params()
+    return {
+        "schema": "darkmodel.DarkRateModel", "schema_version": SCHEMA_VERSION,
+        "provenance": json.loads(json.dumps(getattr(model, "provenance_", {}), default=str)),
+        "settings": {**params, "seed": params["random_state"], "reference_temperature": REFERENCE_TEMPERATURE,
+                     "extrapolation_margin": extrapolation_margin},
+        "units": UNITS,
+        "joint": {ch: j.to_dict() for ch, j in sorted(model.joint_.items())},
+        "groups": [g.to_dict() for _, g in sorted(model.groups_.items())],
+        "flipflop": None if flipflop is None else flipflop.to_dict(),
+    }
+
+
+def model_from_document(cls, doc: dict):
+    """Rebuild a model from :func:`model_document` data, validated against the schema first.
+
+    Parameters
+    ----------
+    cls : type
+        The model class (its parameters are taken from the document's settings).
+    doc : dict
+        The document.
+
+    Returns
+    -------
+    DarkRateModel
+    """
+    validate_schema(doc)
+    s = dict(doc["settings"])
+    s.setdefault("random_state", s.get("seed", 0))
+    model = cls(**{k: s[k] for k in cls().get_params() if k in s})
+    model.provenance_ = doc["provenance"]
+    model.joint_ = {ch: JointModel.from_dict(j) for ch, j in doc["joint"].items()}
+    model.groups_ = {}
+    for entry in doc["groups"]:
+        g = GroupFit.from_dict(entry)
+        model.groups_[(g.xuv, g.int_time)] = g
+    model.flipflop_ = None if doc.get("flipflop") is None else FlipFlopResult.from_dict(doc["flipflop"])
+    check_model(model)
+    return model
 
 
 def load_model(path, cls):
