@@ -2,6 +2,7 @@
 
 - ``estimator``: :class:`~darkmodel.model.estimator.DarkRateModel` (scikit-learn's conventions).
 - ``group``: one (channel, INT_TIME) group's fitted state and its predictive laws.
+- ``views``: the fitted model as tables (groups, families, joint law) and its summary.
 - ``verdicts``: :class:`~darkmodel.model.verdicts.FlipFlopResult`, the flip-flop verdicts a
   model is saved with.
 - ``fingerprint``: which data and which model a verdict was computed on.
@@ -13,7 +14,7 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    submodules=["estimator", "fingerprint", "group", "persistence", "verdicts"],
+    submodules=["estimator", "fingerprint", "group", "persistence", "verdicts", "views"],
     submod_attrs={
         "estimator": ["DarkRateModel", "fit"],
         "verdicts": ["FlipFlopResult"],
