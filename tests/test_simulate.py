@@ -118,6 +118,13 @@ def test_same_seed_same_archive(tmp_path):
     np.testing.assert_array_equal(fits.getdata(first), fits.getdata(twin))
 
 
+def test_a_folder_that_holds_anything_is_refused_and_left_as_it_was(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="is not empty"):
+        dm.simulate_archive(tmp_path, n_files=2)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
 def test_bad_arguments_are_refused(tmp_path):
     with pytest.raises(ValueError, match="scenario"):
         dm.simulate_archive(tmp_path, scenario="chaos")

@@ -366,13 +366,21 @@ def simulate_archive(
         temperature), ``state``, ``rate_true`` (dark current, DN/s/pixel, state included),
         ``DN_per_s_true`` (expected seed DN/s: ``read_offset/t + rate_true``; NaN for
         MCP-on darks), ``missing`` (frame lost), ``anomalous`` (light-like frame).
+
+    Raises
+    ------
+    FileExistsError
+        If ``outdir`` exists and is not empty: a simulated archive never mixes with, or
+        overwrites, what a folder already holds (the CLI's ``--overwrite`` replaces an
+        earlier simulated archive whole).
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario must be one of {SCENARIOS}, not {scenario!r}")
-    if n_files < 1:
-        raise ValueError("n_files must be at least 1")
-    rng = np.random.default_rng(random_state)
     outdir = Path(outdir)
+    if outdir.is_dir() and any(outdir.iterdir()):
+        raise FileExistsError(f"{outdir} is not empty: simulate into a new or empty folder (a simulated archive "
+                              "never mixes with what a folder holds)")
+    rng = np.random.default_rng(random_state)
     outdir.mkdir(parents=True, exist_ok=True)
     segments = SEGMENTS if segments is None else segments
     read_noise_by_channel = {"FUV": 5.5, "MUV": 2.5} if read_noise is None else read_noise
