@@ -45,9 +45,7 @@ def groups_table(model) -> pd.DataFrame:
             rates = tuple(float(v) for v in model._family_rates(g, np.array([REFERENCE_TEMPERATURE]), None)[0])
             row["rate_at_ref"] = rates
             row["family_ratio"] = tuple(r / rates[0] for r in rates)
-            status = _doubling_status(m)
-            row["doubling_temperature"] = shown(_LN2 / m.coef[0] if m.coef[0] else np.nan, status)
-            row["doubling_status"] = status
+            row["doubling_temperature"], row["doubling_status"] = _doubling(m)
             row["noise_additive"] = m.noise.additive
             row["noise_relative"] = m.noise.relative
             row["noise_relative_at_floor"] = bool(m.noise.relative <= SCALE_FLOOR * (1 + 1e-6))
@@ -80,17 +78,16 @@ def families_table(model) -> pd.DataFrame:
         if not g.fitted:
             continue
         m = g.law
+        rates = model._family_rates(g, np.array([REFERENCE_TEMPERATURE]), None)[0]  # every family at once
+        doubling, status = _doubling(m)
         for k in range(m.k):
             se = float(m.mean_se([REFERENCE_TEMPERATURE], k)[0]) if m.cov is not None else np.nan
             rows.append({"XUV": xuv, "INT_TIME": it, "family": k, "weight": float(m.weights[k]),
                          "log_current_at_ref": float(m.intercepts[k]), "log_current_err": se,
-                         "rate_at_ref": float(model._family_rates(g, np.array([REFERENCE_TEMPERATURE]),
-                                                                 None)[0, k]),
+                         "rate_at_ref": float(rates[k]),
                          "ratio_to_lowest": float(np.exp(m.intercepts[k] - m.intercepts[0])),
                          "slope_per_degC": float(m.coef[0]),
-                         "doubling_temperature": shown(_LN2 / float(m.coef[0]) if m.coef[0] else np.nan,
-                                                       _doubling_status(m)),
-                         "doubling_status": _doubling_status(m)})
+                         "doubling_temperature": doubling, "doubling_status": status})
     return pd.DataFrame(rows)
 
 
@@ -189,3 +186,9 @@ def _doubling_status(m: MixtureFit) -> str:
     se = float(np.sqrt(m.cov[k, k])) if m.cov is not None and np.isfinite(m.cov[k, k]) and m.cov[k, k] >= 0 \
         else float("nan")
     return doubling_status(float(m.coef[0]), se)
+
+
+def _doubling(m: MixtureFit) -> tuple:
+    """A group's doubling temperature (degC) as shown, with whether its slope identifies it."""
+    status = _doubling_status(m)
+    return shown(_LN2 / float(m.coef[0]) if m.coef[0] else np.nan, status), status
