@@ -1,5 +1,6 @@
 """The flip-flop test on small simulated archives of every scenario, and its parts by hand."""
 
+import math
 import warnings
 
 import numpy as np
@@ -269,3 +270,17 @@ def test_a_single_state_answer_says_what_its_scatter_could_have_missed():
     sentence = answer_sentences(table)["MUV"].replace("\u00a0", " ")
     assert "states under 20-31 % apart would be missed" in sentence
     assert "10 200 ms, 60 000 ms" in sentence
+
+
+def test_a_single_state_verdict_says_which_drift_it_could_have_missed():
+    from darkmodel.flipflop.test import _resolvable_drift, verdict
+
+    days = np.linspace(0.0, 100.0, 100)
+    # by hand: sd 0.01 * span 100 / (std(days) 29.155 * sqrt(100)) = 0.003430; (1.960 + 0.842) x that
+    assert _resolvable_drift(days, 0.01, 0.05) == pytest.approx(math.expm1(2.8016 * 0.0034300), rel=1e-3)
+    assert np.isnan(_resolvable_drift(np.full(5, 3.0), 0.01, 0.05))  # no spread in time: no power to state
+    base = {"n_files": 40, "min_files": 12, "n_families": 1, "family_reason": "1 family", "resolvable_contrast": 0.05}
+    tested = verdict({**base, "p_drift": 0.7, "drift_amplitude": 0.02, "resolvable_drift": 0.09}, alpha=0.05)
+    assert tested[0] == "single-state" and "nor a drift of less than about 9 % over the period" in tested[1]
+    untested = verdict({**base, "p_drift": np.nan, "drift_amplitude": 0.0, "resolvable_drift": np.nan}, alpha=0.05)
+    assert untested[0] == "single-state" and "drift not tested" in untested[1] and "nor a drift" not in untested[1]

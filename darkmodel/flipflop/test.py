@@ -50,6 +50,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -435,20 +436,52 @@ def _effect(fit: MixtureFit, level: float = 0.95) -> tuple[float, float, float, 
 
 
 # ------------------------------------------------------------------------------- drift
+def _resolvable_drift(days: np.ndarray, sd: float, alpha: float, power: float = 0.8) -> float:
+    """The smallest straight trend over the period that the drift test would see with ``power``.
+
+    A trend of relative amplitude ``a`` over the files' span, fitted by least squares to files
+    of scatter ``sd`` (log dark current) at times ``days``, has standard error
+    ``sd * span / (sd(days) sqrt(n))``; it is seen at level ``alpha`` with probability
+    ``power`` from ``(z_{1-alpha/2} + z_power)`` standard errors (a one-degree-of-freedom
+    approximation of the likelihood-ratio test, which is somewhat less powerful).
+
+    Returns
+    -------
+    float
+        The relative amplitude (NaN without times or spread in time).
+    """
+    days = days[np.isfinite(days)]
+    if days.size < 3 or not np.ptp(days) > 0 or not np.isfinite(sd):
+        return float("nan")
+    se = sd * np.ptp(days) / (np.std(days) * math.sqrt(days.size))
+    return float(math.expm1((stats.norm.isf(alpha / 2) + stats.norm.ppf(power)) * se))
+
+
 def _drift(files: pd.DataFrame, one: MixtureFit, rng) -> tuple[float, float]:
     """A smooth trend in time of one family: (likelihood-ratio p against no trend, amplitude).
 
+    Where the fit took no trend (a group of fewer files than a trend needs), a straight trend
+    is tested instead, so that a single-state verdict's silence about drift is a test's.
     The amplitude is the relative change of the dark current from the trend's lowest to its
     highest point over the fitted files.
     """
     cov = one.covariates
-    if cov.time_degree == 0:
-        return float("nan"), 0.0
-    flat = fit_mixreg(files["T"], files["y"], 1, counts=files["n"], df=one.noise.df, excess=one.noise.excess > 0,
-                      covariates=Covariates(cov.temp_degree, 0), rng=rng)
+    days = files["days"].to_numpy(float)
+    fit = partial(fit_mixreg, files["T"], files["y"], 1, counts=files["n"], df=one.noise.df,
+                  excess=one.noise.excess > 0, rng=rng)
+    if cov.time_degree == 0:  # the fit took no trend (too few files for one): test a straight one
+        line = Covariates.for_data(files["T"], days, time_degree=1, temp_degree=cov.temp_degree, min_files_for_trend=3)
+        if line.time_degree == 0:
+            return float("nan"), 0.0
+        try:
+            flat, one, cov = one, fit(covariates=line), line
+        except ValueError:  # no trend can be fitted to these files: the drift test cannot run
+            return float("nan"), 0.0
+    else:
+        flat = fit(covariates=Covariates(cov.temp_degree, 0))
     lr = max(2.0 * (one.loglik - flat.loglik), 0.0)
     p = float(stats.chi2.sf(lr, cov.time_degree))
-    trend = cov.time_columns(files["days"].to_numpy(float)) @ one.coef[cov.temp_degree:]
+    trend = cov.time_columns(days) @ one.coef[cov.temp_degree:]
     return p, float(math.exp(np.ptp(trend)) - 1.0)
 
 
@@ -542,11 +575,15 @@ def verdict(evidence: dict, *, alpha: float, min_drift: float = MIN_DRIFT,
             return "drift", (f"one family ({evidence['family_reason']}); a smooth trend in time of {100 * amp:.1f} % "
                              f"over the period (p={p_drift:.2g} < {alpha:g}, >= {100 * min_drift:g} %): aging, not "
                              f"states{steps}")
-        trend = "" if not np.isfinite(p_drift) else (
-            f"; no drift (trend {100 * amp:.1f} %, p={p_drift:.2g})")
+        trend = (f"; no drift (trend {100 * amp:.1f} %, p={p_drift:.2g})" if np.isfinite(p_drift) else
+                 "; drift not tested (no trend in time could be fitted to these files)" if "p_drift" in evidence
+                 else "")
         resolution = evidence.get("resolvable_contrast", np.nan)
         limit = (f"; states less than {100 * resolution:.1f} % apart would not be resolved from this scatter"
                  if np.isfinite(resolution) else "")
+        drift = evidence.get("resolvable_drift", np.nan)
+        if np.isfinite(drift):  # the drift test's silence is a negative claim too
+            limit += f", nor a drift of less than about {100 * drift:.0f} % over the period"
         return "single-state", f"{evidence['family_reason']}{trend}{limit}"
     head = evidence["family_reason"]
     if evidence.get("confounded_by"):
@@ -588,6 +625,7 @@ def _test_group(task: dict, replicate_pool=None) -> dict:
            "p_families_mc_se": np.nan, "n_boot_used": 0, "lr_families": np.nan, "separation": np.nan,
            "p_drift": np.nan, "drift_amplitude": np.nan, "step_delta_bic": np.nan, "noise_additive": np.nan, "noise_relative": np.nan,
            "noise_df": np.nan, "p_memory": np.nan, "memory_power": np.nan, "resolvable_contrast": np.nan,
+           "resolvable_drift": np.nan,
            "switching_tau_hours": np.nan,
            "lag_lr": np.nan, "lag_coef": np.nan,
            "n_switches": pd.NA, "n_runs": pd.NA, "returns": pd.NA, "dwell_hours_0": np.nan, "dwell_hours_1": np.nan,
@@ -619,6 +657,8 @@ def _test_group(task: dict, replicate_pool=None) -> dict:
                                                                                         float(np.median(files["n"]))))),
                                                      float(one.extra.get("rounding_sd", 0.0)), one.noise.excess_sd())
     evidence["resolvable_contrast"] = row["resolvable_contrast"] = math.expm1(resolution)
+    evidence["resolvable_drift"] = row["resolvable_drift"] = _resolvable_drift(
+        files["days"].to_numpy(float), resolution / task["min_separation"], alpha)
     epochs_row = sel.table[sel.table["model"] == "epochs"] if "model" in sel.table else sel.table.iloc[0:0]
     if len(epochs_row):
         evidence["p_epochs"] = float(epochs_row["p_value"].iloc[0])
@@ -634,6 +674,8 @@ def _test_group(task: dict, replicate_pool=None) -> dict:
         p_drift, amp = _drift(files, one, rng) if days is not None else (np.nan, 0.0)
         row.update({"p_drift": p_drift, "drift_amplitude": amp, "n_switches": 0, "n_runs": 1, "returns": 0})
         evidence.update({"p_drift": p_drift, "drift_amplitude": amp})
+        if not np.isfinite(p_drift):  # no drift test ran: no power to state
+            evidence["resolvable_drift"] = row["resolvable_drift"] = np.nan
         if np.isfinite(p_drift) and p_drift < alpha:
             evidence["step_delta_bic"], evidence["steps"] = _step_or_trend(files, one)
             row["step_delta_bic"], row["changepoints"] = evidence["step_delta_bic"], evidence["steps"]
@@ -735,8 +777,10 @@ def flipflop_test(calibrated: pd.DataFrame, model=None, n_boot: int = 199, alpha
         scores of the switching and change-point models, change-point times, the effect
         size ``effect_ratio`` with its 95 % interval (``effect_log`` and ``effect_log_se``
         for :meth:`~FlipFlopResult.conf_int` at any level), the confounder findings,
-        ``memory_power`` and ``resolvable_contrast`` (the smallest state contrast the
-        group's scatter resolves: what a ``single-state`` verdict could have missed).
+        ``memory_power``, ``resolvable_contrast`` (the smallest state contrast the group's
+        scatter resolves: what a ``single-state`` verdict could have missed) and
+        ``resolvable_drift`` (the smallest drift over the period the drift test would see with
+        80 % power).
         ``.settings`` holds the test's settings; ``summary()`` prints the answer.
 
     Raises

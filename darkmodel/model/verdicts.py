@@ -83,9 +83,10 @@ def answer_sentences(table: pd.DataFrame) -> dict:
             said = _TALLY.get(verdict, verdict)
             limits = part.get("resolvable_contrast", pd.Series(dtype=float)).dropna()
             if verdict == "single-state" and len(limits):  # a negative claim says what it could have missed
-                lo, hi = 100 * limits.min(), 100 * limits.max()
-                span = f"{hi:.0f}\u00a0%" if round(lo) == round(hi) else f"{lo:.0f}-{hi:.0f}\u00a0%"
-                said += f", as far as the scatter resolves (states under {span} apart would be missed)"
+                said += f", as far as the scatter resolves (states under {_span(limits)} apart"
+                drifts = part.get("resolvable_drift", pd.Series(dtype=float)).dropna()
+                said += f", or drifts under {_span(drifts)} over the period," if len(drifts) else ""
+                said += " would be missed)"
             tally.append(f"{said} ({', '.join(_ms(t) for t in part['INT_TIME'])})")
         tested = others["verdict"].isin(["single-state", "families-without-memory", "confounded", "drift",
                                           "change-point"]).any()
@@ -276,3 +277,9 @@ class FlipFlopResult:
     def from_dict(cls, d: dict) -> "FlipFlopResult":
         """Rebuild from :meth:`to_dict` data."""
         return cls(pd.DataFrame(d["rows"]), dict(d.get("settings") or {}))
+
+
+def _span(limits: pd.Series) -> str:
+    """A range of percentages as the answer shows it: ``5-26 %``, or ``12 %`` when they round alike."""
+    lo, hi = 100 * limits.min(), 100 * limits.max()
+    return f"{hi:.0f}\u00a0%" if round(lo) == round(hi) else f"{lo:.0f}-{hi:.0f}\u00a0%"
