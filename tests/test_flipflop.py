@@ -284,3 +284,10 @@ def test_a_single_state_verdict_says_which_drift_it_could_have_missed():
     assert tested[0] == "single-state" and "nor a drift of less than about 9 % over the period" in tested[1]
     untested = verdict({**base, "p_drift": np.nan, "drift_amplitude": 0.0, "resolvable_drift": np.nan}, alpha=0.05)
     assert untested[0] == "single-state" and "drift not tested" in untested[1] and "nor a drift" not in untested[1]
+
+
+def test_the_answer_shows_a_limit_under_one_percent_with_its_digit():
+    from darkmodel.model.verdicts import _span
+
+    assert _span(pd.Series([0.004, 0.03])) == "0.4-3\u00a0%"  # was "0-3 %"
+    assert _span(pd.Series([0.01, 0.26])) == "1-26\u00a0%" and _span(pd.Series([0.2, 0.2])) == "20\u00a0%"

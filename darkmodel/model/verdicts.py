@@ -282,4 +282,8 @@ class FlipFlopResult:
 def _span(limits: pd.Series) -> str:
     """A range of percentages as the answer shows it: ``5-26 %``, or ``12 %`` when they round alike."""
     lo, hi = 100 * limits.min(), 100 * limits.max()
-    return f"{hi:.0f}\u00a0%" if round(lo) == round(hi) else f"{lo:.0f}-{hi:.0f}\u00a0%"
+
+    def pct(v):  # whole per cent, but a limit under 1 % keeps its digit (0.4, not 0)
+        return f"{v:.0f}" if v >= 0.95 else f"{v:.1g}"
+
+    return f"{pct(hi)}\u00a0%" if pct(lo) == pct(hi) else f"{pct(lo)}-{pct(hi)}\u00a0%"
